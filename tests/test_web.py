@@ -1,0 +1,101 @@
+"""The Flask app factory, health check, home page and security headers."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from web import SECURITY_HEADERS, __version__, config, create_app
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests start from no BASTION_* variables, whatever the shell exports."""
+    for name in list(os.environ):
+        if name.startswith(config.PREFIX):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def app() -> Flask:
+    return create_app({"TESTING": True, "SECRET_KEY": "test-secret"})
+
+
+@pytest.fixture
+def client(app: Flask) -> Iterator[FlaskClient]:
+    with app.test_client() as client:
+        yield client
+
+
+def test_overrides_win_over_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BASTION_SECRET_KEY", "from-env")
+    assert create_app().config["SECRET_KEY"] == "from-env"
+    app = create_app({"TESTING": True, "SECRET_KEY": "from-overrides"})
+    assert app.testing
+    assert app.config["SECRET_KEY"] == "from-overrides"
+
+
+def test_dev_default_secret_only_outside_production(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("BASTION_SECRET_KEY", raising=False)
+    monkeypatch.setenv("BASTION_ENV", "development")
+    assert create_app().config["SECRET_KEY"] == config.DEV_SECRET_KEY
+    monkeypatch.setenv("BASTION_ENV", "production")
+    with pytest.raises(config.ConfigError, match="BASTION_SECRET_KEY"):
+        create_app()
+    monkeypatch.setenv("BASTION_SECRET_KEY", "s3cret")
+    app = create_app()
+    assert app.config["SECRET_KEY"] == "s3cret"
+    assert app.config["SESSION_COOKIE_SECURE"] is True
+
+
+def test_typed_env_helpers() -> None:
+    env = {"BASTION_FLAG": "yes", "BASTION_N": " 42 ", "BASTION_S": " x ", "BASTION_BAD": "maybe"}
+    assert config.env_bool("FLAG", env=env) is True
+    assert config.env_bool("MISSING", True, env=env) is True
+    assert config.env_int("N", 0, env=env) == 42
+    assert config.env_str("S", env=env) == "x"
+    assert config.env_str("MISSING", "d", env=env) == "d"
+    with pytest.raises(config.ConfigError, match="BASTION_BAD"):
+        config.env_bool("BAD", env=env)
+    with pytest.raises(config.ConfigError, match="BASTION_S"):
+        config.env_int("S", 0, env=env)
+
+
+def test_healthz_json(client: FlaskClient) -> None:
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.is_json
+    assert response.get_json() == {"status": "ok", "version": __version__}
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_index_is_chinese_html(client: FlaskClient) -> None:
+    response = client.get("/")
+    assert response.status_code == 200
+    assert response.mimetype == "text/html"
+    html = response.get_data(as_text=True)
+    assert '<html lang="zh-CN">' in html
+    assert "<title>Bastion 志愿者排班</title>" in html
+    assert 'href="/healthz"' in html
+
+
+@pytest.mark.parametrize("path", ["/", "/healthz", "/no-such-page"])
+def test_security_headers_on_every_response(client: FlaskClient, path: str) -> None:
+    response = client.get(path)
+    for name, value in SECURITY_HEADERS.items():
+        assert response.headers.get(name) == value, name
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert "default-src 'self'" in response.headers["Content-Security-Policy"]
+
+
+def test_unknown_route_is_404(client: FlaskClient) -> None:
+    assert client.get("/no-such-page").status_code == 404
+
+
+def test_healthz_rejects_post(client: FlaskClient) -> None:
+    assert client.post("/healthz").status_code == 405

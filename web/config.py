@@ -1,0 +1,96 @@
+"""Configuration from the environment.
+
+Every setting is read from a ``BASTION_``-prefixed environment variable through
+one of the typed helpers below; nothing is read from files. ``create_app`` then
+applies its ``overrides`` on top (tests use that instead of the environment).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+PREFIX = "BASTION_"
+
+# Only used outside production; never a secret.
+DEV_SECRET_KEY = "bastion-dev-only-not-secret"
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off", ""})
+
+
+class ConfigError(RuntimeError):
+    """A BASTION_* variable is missing or malformed."""
+
+
+def _raw(name: str, env: Mapping[str, str] | None) -> str | None:
+    source = os.environ if env is None else env
+    return source.get(PREFIX + name)
+
+
+def env_str(name: str, default: str | None = None, *, env: Mapping[str, str] | None = None) -> str | None:
+    """``BASTION_<name>`` as a string, or ``default`` when unset or empty."""
+    value = _raw(name, env)
+    if value is None or value.strip() == "":
+        return default
+    return value.strip()
+
+
+def env_bool(name: str, default: bool = False, *, env: Mapping[str, str] | None = None) -> bool:
+    """``BASTION_<name>`` as a boolean (1/true/yes/on, 0/false/no/off)."""
+    value = _raw(name, env)
+    if value is None:
+        return default
+    lowered = value.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ConfigError(f"{PREFIX}{name}: expected a boolean (true/false), got {value!r}")
+
+
+def env_int(name: str, default: int, *, env: Mapping[str, str] | None = None) -> int:
+    """``BASTION_<name>`` as an integer, or ``default`` when unset or empty."""
+    value = _raw(name, env)
+    if value is None or value.strip() == "":
+        return default
+    try:
+        return int(value.strip())
+    except ValueError:
+        raise ConfigError(f"{PREFIX}{name}: expected an integer, got {value!r}") from None
+
+
+def load(env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The Flask config read from the environment (``os.environ`` by default).
+
+    ``BASTION_ENV`` is ``development`` (default), ``test`` or ``production``. In
+    production ``BASTION_SECRET_KEY`` is required and session cookies are
+    marked secure; elsewhere a fixed development key is used when it is unset.
+    """
+    bastion_env = (env_str("ENV", "development", env=env) or "development").lower()
+    if bastion_env not in {"development", "test", "production"}:
+        raise ConfigError(
+            f"{PREFIX}ENV: expected development, test or production, got {bastion_env!r}"
+        )
+    production = bastion_env == "production"
+
+    secret_key = env_str("SECRET_KEY", env=env)
+    if secret_key is None:
+        if production:
+            raise ConfigError(f"{PREFIX}SECRET_KEY must be set when {PREFIX}ENV=production")
+        secret_key = DEV_SECRET_KEY
+
+    return {
+        "BASTION_ENV": bastion_env,
+        "SECRET_KEY": secret_key,
+        "DEBUG": env_bool("DEBUG", False, env=env) and not production,
+        "TIMEZONE": env_str("TIMEZONE", "Asia/Shanghai", env=env),
+        # Declared now, used once the scheduler gets its database and queue.
+        "DATABASE_URL": env_str("DATABASE_URL", env=env),
+        "REDIS_URL": env_str("REDIS_URL", env=env),
+        "MAX_CONTENT_LENGTH": env_int("MAX_CONTENT_LENGTH", 16 * 1024 * 1024, env=env),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": production,
+    }

@@ -1,0 +1,7 @@
+"""Health check and placeholder home page."""
+
+from flask import Blueprint
+
+bp = Blueprint("health", __name__)
+
+from . import routes  # noqa: E402,F401  (registers the views on bp)
