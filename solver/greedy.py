@@ -1,0 +1,103 @@
+"""A day-by-day greedy fill, scarcest skill first.
+
+It is the baseline the solver must beat, and the solver's first incumbent (a hint for
+CP-SAT).  Every tentative assignment is checked with the same rule catalogue the
+validator uses, so the greedy roster never breaks a hard rule.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+
+from solver.problem import Problem
+from solver.rules import Rule, instantiate
+from solver.validate import volunteer_cost
+
+
+def eligible_pairs(problem: Problem, rules: list[Rule]) -> dict[tuple[int, int], None]:
+    """Every (volunteer, slot) pair that no hard unary rule forbids, in slot order."""
+    by_site: dict[int, list[int]] = defaultdict(list)
+    anywhere: list[int] = []
+    for vol in problem.volunteers:
+        if vol.sites is None:
+            anywhere.append(vol.index)
+        else:
+            for s in vol.sites:
+                by_site[s].append(vol.index)
+    filters = [r for r in rules if type(r).eligible is not Rule.eligible]
+    pairs: dict[tuple[int, int], None] = {}
+    for slot in problem.slots:
+        for v in sorted(by_site.get(slot.site, []) + anywhere):
+            vol = problem.volunteers[v]
+            if all(r.eligible(vol, slot) for r in filters):
+                pairs[(v, slot.index)] = None
+    return pairs
+
+
+def greedy(problem: Problem, rules: list[Rule] | None = None,
+           pairs: dict[tuple[int, int], None] | None = None,
+           volunteers: set[int] | None = None, seed: int = 0) -> list[tuple[int, int]]:
+    """Fill each day's requirements, scarcest first, with the cheapest feasible volunteer.
+
+    Skill requirements come before head counts, and within each the requirement with the
+    fewest candidates per missing person goes first.  A candidate's price is the soft cost
+    the assignment adds (rules, preferences, balance), so spare people are spread evenly.
+    """
+    rules = rules if rules is not None else instantiate(problem)
+    pairs = pairs if pairs is not None else eligible_pairs(problem, rules)
+    rng = random.Random(seed)
+    cands: dict[int, list[int]] = defaultdict(list)
+    for v, s in pairs:
+        if volunteers is None or v in volunteers:
+            cands[s].append(v)
+    items: dict[int, list[tuple[int, int, int]]] = defaultdict(list)
+    cost: dict[int, int] = defaultdict(int)
+    taken: dict[int, set[int]] = defaultdict(set)
+    out: list[tuple[int, int]] = []
+    vols = problem.volunteers
+    slots_by_day: dict[int, list[int]] = defaultdict(list)
+    for slot in problem.slots:
+        if cands.get(slot.index):
+            slots_by_day[slot.day].append(slot.index)
+    tie = {v.index: rng.random() for v in vols}
+
+    def try_fill(s: int, skill: str | None, need: int) -> None:
+        while need > 0:
+            best: tuple[float, float, int] | None = None
+            for v in cands[s]:
+                if v in taken[s] or (skill and skill not in vols[v].skills):
+                    continue
+                trial = sorted(items[v] + [(problem.slots[s].day, problem.slots[s].shift, s)],
+                               key=lambda it: problem.begins(it[0], it[1]))
+                broken, c = volunteer_cost(rules, problem, v, trial)
+                if broken is not None:
+                    continue
+                # Save volunteers with many skills for the requirements that need them.
+                key = (c - cost[v] + 0.1 * len(vols[v].skills), tie[v], v)
+                if best is None or key < best:
+                    best = key
+            if best is None:
+                return
+            v = best[2]
+            trial = sorted(items[v] + [(problem.slots[s].day, problem.slots[s].shift, s)],
+                           key=lambda it: problem.begins(it[0], it[1]))
+            items[v] = trial
+            cost[v] = volunteer_cost(rules, problem, v, trial)[1]
+            taken[s].add(v)
+            out.append((v, s))
+            need -= 1
+
+    for day in sorted(slots_by_day):
+        todo: list[tuple[float, int, str, int]] = []
+        for s in slots_by_day[day]:
+            for skill, need in problem.slots[s].requires:
+                n = sum(1 for v in cands[s] if skill in vols[v].skills)
+                todo.append((n / need, s, skill, need))
+        for _, s, skill, need in sorted(todo, key=lambda t: t[0]):
+            have = sum(1 for v in taken[s] if skill in vols[v].skills)
+            try_fill(s, skill, need - have)
+        rest = sorted(slots_by_day[day], key=lambda s: len(cands[s]) / max(1, problem.slots[s].min))
+        for s in rest:
+            try_fill(s, None, problem.slots[s].min - len(taken[s]))
+    return out

@@ -1,0 +1,253 @@
+"""Solving a roster problem: decompose, construct, improve, explain.
+
+1. Eligibility: only (volunteer, slot) pairs allowed by every hard unary rule exist.
+2. Decomposition: volunteers and sites that can never share a slot are independent, so
+   the connected parts of the volunteer–site eligibility graph are solved separately and
+   their objectives and bounds add up.
+3. Construction: the greedy fill gives every part a valid incumbent at once, handed to
+   CP-SAT as a hint.
+4. Improvement: CP-SAT on each part, with the time budget shared by size; the proven bound
+   of each part is kept.
+5. Explanation: every uncovered requirement comes with the reason a coordinator can act on
+   (see `explain`), and the finished roster is re-checked by the validator.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ortools.sat.python import cp_model
+
+from solver.explain import explain_infeasible, explain_unmet
+from solver.greedy import eligible_pairs, greedy
+from solver.model import ModelContext, build
+from solver.problem import SOLUTION_FORMAT, Problem
+from solver.rules import Rule, instantiate
+from solver.validate import check
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One improving solution of the whole problem (all parts together)."""
+
+    objective: int
+    bound: int
+    seconds: float
+    part: int
+    parts: int
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+@dataclass
+class Part:
+    """An independent piece of the problem: volunteers, slots and their eligible pairs."""
+
+    volunteers: list[int]
+    slots: list[int]
+    pairs: dict[tuple[int, int], None]
+    status: str = "UNKNOWN"
+    objective: int = 0
+    bound: int = 0
+    assignments: list[tuple[int, int]] = field(default_factory=list)
+    infeasible_volunteers: list[int] = field(default_factory=list)
+
+    @property
+    def size(self) -> int:
+        return len(self.pairs) + len(self.slots)
+
+
+def decompose(problem: Problem, pairs: dict[tuple[int, int], None]) -> list[Part]:
+    """Connected parts of the volunteer–site graph; slot-less and pair-less bits pooled."""
+    parent = list(range(len(problem.volunteers) + len(problem.sites)))
+
+    def find(a: int) -> int:
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    nv = len(problem.volunteers)
+    slots = problem.slots
+    for v, s in pairs:
+        a, b = find(v), find(nv + slots[s].site)
+        if a != b:
+            parent[a] = b
+    groups: dict[int, Part] = {}
+    trivial = Part([], [], {})
+    for v in range(nv):
+        groups.setdefault(find(v), Part([], [], {})).volunteers.append(v)
+    for slot in slots:
+        groups.setdefault(find(nv + slot.site), Part([], [], {})).slots.append(slot.index)
+    for v, s in pairs:
+        groups[find(v)].pairs[(v, s)] = None
+    parts = []
+    for part in groups.values():
+        if part.pairs:
+            parts.append(part)
+        else:  # nobody can work any of it: no choices to make, one model for all of them
+            trivial.volunteers += part.volunteers
+            trivial.slots += part.slots
+    parts.sort(key=lambda p: -p.size)
+    if trivial.volunteers or trivial.slots:
+        parts.append(trivial)
+    return parts
+
+
+class _Watcher(cp_model.CpSolverSolutionCallback):
+    def __init__(self, on_solution: Callable[[int, int], None]) -> None:
+        super().__init__()
+        self.on_solution = on_solution
+
+    def on_solution_callback(self) -> None:
+        self.on_solution(int(round(self.objective_value)), int(round(self.best_objective_bound)))
+
+
+def complete_hint(ctx: ModelContext, assignments: list[tuple[int, int]]) -> bool:
+    """Hint every variable, not only the assignments, so CP-SAT starts from the roster.
+
+    An incomplete hint (auxiliary variables unset) is mostly ignored by CP-SAT; solving
+    once with the assignments fixed fills in every derived variable cheaply.
+    """
+    chosen = set(assignments)
+    model = ctx.model
+    for key, var in ctx.x.items():
+        model.add_hint(var, key in chosen)
+    solver = cp_model.CpSolver()
+    solver.parameters.fix_variables_to_their_hinted_value = True
+    solver.parameters.num_workers = 1
+    solver.parameters.max_time_in_seconds = 30
+    if solver.solve(model) not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return False  # keep the partial hint; CP-SAT will repair it
+    values = [solver.value(model.get_int_var_from_proto_index(i))
+              for i in range(len(model.proto.variables))]
+    model.clear_hints()
+    for i, val in enumerate(values):
+        model.add_hint(model.get_int_var_from_proto_index(i), val)
+    return True
+
+
+def solve_part(problem: Problem, rules: list[Rule], part: Part, time_limit: float,
+               workers: int, seed: int, hint: list[tuple[int, int]],
+               on_solution: Callable[[int, int], None] | None = None) -> ModelContext:
+    """Build and solve one part's CP-SAT model, starting from `hint`."""
+    ctx = build(problem, rules, part.volunteers, part.slots, part.pairs)
+    complete_hint(ctx, hint)
+    solver = cp_model.CpSolver()
+    solver.parameters.max_time_in_seconds = max(0.05, time_limit)
+    solver.parameters.num_workers = max(1, workers)
+    solver.parameters.random_seed = seed
+    solver.parameters.log_search_progress = False
+    watcher = _Watcher(on_solution) if on_solution else None
+    status = solver.solve(ctx.model, watcher)
+    part.status = solver.status_name(status)
+    if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        part.objective = int(round(solver.objective_value))
+        part.bound = int(round(solver.best_objective_bound))
+        part.assignments = [k for k, var in ctx.x.items() if solver.boolean_value(var)]
+    elif status == cp_model.INFEASIBLE:
+        core = solver.sufficient_assumptions_for_infeasibility()
+        part.infeasible_volunteers = sorted({ctx.assumptions[i] for i in core
+                                             if i in ctx.assumptions})
+    return ctx
+
+
+def solve(problem: Problem, time_limit: float = 60.0, workers: int = 2, seed: int = 0,
+          progress: ProgressCallback | None = None) -> dict[str, Any]:
+    """Solve `problem` and return a `roster-solution/1` document.
+
+    The result always carries the best roster found (status FEASIBLE or OPTIMAL), its
+    objective as recomputed by the validator, the proven bound, penalties by rule and every
+    uncovered requirement with its reason.  Uncovered demand never fails a roster; only
+    contradictory hard rules give INFEASIBLE, with the volunteers and rules involved.
+    """
+    t0 = time.monotonic()
+    rules = instantiate(problem)
+    pairs = eligible_pairs(problem, rules)
+    parts = decompose(problem, pairs)
+    # One greedy pass over everything, attributed to parts by volunteer and slot (the
+    # parts share neither), gives each part its incumbent and its starting cost.
+    start = greedy(problem, rules, pairs, seed=seed)
+    report = check(problem, start, rules)
+    cost_v: dict[str, int] = {}
+    cost_s: dict[int, int] = {}
+    for bad in report.violations:
+        if bad.volunteer is not None:
+            cost_v[bad.volunteer] = cost_v.get(bad.volunteer, 0) + bad.cost
+        elif bad.slot is not None:
+            cost_s[bad.slot] = cost_s.get(bad.slot, 0) + bad.cost
+    owner = {v: i for i, part in enumerate(parts) for v in part.volunteers}
+    for v, s in start:
+        parts[owner[v]].assignments.append((v, s))
+    for part in parts:
+        part.objective = (sum(cost_v.get(problem.volunteers[v].id, 0) for v in part.volunteers)
+                          + sum(cost_s.get(s, 0) for s in part.slots))
+    total_size = sum(p.size for p in parts) or 1
+    remaining_size = total_size
+    best_seen = [sum(p.objective for p in parts)]
+
+    for i, part in enumerate(parts):
+        elapsed = time.monotonic() - t0
+        budget = max(0.0, time_limit - elapsed) * part.size / max(1, remaining_size)
+        remaining_size -= part.size
+        before = sum(p.objective for p in parts if p is not part)
+        bound_before = sum(p.bound for p in parts[:i])
+
+        def on_solution(obj: int, bnd: int, i: int = i, before: int = before,
+                        bound_before: int = bound_before) -> None:
+            total = before + obj
+            if progress and total <= best_seen[0]:
+                best_seen[0] = total
+                progress(Progress(total, bound_before + bnd, time.monotonic() - t0, i, len(parts)))
+
+        greedy_assignments, greedy_objective = part.assignments, part.objective
+        solve_part(problem, rules, part, budget, workers, seed, part.assignments, on_solution)
+        if part.status == "INFEASIBLE":
+            break
+        if part.status not in ("OPTIMAL", "FEASIBLE") or part.objective > greedy_objective:
+            # Out of time before CP-SAT matched the construction: keep the greedy roster.
+            part.assignments, part.objective = greedy_assignments, greedy_objective
+            part.status = "FEASIBLE"
+
+    return _solution(problem, rules, parts, time.monotonic() - t0)
+
+
+def _solution(problem: Problem, rules: list[Rule], parts: list[Part],
+              seconds: float) -> dict[str, Any]:
+    infeasible = [p for p in parts if p.status == "INFEASIBLE"]
+    if infeasible:
+        vols = sorted({v for p in infeasible for v in p.infeasible_volunteers})
+        return {"format": SOLUTION_FORMAT, "status": "INFEASIBLE", "objective": None,
+                "bound": None, "seconds": round(seconds, 3), "assignments": [], "unmet": [],
+                "penalties": [], "conflicts": explain_infeasible(problem, rules, vols)}
+    status = "OPTIMAL" if all(p.status == "OPTIMAL" for p in parts) else "FEASIBLE"
+    doc = solution_document(problem, rules, [a for p in parts for a in p.assignments], status,
+                            sum(p.bound for p in parts), seconds)
+    doc["parts"] = len(parts)
+    return doc
+
+
+def solution_document(problem: Problem, rules: list[Rule], assignments: list[tuple[int, int]],
+                      status: str, bound: int, seconds: float) -> dict[str, Any]:
+    """A `roster-solution/1` document for a roster, its cost recomputed by the validator."""
+    assignments = sorted(assignments)
+    report = check(problem, assignments, rules)
+    if not report.ok:  # never hand out a roster that breaks a hard rule
+        raise AssertionError("invalid roster: " + "; ".join(v.message.en for v in report.hard[:5]))
+    slots, vols, shifts, posts = problem.slots, problem.volunteers, problem.shifts, problem.posts
+    return {
+        "format": SOLUTION_FORMAT,
+        "status": status,
+        "objective": report.objective,
+        "bound": min(report.objective, bound),
+        "seconds": round(seconds, 3),
+        "assignments": [{"volunteer": vols[v].id, "date": problem.iso(slots[s].day),
+                         "shift": shifts[slots[s].shift].id, "post": posts[slots[s].post].id}
+                        for v, s in assignments],
+        "unmet": explain_unmet(problem, rules, report.roster),
+        "penalties": report.penalties(),
+    }
