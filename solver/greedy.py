@@ -12,6 +12,7 @@ from collections import defaultdict
 
 from solver.problem import Problem
 from solver.rules import Rule, instantiate
+from solver.rules.catalogue import OneShiftPerDay
 from solver.validate import volunteer_cost
 
 
@@ -37,8 +38,12 @@ def eligible_pairs(problem: Problem, rules: list[Rule]) -> dict[tuple[int, int],
 
 def greedy(problem: Problem, rules: list[Rule] | None = None,
            pairs: dict[tuple[int, int], None] | None = None,
-           volunteers: set[int] | None = None, seed: int = 0) -> list[tuple[int, int]]:
+           volunteers: set[int] | None = None, seed: int = 0,
+           initial: list[tuple[int, int]] | None = None) -> list[tuple[int, int]]:
     """Fill each day's requirements, scarcest first, with the cheapest feasible volunteer.
+
+    `initial` assignments are taken first, each one only if it keeps every hard rule
+    (so partial rosters from elsewhere, such as per-site optima, can seed the fill).
 
     Skill requirements come before head counts, and within each the requirement with the
     fewest candidates per missing person goes first.  A candidate's price is the soft cost
@@ -62,11 +67,21 @@ def greedy(problem: Problem, rules: list[Rule] | None = None,
             slots_by_day[slot.day].append(slot.index)
     tie = {v.index: rng.random() for v in vols}
 
+    # With the default hard one-shift-per-day rule, anyone already working that day is out;
+    # checking that first spares most calls into the rule catalogue.
+    one_a_day = any(isinstance(r, OneShiftPerDay) and r.hard and r.applies_to is None
+                    for r in rules)
+    busy: dict[int, set[int]] = defaultdict(set)  # day -> volunteers working that day
+
     def try_fill(s: int, skill: str | None, need: int) -> None:
+        slot = problem.slots[s]
+        need = min(need, slot.max - len(taken[s]))
         while need > 0:
             best: tuple[float, float, int] | None = None
             for v in cands[s]:
                 if v in taken[s] or (skill and skill not in vols[v].skills):
+                    continue
+                if one_a_day and v in busy[slot.day]:
                     continue
                 trial = sorted(items[v] + [(problem.slots[s].day, problem.slots[s].shift, s)],
                                key=lambda it: problem.begins(it[0], it[1]))
@@ -80,13 +95,27 @@ def greedy(problem: Problem, rules: list[Rule] | None = None,
             if best is None:
                 return
             v = best[2]
-            trial = sorted(items[v] + [(problem.slots[s].day, problem.slots[s].shift, s)],
+            trial = sorted(items[v] + [(slot.day, slot.shift, s)],
                            key=lambda it: problem.begins(it[0], it[1]))
-            items[v] = trial
-            cost[v] = volunteer_cost(rules, problem, v, trial)[1]
-            taken[s].add(v)
-            out.append((v, s))
+            add(v, s, trial, volunteer_cost(rules, problem, v, trial)[1])
             need -= 1
+
+    def add(v: int, s: int, trial: list[tuple[int, int, int]], c: int) -> None:
+        items[v] = trial
+        cost[v] = c
+        taken[s].add(v)
+        busy[problem.slots[s].day].add(v)
+        out.append((v, s))
+
+    for v, s in initial or ():
+        slot = problem.slots[s]
+        if v in taken[s] or len(taken[s]) >= slot.max or (one_a_day and v in busy[slot.day]):
+            continue
+        trial = sorted(items[v] + [(slot.day, slot.shift, s)],
+                       key=lambda it: problem.begins(it[0], it[1]))
+        broken, c = volunteer_cost(rules, problem, v, trial)
+        if broken is None:
+            add(v, s, trial, c)
 
     for day in sorted(slots_by_day):
         todo: list[tuple[float, int, str, int]] = []

@@ -32,6 +32,8 @@ class ModelContext:
     costs: list[tuple[str, int, cp_model.LinearExprT]] = field(default_factory=list)
     #: assumption literal index -> volunteer whose `min_shifts` it enforces
     assumptions: dict[int, int] = field(default_factory=dict)
+    #: a relaxation for lower bounds: demanding rules (min_shifts, wishes) are left out
+    relaxed: bool = False
 
     def __post_init__(self) -> None:
         self.by_vol: dict[int, list[tuple[int, Lit]]] = defaultdict(list)
@@ -142,9 +144,9 @@ class ModelContext:
 
 
 def build(problem: Problem, rules: Sequence[Rule], volunteers: list[int], slots: list[int],
-          pairs: dict[tuple[int, int], None]) -> ModelContext:
+          pairs: dict[tuple[int, int], None], relaxed: bool = False) -> ModelContext:
     """Build the model of one part: every rule adds itself."""
-    ctx = ModelContext(problem, list(rules), volunteers, slots, pairs)
+    ctx = ModelContext(problem, list(rules), volunteers, slots, pairs, relaxed=relaxed)
     for rule in rules:
         rule.add(ctx)
     ctx.finish()

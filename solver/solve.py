@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,11 +22,13 @@ from typing import Any
 
 from ortools.sat.python import cp_model
 
+from solver.bound import site_relaxation_bound
 from solver.explain import explain_infeasible, explain_unmet
 from solver.greedy import eligible_pairs, greedy
 from solver.model import ModelContext, build
 from solver.problem import SOLUTION_FORMAT, Problem
 from solver.rules import Rule, instantiate
+from solver.search import PartSearch
 from solver.validate import check
 
 
@@ -197,23 +200,96 @@ def solve(problem: Problem, time_limit: float = 60.0, workers: int = 2, seed: in
         before = sum(p.objective for p in parts if p is not part)
         bound_before = sum(p.bound for p in parts[:i])
 
-        def on_solution(obj: int, bnd: int, i: int = i, before: int = before,
-                        bound_before: int = bound_before) -> None:
+        def report(obj: int, bnd: int, i: int = i, before: int = before,
+                   bound_before: int = bound_before) -> None:
             total = before + obj
             if progress and total <= best_seen[0]:
                 best_seen[0] = total
                 progress(Progress(total, bound_before + bnd, time.monotonic() - t0, i, len(parts)))
 
-        greedy_assignments, greedy_objective = part.assignments, part.objective
-        solve_part(problem, rules, part, budget, workers, seed, part.assignments, on_solution)
+        _improve_part(problem, rules, part, budget, workers, seed, report)
         if part.status == "INFEASIBLE":
             break
-        if part.status not in ("OPTIMAL", "FEASIBLE") or part.objective > greedy_objective:
-            # Out of time before CP-SAT matched the construction: keep the greedy roster.
-            part.assignments, part.objective = greedy_assignments, greedy_objective
-            part.status = "FEASIBLE"
 
     return _solution(problem, rules, parts, time.monotonic() - t0)
+
+
+#: Parts with at most this many eligible pairs go to CP-SAT whole; larger ones to LNS.
+WHOLE_MODEL_PAIRS = 4000
+#: Share of a large part's time spent proving its lower bound.
+BOUND_SHARE = 0.25
+
+
+def _improve_part(problem: Problem, rules: list[Rule], part: Part, budget: float, workers: int,
+                  seed: int, report: Callable[[int, int], None]) -> None:
+    """Improve a part's greedy roster in place: whole CP-SAT if small, else bound + LNS."""
+    greedy_assignments, greedy_objective = part.assignments, part.objective
+    deadline = time.monotonic() + budget
+    if len(part.pairs) > WHOLE_MODEL_PAIRS:
+        ctx = build(problem, rules, part.volunteers, part.slots, part.pairs)
+        search = PartSearch(ctx, seed, workers=1)
+        if search.start(part.assignments) and search.objective is not None:
+            report(search.objective, 0)
+            _bound_and_search(problem, rules, part, search, deadline, workers, seed, report)
+            return
+        # The greedy roster misses someone's min_shifts: let CP-SAT decide (or prove
+        # that no roster exists).
+    solve_part(problem, rules, part, deadline - time.monotonic(), workers, seed,
+               part.assignments, report)
+    part.bound = max(0, part.bound)
+    if part.status == "INFEASIBLE":
+        return
+    if part.status not in ("OPTIMAL", "FEASIBLE") or part.objective > greedy_objective:
+        # Out of time before CP-SAT matched the construction: keep the greedy roster.
+        part.assignments, part.objective = greedy_assignments, greedy_objective
+        part.status = "FEASIBLE"
+
+
+def _bound_and_search(problem: Problem, rules: list[Rule], part: Part, search: PartSearch,
+                      deadline: float, workers: int, seed: int,
+                      report: Callable[[int, int], None]) -> None:
+    """Prove the part's lower bound and improve its roster, side by side when 2+ workers.
+
+    CP-SAT releases the GIL while it solves, so the site relaxations run in a thread on
+    one core while the LNS uses the other.  When the relaxations finish, their per-site
+    rosters are stitched into a second construction, kept if it beats the incumbent.
+    """
+    result: dict[str, Any] = {}
+
+    def prove() -> None:
+        share = deadline if workers > 1 else time.monotonic() + BOUND_SHARE * max(
+            0.0, deadline - time.monotonic())
+        result["bound"], result["pieces"] = site_relaxation_bound(
+            problem, rules, part.slots, part.pairs, share)
+
+    thread = threading.Thread(target=prove, name="bastion-bound", daemon=True)
+    thread.start()
+    if workers <= 1:
+        thread.join()
+    stitched = False
+    while True:
+        if not stitched and not thread.is_alive():
+            stitched = True
+            part.bound = int(result.get("bound", 0))
+            start = greedy(problem, rules, part.pairs, set(part.volunteers), seed,
+                           initial=[a for piece in result.get("pieces", []) for a in piece])
+            other = PartSearch(search.ctx, seed, workers=1)
+            if other.start(start) and other.objective is not None \
+                    and search.objective is not None and other.objective < search.objective:
+                search = other
+            report(search.objective or 0, part.bound)
+        if stitched and search.objective is not None and search.objective <= part.bound:
+            break  # proven optimal
+        left = deadline - time.monotonic()
+        if left < 0.2:
+            break
+        if search.step(min(2.0, left)) and search.objective is not None:
+            report(search.objective, part.bound)
+    thread.join()
+    if not stitched:
+        part.bound = int(result.get("bound", 0))
+    part.objective, part.assignments = int(search.objective or 0), search.assignments()
+    part.status = "OPTIMAL" if part.objective <= part.bound else "FEASIBLE"
 
 
 def _solution(problem: Problem, rules: list[Rule], parts: list[Part],

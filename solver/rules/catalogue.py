@@ -340,7 +340,7 @@ class PersonalLimits(Rule):
             n = len(m.by_vol[v])
             if vol.max_shifts is not None and n > vol.max_shifts:
                 m.model.add(m.count(v) <= vol.max_shifts)
-            if vol.min_shifts:
+            if vol.min_shifts and not m.relaxed:
                 # Under an assumption literal, so an infeasible roster names who is involved.
                 lit = m.model.new_bool_var(f"min{v}")
                 m.model.add(m.count(v) >= vol.min_shifts).only_enforce_if(lit)
@@ -478,6 +478,8 @@ class Preferences(Rule):
                 and (pref_post is None or slot.post == pref_post))
 
     def add(self, m: ModelContext) -> None:
+        if m.relaxed:
+            return  # a wish may be met in one piece of a relaxation and not in another
         for v in m.volunteers:
             vol = self.problem.volunteers[v]
             for pr in vol.preferences:
