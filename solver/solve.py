@@ -200,14 +200,14 @@ def solve(problem: Problem, time_limit: float = 60.0, workers: int = 2, seed: in
         before = sum(p.objective for p in parts if p is not part)
         bound_before = sum(p.bound for p in parts[:i])
 
-        def report(obj: int, bnd: int, i: int = i, before: int = before,
-                   bound_before: int = bound_before) -> None:
+        def on_part(obj: int, bnd: int, i: int = i, before: int = before,
+                    bound_before: int = bound_before) -> None:
             total = before + obj
             if progress and total <= best_seen[0]:
                 best_seen[0] = total
                 progress(Progress(total, bound_before + bnd, time.monotonic() - t0, i, len(parts)))
 
-        _improve_part(problem, rules, part, budget, workers, seed, report)
+        _improve_part(problem, rules, part, budget, workers, seed, on_part)
         if part.status == "INFEASIBLE":
             break
 
