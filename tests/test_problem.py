@@ -209,7 +209,7 @@ def test_unknown_site_kind() -> None:
 def test_whole_number_fields() -> None:
     assert error_of(make_problem(days=0)).path == "days"
     assert error_of(make_problem(demand=[demand("p1", "M", min=True)])).path == "demand[0].min"
-    err = error_of(make_problem(demand=[demand("p1", "M", min=1.5)]))
+    err = error_of(make_problem(demand=[demand("p1", "M", min=1.5)]))  # type: ignore[arg-type]
     assert str(err) == "demand[0].min: expected a whole number, got 1.5"
 
 

@@ -115,6 +115,17 @@ def test_one_shift_per_day_soft_trades_off_against_cheap_coverage() -> None:
     assert n_assigned(solved(doc, 3)) == 1
 
 
+@pytest.mark.xfail(strict=True, reason="BUG (spec reading): listing one_shift_per_day with "
+                   "applies_to drops the implicit hard rule for everyone else (instantiate() only "
+                   "adds it when no one_shift_per_day is listed), so untagged volunteers may work "
+                   "several shifts a day at no cost; the format says the rule always applies, hard")
+def test_one_shift_per_day_with_applies_to_keeps_others_hard() -> None:
+    doc = two_shift_day(["v1"], [{"type": "one_shift_per_day", "weight": 5,
+                                  "applies_to": "senior"}])
+    rep = check_rows(doc, [("v1", 0, "M", "p1"), ("v1", 0, "A", "p1")])
+    assert [v.hard for v in viol(rep, "one_shift_per_day")] == [True]
+
+
 # ---------------------------------------------------------------------------------------
 # min_rest_hours
 # ---------------------------------------------------------------------------------------
