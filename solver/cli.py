@@ -78,11 +78,19 @@ def cmd_greedy(args: argparse.Namespace) -> int:
     from solver.rules import instantiate
     from solver.solve import solution_document
 
+    from solver.validate import check
+
     problem = load_problem(args.problem)
     t0 = time.monotonic()
     rules = instantiate(problem)
-    sol = solution_document(problem, rules, greedy(problem, rules), "FEASIBLE", 0,
-                            time.monotonic() - t0)
+    roster = greedy(problem, rules)
+    report = check(problem, roster, rules)
+    if not report.ok:  # the greedy fill cannot always meet everyone's min_shifts
+        for v in report.hard[:20]:
+            print(f"error: greedy roster breaks [{v.rule}] {v.message.zh} / {v.message.en}",
+                  file=sys.stderr)
+        return EXIT_VIOLATION
+    sol = solution_document(problem, rules, roster, "FEASIBLE", 0, time.monotonic() - t0)
     _write_json(sol, args.output)
     if args.output not in (None, "-"):
         print(summary(problem, sol))

@@ -13,11 +13,11 @@ from typing import Any
 
 from ortools.sat.python import cp_model
 
-from solver.i18n import skill_label
+from solver.i18n import missing_en, skill_label
 from solver.model import build
 from solver.problem import Problem, Volunteer
 from solver.rules import Roster, Rule, Text
-from solver.rules.catalogue import AllowedSites, PersonalLimits
+from solver.rules.catalogue import AllowedSites, MinShifts
 from solver.validate import volunteer_cost
 
 
@@ -66,7 +66,7 @@ def explain_unmet(problem: Problem, rules: list[Rule], roster: Roster) -> list[d
             "post": problem.posts[slot.post].id, "date": problem.iso(slot.day),
             "shift": problem.shifts[slot.shift].id, "missing": missing, "skill": skill,
             "reason": f"{label_zh} 缺 {missing} 名{who.zh}：{zh}",
-            "reason_en": f"{label_en}: {missing} {who.en} missing; {en}",
+            "reason_en": f"{label_en}: {missing_en(missing, skill)}; {en}",
         })
     return out
 
@@ -85,7 +85,7 @@ def explain_infeasible(problem: Problem, rules: list[Rule],
     """
     from solver.greedy import eligible_pairs
 
-    hard = [r for r in rules if r.hard and r.per_volunteer and not isinstance(r, PersonalLimits)]
+    hard = [r for r in rules if r.hard and r.per_volunteer and not isinstance(r, MinShifts)]
     pairs = eligible_pairs(problem, rules)
     out = []
     for v in volunteers:
@@ -98,7 +98,7 @@ def explain_infeasible(problem: Problem, rules: list[Rule],
             zh = f"{vol.name}({vol.id}) 单独可排 {best} 班，但与他人争夺有限名额，无法满足最少 {need} 班"
             en = (f"{vol.id} could work {best} shifts alone, but competes with others for "
                   f"limited places and cannot reach the minimum of {need}")
-            keys = ["demand_max", "personal_limits"]
+            keys = ["demand_max", "min_shifts"]
         else:
             binding = [r for r in hard
                        if _most_shifts(problem, [q for q in hard if q is not r], vol, mine) > best]
@@ -109,7 +109,7 @@ def explain_infeasible(problem: Problem, rules: list[Rule],
             en = (f"{vol.id} can work at most {best} shifts, below the minimum of {need}; "
                   "limited by: " + "; ".join(n.en for n in names))
         out.append({"volunteer": vol.id, "min_shifts": need, "achievable": best,
-                    "rules": ["personal_limits", *keys], "reason": zh, "reason_en": en})
+                    "rules": ["min_shifts", *keys], "reason": zh, "reason_en": en})
     return out
 
 

@@ -77,7 +77,7 @@ def greedy(problem: Problem, rules: list[Rule] | None = None,
         slot = problem.slots[s]
         need = min(need, slot.max - len(taken[s]))
         while need > 0:
-            best: tuple[float, float, int] | None = None
+            best: tuple[int, float, float, int] | None = None
             for v in cands[s]:
                 if v in taken[s] or (skill and skill not in vols[v].skills):
                     continue
@@ -88,13 +88,15 @@ def greedy(problem: Problem, rules: list[Rule] | None = None,
                 broken, c = volunteer_cost(rules, problem, v, trial)
                 if broken is not None:
                     continue
-                # Save volunteers with many skills for the requirements that need them.
-                key = (c - cost[v] + 0.1 * len(vols[v].skills), tie[v], v)
+                # People still short of their min_shifts first; then the cheapest, saving
+                # volunteers with many skills for the requirements that need them.
+                short = len(items[v]) < (vols[v].min_shifts or 0)
+                key = (0 if short else 1, c - cost[v] + 0.1 * len(vols[v].skills), tie[v], v)
                 if best is None or key < best:
                     best = key
             if best is None:
                 return
-            v = best[2]
+            v = best[3]
             trial = sorted(items[v] + [(slot.day, slot.shift, s)],
                            key=lambda it: problem.begins(it[0], it[1]))
             add(v, s, trial, volunteer_cost(rules, problem, v, trial)[1])

@@ -21,9 +21,17 @@ SKILLS: dict[str, Text] = {
     "driver": Text("驾驶员", "driver"),
     "security": Text("安保", "security staff"),
     "counsellor": Text("心理咨询员", "counsellor"),
+    "counselor": Text("心理咨询员", "counsellor"),
     "senior": Text("老年志愿者", "senior volunteer"),
     "teacher": Text("教师", "teacher"),
 }
+
+
+def missing_en(n: int, skill: str | None) -> str:
+    """ "1 person missing", "2 medical staff missing"."""
+    if skill is None:
+        return f"{n} {'person' if n == 1 else 'people'} missing"
+    return f"{n} {skill_label(skill).en} missing"
 
 
 def skill_label(skill: str | None) -> Text:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -204,7 +205,7 @@ class Problem:
         date = self.date(slot.day)
         if lang == "zh":
             return f"{site.name} {post.name} {date.month}月{date.day}日 {shift.name}"
-        return f"{site.name} / {post.name}, {date.isoformat()} {shift.id} ({shift.name})"
+        return f"{site.name} / {post.name}, {date.isoformat()} shift {shift.id}"
 
 
 # ---------------------------------------------------------------------------------------
@@ -240,7 +241,8 @@ def _ident(value: Any, path: str) -> str:
 
 
 def _int(value: Any, path: str, *, low: int = 0, high: int = 10**9) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+    if (isinstance(value, bool) or not isinstance(value, int | float)
+            or (isinstance(value, float) and not math.isfinite(value)) or value != int(value)):
         raise ProblemError(path, f"expected a whole number, got {_show(value)}")
     if not low <= int(value) <= high:
         raise ProblemError(path, f"{int(value)} is out of range {low}..{high}")
@@ -248,7 +250,10 @@ def _int(value: Any, path: str, *, low: int = 0, high: int = 10**9) -> int:
 
 
 def _show(value: Any) -> str:
-    text = json.dumps(value, ensure_ascii=False)
+    try:
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False)
+    except ValueError:
+        text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -384,7 +389,7 @@ def parse_problem(doc: Any) -> Problem:
         if vsites is not None:
             site_set = set()
             for k, sid in enumerate(vsites):
-                if sid not in site_ix:
+                if not isinstance(sid, str) or sid not in site_ix:
                     raise ProblemError(f"{p}.sites[{k}]", f"unknown site {_show(sid)}")
                 site_set.add(site_ix[sid])
         udays, ushifts = set(), set()
@@ -412,10 +417,10 @@ def parse_problem(doc: Any) -> Problem:
             pr = _obj(pr, q)
             day = day_index(pr.get("date"), f"{q}.date")
             sh = pr.get("shift")
-            if sh is not None and sh not in shift_ix:
+            if sh is not None and (not isinstance(sh, str) or sh not in shift_ix):
                 raise ProblemError(f"{q}.shift", f"unknown shift {_show(sh)}")
             po = pr.get("post")
-            if po is not None and po not in post_ix_by_id:
+            if po is not None and (not isinstance(po, str) or po not in post_ix_by_id):
                 raise ProblemError(f"{q}.post", f"unknown post {_show(po)}")
             want = pr.get("want", True)
             if not isinstance(want, bool):
@@ -426,6 +431,9 @@ def parse_problem(doc: Any) -> Problem:
         mx, mn = v.get("max_shifts"), v.get("min_shifts")
         max_shifts = None if mx is None else _int(mx, f"{p}.max_shifts", high=10_000)
         min_shifts = None if mn is None else _int(mn, f"{p}.min_shifts", high=10_000)
+        if max_shifts is not None and min_shifts is not None and min_shifts > max_shifts:
+            raise ProblemError(f"{p}.min_shifts",
+                               f"min_shifts {min_shifts} is above max_shifts {max_shifts}")
         volunteers.append(Volunteer(
             i, _ident(v.get("id"), f"{p}.id"), _str(v.get("name", v.get("id")), f"{p}.name"),
             _str(v.get("unit", "") or "", f"{p}.unit"), frozenset(skills), max_shifts,

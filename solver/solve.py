@@ -239,10 +239,23 @@ def _improve_part(problem: Problem, rules: list[Rule], part: Part, budget: float
     part.bound = max(0, part.bound)
     if part.status == "INFEASIBLE":
         return
-    if part.status not in ("OPTIMAL", "FEASIBLE") or part.objective > greedy_objective:
+    found = part.status in ("OPTIMAL", "FEASIBLE")
+    if (not found or part.objective > greedy_objective) and _meets_minimums(
+            problem, part, greedy_assignments):
         # Out of time before CP-SAT matched the construction: keep the greedy roster.
         part.assignments, part.objective = greedy_assignments, greedy_objective
         part.status = "FEASIBLE"
+    elif not found:
+        part.status = "UNKNOWN"  # no valid roster within the time limit
+
+
+def _meets_minimums(problem: Problem, part: Part, assignments: list[tuple[int, int]]) -> bool:
+    """The greedy keeps every hard rule but `min_shifts`; check that one."""
+    count: dict[int, int] = {}
+    for v, _ in assignments:
+        count[v] = count.get(v, 0) + 1
+    return all(count.get(v, 0) >= (problem.volunteers[v].min_shifts or 0)
+               for v in part.volunteers)
 
 
 def _bound_and_search(problem: Problem, rules: list[Rule], part: Part, search: PartSearch,
@@ -300,6 +313,11 @@ def _solution(problem: Problem, rules: list[Rule], parts: list[Part],
         return {"format": SOLUTION_FORMAT, "status": "INFEASIBLE", "objective": None,
                 "bound": None, "seconds": round(seconds, 3), "assignments": [], "unmet": [],
                 "penalties": [], "conflicts": explain_infeasible(problem, rules, vols)}
+    if any(p.status == "UNKNOWN" for p in parts):
+        return {"format": SOLUTION_FORMAT, "status": "UNKNOWN", "objective": None,
+                "bound": None, "seconds": round(seconds, 3), "assignments": [], "unmet": [],
+                "penalties": [], "message": "no roster meeting every min_shifts was found "
+                                            "within the time limit; allow more time"}
     status = "OPTIMAL" if all(p.status == "OPTIMAL" for p in parts) else "FEASIBLE"
     doc = solution_document(problem, rules, [a for p in parts for a in p.assignments], status,
                             sum(p.bound for p in parts), seconds)

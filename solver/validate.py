@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from solver.problem import SOLUTION_FORMAT, Problem, ProblemError
-from solver.rules import Roster, Rule, Violation, instantiate
+from solver.rules import Roster, Rule, Text, Violation, instantiate
 
 
 @dataclass
@@ -60,16 +60,16 @@ def parse_assignments(problem: Problem, doc: Any) -> list[tuple[int, int]]:
         path = f"assignments[{i}]"
         if not isinstance(a, dict):
             raise ProblemError(path, "expected an object")
-        vol = problem.volunteer_by_id.get(a.get("volunteer"))  # type: ignore[arg-type]
+        vol = problem.volunteer_by_id.get(_key(a.get("volunteer")))
         if vol is None:
             raise ProblemError(f"{path}.volunteer", f"unknown volunteer {a.get('volunteer')!r}")
-        post = problem.post_by_id.get(a.get("post"))  # type: ignore[arg-type]
+        post = problem.post_by_id.get(_key(a.get("post")))
         if post is None:
             raise ProblemError(f"{path}.post", f"unknown post {a.get('post')!r}")
-        shift = problem.shift_by_id.get(a.get("shift"))  # type: ignore[arg-type]
+        shift = problem.shift_by_id.get(_key(a.get("shift")))
         if shift is None:
             raise ProblemError(f"{path}.shift", f"unknown shift {a.get('shift')!r}")
-        day = problem.day_of(a.get("date"))  # type: ignore[arg-type]
+        day = problem.day_of(_key(a.get("date")))
         if day is None:
             raise ProblemError(f"{path}.date", f"{a.get('date')!r} is not a date in the horizon")
         slot = problem.slot_at.get((post.index, shift.index, day))
@@ -77,6 +77,11 @@ def parse_assignments(problem: Problem, doc: Any) -> list[tuple[int, int]]:
             raise ProblemError(path, f"no demand asks for {post.id} {shift.id} on {a['date']}")
         out.append((vol.index, slot))
     return out
+
+
+def _key(value: Any) -> str:
+    """An id as written, or "" (found nowhere) when it is not a string at all."""
+    return value if isinstance(value, str) else ""
 
 
 def check(problem: Problem, assignments: list[tuple[int, int]],
@@ -90,7 +95,6 @@ def check(problem: Problem, assignments: list[tuple[int, int]],
     seen: set[tuple[int, int]] = set()
     for v, s in assignments:
         if (v, s) in seen:
-            from solver.rules.base import Text
             vol = problem.volunteers[v]
             violations.append(Violation("duplicate", True, 1, 0, Text(
                 f"{vol.name}({vol.id}) 在 {problem.slot_label(problem.slots[s], 'zh')} 重复出现",
@@ -102,7 +106,9 @@ def check(problem: Problem, assignments: list[tuple[int, int]],
 
 def volunteer_cost(rules: list[Rule], problem: Problem, v: int,
                    items: list[tuple[int, int, int]]) -> tuple[Rule | None, int]:
-    """(first hard rule broken, soft cost) of one volunteer's work list.
+    """(first hard rule broken, soft cost) of one volunteer's (possibly partial) work list.
+
+    Demanding rules (`min_shifts`) are left out: a partial roster is not short yet.
 
     Used by the greedy construction and by unmet-slot explanations: only volunteer-scoped
     rules take part, so it is cheap enough to call per candidate.
@@ -110,7 +116,7 @@ def volunteer_cost(rules: list[Rule], problem: Problem, v: int,
     vol = problem.volunteers[v]
     cost = 0
     for rule in rules:
-        if not rule.per_volunteer or not rule.applies(vol):
+        if not rule.per_volunteer or rule.demanding or not rule.applies(vol):
             continue
         found = rule.check_volunteer(vol, items)
         if not found:

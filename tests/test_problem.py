@@ -213,18 +213,12 @@ def test_whole_number_fields() -> None:
     assert str(err) == "demand[0].min: expected a whole number, got 1.5"
 
 
-@pytest.mark.xfail(strict=True, raises=(ValueError, OverflowError), reason="BUG: _int() calls int(value) on NaN/Infinity "
-                   "(valid for Python's json module) and raises ValueError/OverflowError "
-                   "instead of a ProblemError naming the place")
 @pytest.mark.parametrize("value", [float("nan"), float("inf")])
 def test_non_finite_numbers_are_problem_errors(value: float) -> None:
     err = error_of(make_problem(days=value))  # type: ignore[arg-type]
     assert err.path == "days"
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError, reason="BUG: a list where an id is expected (preference shift, "
-                   "rule shift, volunteer site) is used as a dict key: TypeError "
-                   "'unhashable type' instead of a ProblemError naming the place")
 @pytest.mark.parametrize("where", ["preference", "rule", "site"])
 def test_unhashable_ids_are_problem_errors(where: str) -> None:
     if where == "preference":

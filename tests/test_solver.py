@@ -272,7 +272,7 @@ def test_min_shifts_longer_than_the_horizon_is_infeasible() -> None:
     # 2 days with one M shift each: at most 2 shifts for min_shifts 3
     [c] = infeasible(make_problem(days=2, volunteers=[volunteer("v1", min_shifts=3), "v2"]))
     assert (c["volunteer"], c["min_shifts"], c["achievable"]) == ("v1", 3, 2)
-    assert "personal_limits" in c["rules"]
+    assert "min_shifts" in c["rules"]
 
 
 def test_min_shifts_blocked_by_unavailability() -> None:

@@ -78,6 +78,8 @@ class Rule:
     soft_only: ClassVar[bool] = False
     #: volunteer-scoped rules are checked per volunteer and can tell why one is blocked
     per_volunteer: ClassVar[bool] = True
+    #: broken by too little work, so only a whole roster can be judged by it
+    demanding: ClassVar[bool] = False
 
     def __init__(self, problem: Problem, spec: RuleSpec | None = None) -> None:
         self.problem = problem
@@ -118,7 +120,7 @@ class Rule:
                 if isinstance(val, bool) or not isinstance(val, int) or not 0 <= val <= 10**6:
                     raise ProblemError(path, f"expected a whole number >= 0, got {val!r}")
             elif kind == "shift":
-                if val not in shift_ix:
+                if not isinstance(val, str) or val not in shift_ix:
                     raise ProblemError(path, f"unknown shift {val!r}")
             elif kind in ("site_kinds", "sites"):
                 if not isinstance(val, list) or not all(isinstance(x, str) for x in val):

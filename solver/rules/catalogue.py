@@ -11,7 +11,7 @@ from collections import Counter, defaultdict
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, ClassVar
 
-from solver.i18n import skill_label
+from solver.i18n import missing_en, skill_label
 from solver.problem import Problem, ProblemError, RuleSpec, Slot, Volunteer
 from solver.rules.base import Item, Roster, Rule, Text, Violation
 
@@ -100,6 +100,14 @@ class OneShiftPerDay(Rule):
     type = "one_shift_per_day"
     title = Text("每天至多一个班次", "at most one shift per day")
 
+    def __init__(self, problem: Problem, spec: RuleSpec | None = None,
+                 except_tags: frozenset[str] = frozenset()) -> None:
+        super().__init__(problem, spec)
+        self.except_tags = except_tags  # covered by a listed version of this rule
+
+    def applies(self, v: Volunteer) -> bool:
+        return super().applies(v) and not (self.except_tags & v.skills)
+
     def add(self, m: ModelContext) -> None:
         for v in m.volunteers:
             if not self.applies(self.problem.volunteers[v]):
@@ -156,11 +164,12 @@ class MinRestHours(Rule):
             if not self.applies(self.problem.volunteers[v]):
                 continue
             keys = m.shifts_of(v)
+            p = self.problem
             for i, a in enumerate(keys):
                 for b in keys[i + 1:]:
-                    if b[0] > a[0] + 3:
-                        break
-                    if self.too_close(a, b) or self.too_close(b, a):
+                    if p.begins(*b) >= p.ends(*a) + self.minutes:
+                        break  # sorted by start: nothing later is too close to `a`
+                    if self.too_close(a, b):
                         la, lb = m.work(v, *a), m.work(v, *b)
                         if la is None or lb is None:
                             continue
@@ -325,11 +334,11 @@ class MaxShiftPerWeek(_WeeklyCount):
         return Text(sh.name, f"{sh.id} shifts")
 
 
-class PersonalLimits(Rule):
-    """`max_shifts` / `min_shifts` of each volunteer over the whole horizon."""
+class MaxShifts(Rule):
+    """`max_shifts` of each volunteer over the whole horizon."""
 
-    type = "personal_limits"
-    title = Text("个人班次上下限", "personal shift limits")
+    type = "max_shifts"
+    title = Text("个人班次上限", "personal maximum of shifts")
 
     def eligible(self, v: Volunteer, slot: Slot) -> bool:
         return v.max_shifts != 0
@@ -337,10 +346,35 @@ class PersonalLimits(Rule):
     def add(self, m: ModelContext) -> None:
         for v in m.volunteers:
             vol = self.problem.volunteers[v]
-            n = len(m.by_vol[v])
-            if vol.max_shifts is not None and n > vol.max_shifts:
+            if vol.max_shifts is not None and len(m.by_vol[v]) > vol.max_shifts:
                 m.model.add(m.count(v) <= vol.max_shifts)
-            if vol.min_shifts and not m.relaxed:
+
+    def check_volunteer(self, v: Volunteer, items: list[Item]) -> list[Violation]:
+        n = len(items)
+        if v.max_shifts is None or n <= v.max_shifts:
+            return []
+        return [self.violation(n - v.max_shifts,
+                               f"{self.who(v)} 排了 {n} 个班次，超过上限 {v.max_shifts}",
+                               f"{self.who(v)} works {n} shifts, above max {v.max_shifts}", v)]
+
+    def blocks(self) -> Text:
+        return Text("已达个人班次上限", "already at their maximum number of shifts")
+
+
+class MinShifts(Rule):
+    """`min_shifts` of each volunteer: the one hard rule an empty roster can break."""
+
+    type = "min_shifts"
+    title = Text("个人班次下限", "personal minimum of shifts")
+    #: judged on whole rosters only: a partial roster is not yet short of anything
+    demanding = True
+
+    def add(self, m: ModelContext) -> None:
+        if m.relaxed:
+            return
+        for v in m.volunteers:
+            vol = self.problem.volunteers[v]
+            if vol.min_shifts:
                 # Under an assumption literal, so an infeasible roster names who is involved.
                 lit = m.model.new_bool_var(f"min{v}")
                 m.model.add(m.count(v) >= vol.min_shifts).only_enforce_if(lit)
@@ -348,19 +382,12 @@ class PersonalLimits(Rule):
                 m.model.add_assumption(lit)
 
     def check_volunteer(self, v: Volunteer, items: list[Item]) -> list[Violation]:
-        n, out = len(items), []
-        if v.max_shifts is not None and n > v.max_shifts:
-            out.append(self.violation(n - v.max_shifts,
-                                      f"{self.who(v)} 排了 {n} 个班次，超过上限 {v.max_shifts}",
-                                      f"{self.who(v)} works {n} shifts, above max {v.max_shifts}", v))
-        if v.min_shifts and n < v.min_shifts:
-            out.append(self.violation(v.min_shifts - n,
-                                      f"{self.who(v)} 只排了 {n} 个班次，少于下限 {v.min_shifts}",
-                                      f"{self.who(v)} works {n} shifts, below min {v.min_shifts}", v))
-        return out
-
-    def blocks(self) -> Text:
-        return Text("已达个人班次上限", "already at their maximum number of shifts")
+        n = len(items)
+        if not v.min_shifts or n >= v.min_shifts:
+            return []
+        return [self.violation(v.min_shifts - n,
+                               f"{self.who(v)} 只排了 {n} 个班次，少于下限 {v.min_shifts}",
+                               f"{self.who(v)} works {n} shifts, below min {v.min_shifts}", v)]
 
 
 # ---------------------------------------------------------------------------------------
@@ -589,7 +616,7 @@ class Coverage(Rule):
             who = skill_label(skill)
             out.append(self.violation(
                 missing, f"{self.problem.slot_label(slot, 'zh')} 缺 {missing} 名{who.zh}",
-                f"{self.problem.slot_label(slot, 'en')}: {missing} {who.en} missing", slot=s))
+                f"{self.problem.slot_label(slot, 'en')}: {missing_en(missing, skill)}", slot=s))
         return out
 
 
@@ -599,14 +626,18 @@ LISTED: dict[str, type[Rule]] = {cls.type: cls for cls in (
     ClosedLoop, Balance)}
 
 #: Always present, in the order the validator reports them.
-IMPLICIT: tuple[type[Rule], ...] = (Availability, AllowedSites, NoOverlap, PersonalLimits,
-                                    DemandMax, Coverage, Preferences)
+IMPLICIT: tuple[type[Rule], ...] = (Availability, AllowedSites, NoOverlap, MaxShifts,
+                                    MinShifts, DemandMax, Coverage, Preferences)
 
 
 def instantiate(problem: Problem) -> list[Rule]:
     """The rules in force for a problem: implicit ones, then the listed ones in order."""
     rules: list[Rule] = [cls(problem) for cls in IMPLICIT]
     listed = [LISTED[spec.type](problem, spec) for spec in problem.rules]
-    if not any(r.type == OneShiftPerDay.type for r in listed):
-        rules.append(OneShiftPerDay(problem))  # hard even when not listed
+    # One shift a day is hard even when not listed; a listed version replaces it only
+    # for the volunteers it applies to.
+    own = [r for r in listed if isinstance(r, OneShiftPerDay)]
+    if not any(r.applies_to is None for r in own):
+        rules.append(OneShiftPerDay(problem, except_tags=frozenset(
+            r.applies_to for r in own if r.applies_to is not None)))
     return rules + listed
