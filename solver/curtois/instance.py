@@ -186,15 +186,16 @@ def parse_instance_text(text: str, source: str = "<string>", name: str = "instan
         if current is None:
             raise CurtoisFormatError(source, lineno, f"data before the first section: {line!r}")
         sections[current].append((lineno, line))
-    for sec in ("SECTION_HORIZON", "SECTION_SHIFTS", "SECTION_STAFF"):
-        if sec not in sections:
-            raise CurtoisFormatError(source, None, f"missing {sec}")
-
+    if "SECTION_HORIZON" not in sections:
+        raise CurtoisFormatError(source, None, "missing SECTION_HORIZON")
     hz = sections["SECTION_HORIZON"]
     if len(hz) != 1:
         at = hz[1][0] if len(hz) > 1 else None
         raise CurtoisFormatError(source, at, "SECTION_HORIZON must hold exactly one number")
     horizon = _int(source, hz[0][0], hz[0][1], "horizon", minimum=1)
+    for sec in ("SECTION_SHIFTS", "SECTION_STAFF"):
+        if sec not in sections:
+            raise CurtoisFormatError(source, None, f"missing {sec}")
 
     shifts: list[Shift] = []
     seen_shifts: dict[str, int] = {}

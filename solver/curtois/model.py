@@ -352,14 +352,14 @@ def build_submodel(
                             (d + L, not on),
                         ):
                             # Clause literal is "cell differs from the pattern".
-                            v = wk(day)
+                            cell = wk(day)
                             lit_true_when_work = not want_on
-                            if isinstance(v, bool):
-                                if v == lit_true_when_work:
+                            if isinstance(cell, bool):
+                                if cell == lit_true_when_work:
                                     satisfied = True
                                     break
                             else:
-                                clause.append(v if lit_true_when_work else v.negated())
+                                clause.append(cell if lit_true_when_work else cell.negated())
                         if satisfied:
                             continue
                         if not clause:

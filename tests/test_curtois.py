@@ -1,0 +1,409 @@
+"""Tests for the Curtois & Qu benchmark: parser, validator, model and solver."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from pathlib import Path
+
+import pytest
+from ortools.sat.python import cp_model
+
+from solver.curtois.cli import run_curtois
+from solver.curtois.instance import (
+    OFF,
+    CurtoisFormatError,
+    Instance,
+    format_roster,
+    parse_instance,
+    parse_instance_text,
+    parse_roster_text,
+    read_roster,
+)
+from solver.curtois.model import InstanceData, build_submodel
+from solver.curtois.search import solve
+from solver.curtois.validate import evaluate
+
+SHARED = Path(os.environ.get("BASTION_SHARED") or Path(__file__).resolve().parents[2] / "shared")
+BENCH = SHARED / "bench" / "curtois"
+needs_data = pytest.mark.skipif(not BENCH.is_dir(), reason="shared benchmark data not found")
+
+
+def _reference_rosters() -> list[Path]:
+    return sorted((BENCH / "reference-rosters").glob("*.tsv")) if BENCH.is_dir() else []
+
+
+def make_instance(
+    horizon: int = 7,
+    shifts: str = "D,480,",
+    staff: str = "A,D=7,4800,0,7,1,1,9",
+    days_off: str = "",
+    on: str = "",
+    off: str = "",
+    cover: str = "",
+) -> Instance:
+    """A tiny instance in the published text format (one shift type by default)."""
+    text = "\n".join(
+        [
+            "SECTION_HORIZON",
+            str(horizon),
+            "SECTION_SHIFTS",
+            shifts,
+            "SECTION_STAFF",
+            staff,
+            "SECTION_DAYS_OFF",
+            days_off,
+            "SECTION_SHIFT_ON_REQUESTS",
+            on,
+            "SECTION_SHIFT_OFF_REQUESTS",
+            off,
+            "SECTION_COVER",
+            cover,
+        ]
+    )
+    return parse_instance_text(text, name="tiny")
+
+
+def row(inst: Instance, pattern: str) -> list[int]:
+    """Roster row from a string: '.' = off, otherwise a one-letter shift ID."""
+    return [OFF if c == "." else inst.shift_index[c] for c in pattern]
+
+
+# --------------------------------------------------------------------------- parser
+
+
+@needs_data
+def test_parse_all_instances() -> None:
+    import csv
+
+    with open(BENCH / "best-known.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 24
+    for r in rows:
+        inst = parse_instance(BENCH / "instances" / f"{r['instance']}.txt")
+        assert inst.horizon == int(r["days"])
+        assert inst.num_staff == int(r["staff"])
+        assert inst.num_shifts == int(r["shift_types"])
+        assert len(inst.cover) == inst.horizon * inst.num_shifts
+
+
+@needs_data
+def test_parse_instance1_details() -> None:
+    inst = parse_instance(BENCH / "instances" / "Instance1.txt")
+    assert inst.horizon == 14
+    assert [s.id for s in inst.shifts] == ["D"]
+    a = inst.staff[0]
+    assert (a.id, a.max_shifts, a.max_total_minutes, a.min_total_minutes) == (
+        "A",
+        {"D": 14},
+        4320,
+        3360,
+    )
+    assert (a.max_consecutive_shifts, a.min_consecutive_shifts) == (5, 2)
+    assert (a.min_consecutive_days_off, a.max_weekends) == (2, 1)
+    assert inst.days_off[0] == frozenset({0})
+    assert inst.on_requests[0].weight == 2
+    assert inst.cover[1].requirement == 7
+
+
+def test_parse_cannot_follow_and_weekends() -> None:
+    inst = make_instance(horizon=14, shifts="E,480,\nL,480,E", staff="A,E=3|L=14,9000,0,7,1,1,9")
+    assert inst.banned_successors(inst.shift_index["L"]) == [inst.shift_index["E"]]
+    assert inst.max_shifts(0, 0) == 3
+    assert inst.weekends() == [(5, 6), (12, 13)]
+
+
+@pytest.mark.parametrize(
+    ("mutation", "fragment"),
+    [
+        ("SECTION_HORIZON\nabc", "bad.txt:2"),
+        ("SECTION_HORIZON\n7\nSECTION_SHIFTS\nD,xx,\nSECTION_STAFF\nA,D=7,1,0,1,1,1,1", "'xx'"),
+        ("SECTION_HORIZON\n7\nSECTION_SHIFTS\nD,480,Q\nSECTION_STAFF\nA,D=7,1,0,1,1,1,1", "'Q'"),
+        ("SECTION_HORIZON\n7\nSECTION_SHIFTS\nD,480,\nSECTION_STAFF\nA,D=7,1,0,1", "8 comma"),
+        (
+            "SECTION_HORIZON\n7\nSECTION_SHIFTS\nD,480,\nSECTION_STAFF\nA,D=7,1,0,1,1,1,1\n"
+            "SECTION_COVER\n9,D,1,100,1",
+            "day 9 outside",
+        ),
+        (
+            "SECTION_HORIZON\n7\nSECTION_SHIFTS\nD,480,\nSECTION_STAFF\nA,D=7,1,0,1,1,1,1\n"
+            "SECTION_SHIFT_ON_REQUESTS\nZ,1,D,1",
+            "unknown employee 'Z'",
+        ),
+        ("SECTION_BOGUS\n1", "unknown section"),
+        ("SECTION_HORIZON\n7", "missing SECTION_SHIFTS"),
+    ],
+)
+def test_malformed_instances(mutation: str, fragment: str) -> None:
+    with pytest.raises(CurtoisFormatError) as exc:
+        parse_instance_text(mutation, source="bad.txt")
+    assert isinstance(exc.value, ValueError)
+    assert "bad.txt" in str(exc.value)
+    assert fragment in str(exc.value)
+
+
+def test_error_names_line_number() -> None:
+    text = "# comment\nSECTION_HORIZON\n\n14\nSECTION_SHIFTS\nD,-5,\nSECTION_STAFF\nA,D=7,1,0,1,1,1,1\n"
+    with pytest.raises(CurtoisFormatError, match=r"bad\.txt:6: .*-5"):
+        parse_instance_text(text, source="bad.txt")
+
+
+def test_run_curtois_malformed_returns_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.txt"
+    bad.write_text("SECTION_HORIZON\nseven\n")
+    assert run_curtois(str(bad), None, 1.0, 1, 0) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    assert "bad.txt:2" in err
+    assert run_curtois(str(tmp_path / "missing.txt"), None, 1.0, 1, 0) == 2
+
+
+def test_roster_roundtrip_and_errors() -> None:
+    inst = make_instance(staff="A,D=7,4800,0,7,1,1,9\nB,D=7,4800,0,7,1,1,9")
+    roster = [row(inst, "DD..D.."), row(inst, ".......")]
+    text = format_roster(roster, inst)
+    assert text.splitlines()[0] == "A\tD\tD\t\t\tD\t\t"
+    assert parse_roster_text(text, inst) == roster
+    with pytest.raises(CurtoisFormatError, match="expected employee 'A'"):
+        parse_roster_text("B\t\nA\t\n", inst)
+    with pytest.raises(CurtoisFormatError, match="unknown shift 'X'"):
+        parse_roster_text("A\tX\nB\t\n", inst)
+
+
+# --------------------------------------------------------------------------- validator
+
+
+@needs_data
+@pytest.mark.parametrize("path", _reference_rosters(), ids=lambda p: p.stem)
+def test_reference_rosters(path: Path) -> None:
+    name, obj = path.stem.rsplit("-", 1)
+    inst = parse_instance(BENCH / "instances" / f"{name}.txt")
+    ev = evaluate(inst, read_roster(path, inst))
+    assert ev.violations == []
+    assert ev.objective == int(obj)
+
+
+@needs_data
+def test_reference_rosters_exist() -> None:
+    assert len(_reference_rosters()) >= 10
+
+
+# Each case: instance kwargs, a roster row (single employee) violating the rule only
+# when the rule binds, the fragment expected in the violation, and the same kwargs
+# with the limit relaxed (non-binding: no violation).
+RULES = [
+    ("days off", {"days_off": "A,2"}, "DDD....", "day-off 2", {"days_off": "A,4"}),
+    (
+        "succession",
+        {"shifts": "E,480,\nL,480,E", "staff": "A,,9000,0,7,1,1,9"},
+        "LE.....",
+        "cannot follow",
+        {"shifts": "E,480,\nL,480,", "staff": "A,,9000,0,7,1,1,9"},
+    ),
+    (
+        "max shifts",
+        {"staff": "A,D=2,4800,0,7,1,1,9"},
+        "DDD....",
+        "> max 2",
+        {"staff": "A,D=3,4800,0,7,1,1,9"},
+    ),
+    (
+        "max minutes",
+        {"staff": "A,D=7,1000,0,7,1,1,9"},
+        "DDD....",
+        "minutes > max",
+        {"staff": "A,D=7,1440,0,7,1,1,9"},
+    ),
+    (
+        "min minutes",
+        {"staff": "A,D=7,4800,1500,7,1,1,9"},
+        "DDD....",
+        "minutes < min",
+        {"staff": "A,D=7,4800,1440,7,1,1,9"},
+    ),
+    (
+        "max consecutive",
+        {"staff": "A,D=7,4800,0,2,1,1,9"},
+        "DDD....",
+        "consecutive shifts",
+        {"staff": "A,D=7,4800,0,3,1,1,9"},
+    ),
+    (
+        "min consecutive",
+        {"staff": "A,D=7,4800,0,7,3,1,9"},
+        ".DD....",
+        "< min 3",
+        {"staff": "A,D=7,4800,0,7,2,1,9"},
+    ),
+    (
+        "min days off",
+        {"staff": "A,D=7,4800,0,7,1,3,9"},
+        "D..D...",
+        "days off from day 1",
+        {"staff": "A,D=7,4800,0,7,1,2,9"},
+    ),
+    (
+        "max weekends",
+        {"horizon": 14, "staff": "A,D=14,9999,0,14,1,1,1"},
+        ".....D......D.",
+        "weekends",
+        {"horizon": 14, "staff": "A,D=14,9999,0,14,1,1,2"},
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("rule", "binding", "pattern", "fragment", "relaxed"), RULES, ids=[r[0] for r in RULES]
+)
+def test_rule_binds_and_not(
+    rule: str, binding: dict, pattern: str, fragment: str, relaxed: dict
+) -> None:
+    inst = make_instance(**binding)
+    pat = pattern + "." * (inst.horizon - len(pattern))
+    ev = evaluate(inst, [row(inst, pat)])
+    assert len(ev.violations) == 1, ev.violations
+    assert fragment in ev.violations[0]
+    ok = make_instance(**relaxed)
+    assert evaluate(ok, [row(ok, pat)]).violations == []
+
+
+def test_min_runs_exempt_at_horizon_edges() -> None:
+    inst = make_instance(staff="A,D=7,4800,0,7,3,3,9")
+    # One-day runs touching day 0 / the last day are fine; inner short runs are not.
+    assert evaluate(inst, [row(inst, "D...DDD")]).violations == []
+    assert evaluate(inst, [row(inst, ".DDD...")]).violations == []
+    assert evaluate(inst, [row(inst, "DDD...D")]).violations == []
+    assert len(evaluate(inst, [row(inst, "DDD.DDD")]).violations) == 1
+
+
+def test_weekend_counts_saturday_or_sunday() -> None:
+    inst = make_instance(horizon=14, staff="A,D=14,9999,0,14,1,1,1")
+    assert evaluate(inst, [row(inst, ".....DD.......")]).violations == []
+    assert len(evaluate(inst, [row(inst, "......D.....D.")]).violations) == 1
+
+
+def test_objective_breakdown() -> None:
+    inst = make_instance(
+        staff="A,D=7,4800,0,7,1,1,9\nB,D=7,4800,0,7,1,1,9",
+        on="A,0,D,3\nA,1,D,5",
+        off="B,0,D,2",
+        cover="0,D,1,100,1\n1,D,2,100,1\n2,D,0,100,7",
+    )
+    ev = evaluate(inst, [row(inst, "D.D...."), row(inst, "D......")])
+    assert (ev.on_requests, ev.off_requests) == (5, 2)
+    assert ev.under == 200  # day 1: nobody, two wanted
+    assert ev.over == 1 + 7  # day 0: one extra; day 2: one at weight 7
+    assert ev.objective == 215
+
+
+# --------------------------------------------------------------------------- model
+
+
+def _brute_force(inst: Instance) -> int | None:
+    best: int | None = None
+    choices = [OFF, *range(inst.num_shifts)]
+    for cells in itertools.product(choices, repeat=inst.horizon * inst.num_staff):
+        roster = [
+            list(cells[e * inst.horizon : (e + 1) * inst.horizon]) for e in range(inst.num_staff)
+        ]
+        ev = evaluate(inst, roster)
+        if ev.feasible and (best is None or ev.objective < best):
+            best = ev.objective
+    return best
+
+
+def _cp_optimum(inst: Instance, sequence: str) -> int | None:
+    data = InstanceData(inst)
+    roster = [[OFF] * inst.horizon for _ in range(inst.num_staff)]
+    sub = build_submodel(data, roster, range(inst.num_staff), hint=False, sequence=sequence)
+    solver = cp_model.CpSolver()
+    solver.parameters.num_workers = 1
+    status = solver.solve(sub.model)
+    if status == cp_model.INFEASIBLE:
+        return None
+    assert status == cp_model.OPTIMAL
+    new = sub.extract(solver, roster)
+    ev = evaluate(inst, new)
+    assert ev.feasible, ev.violations
+    # Terms without any free variable are left out of the model, so compare changes.
+    base = evaluate(inst, roster).objective
+    assert ev.objective - base == round(solver.objective_value) - sub.incumbent_value
+    return ev.objective
+
+
+COVER7 = "\n".join(f"{d},D,1,100,1" for d in range(7))
+
+
+@pytest.mark.parametrize("sequence", ["clauses", "flow"])
+@pytest.mark.parametrize(
+    ("rule", "binding", "pattern", "fragment", "relaxed"), RULES, ids=[r[0] for r in RULES]
+)
+def test_model_matches_brute_force(
+    sequence: str, rule: str, binding: dict, pattern: str, fragment: str, relaxed: dict
+) -> None:
+    for kwargs in (binding, relaxed):
+        horizon = kwargs.get("horizon", 7)
+        if horizon > 7 or "E,480" in kwargs.get("shifts", ""):
+            kwargs = {**kwargs, "horizon": min(horizon, 6)}
+        h = kwargs.get("horizon", 7)
+        inst = make_instance(
+            **kwargs,
+            on="A,1,D,3" if "E,480" not in kwargs.get("shifts", "") else "A,1,E,3",
+            cover="\n".join(
+                f"{d},{s.split(',')[0]},1,100,1"
+                for d in range(h)
+                for s in kwargs.get("shifts", "D,480,").splitlines()
+            ),
+        )
+        assert _cp_optimum(inst, sequence) == _brute_force(inst), rule
+
+
+def test_submodel_window_matches_validator() -> None:
+    inst = make_instance(
+        horizon=14,
+        staff="A,D=14,9999,0,4,2,2,2\nB,D=14,9999,0,4,2,2,2",
+        cover="\n".join(f"{d},D,{1 + d % 2},100,1" for d in range(14)),
+        on="A,3,D,2\nB,9,D,4",
+        off="A,10,D,3",
+    )
+    data = InstanceData(inst)
+    roster = [row(inst, "DD..DDD..DD..."), row(inst, "..DD...DD..DD.")]
+    base = evaluate(inst, roster)
+    assert base.feasible
+    for lo, hi in [(0, 5), (4, 10), (9, 14), (0, 14)]:
+        sub = build_submodel(data, roster, [0, 1], lo, hi)
+        solver = cp_model.CpSolver()
+        solver.parameters.num_workers = 1
+        assert solver.solve(sub.model) == cp_model.OPTIMAL
+        new = sub.extract(solver, roster)
+        ev = evaluate(inst, new)
+        assert ev.feasible, ev.violations
+        assert ev.objective - base.objective == round(solver.objective_value) - sub.incumbent_value
+
+
+# --------------------------------------------------------------------------- solver
+
+
+@needs_data
+@pytest.mark.parametrize(("name", "best"), [("Instance1", 607), ("Instance2", 828)])
+def test_solver_small_instances(name: str, best: int) -> None:
+    inst = parse_instance(BENCH / "instances" / f"{name}.txt")
+    res = solve(inst, time_limit=10.0, workers=2, seed=1, target=best)
+    ev = evaluate(inst, res.roster)
+    assert ev.violations == []
+    assert ev.objective == res.objective
+    assert res.objective >= best
+
+
+@needs_data
+def test_run_curtois_writes_roster(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "roster.tsv"
+    code = run_curtois(str(BENCH / "instances" / "Instance1.txt"), str(out), 3.0, 1, 0)
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "objective:" in text and "seconds:" in text
+    inst = parse_instance(BENCH / "instances" / "Instance1.txt")
+    assert evaluate(inst, read_roster(out, inst)).violations == []
