@@ -15,6 +15,9 @@ from solver.rules import Rule, instantiate
 from solver.rules.catalogue import OneShiftPerDay
 from solver.validate import volunteer_cost
 
+#: How many feasible candidates the greedy prices before it picks the cheapest.
+PRICED = 8
+
 
 def eligible_pairs(problem: Problem, rules: list[Rule]) -> dict[tuple[int, int], None]:
     """Every (volunteer, slot) pair that no hard unary rule forbids, in slot order."""
@@ -78,16 +81,23 @@ def greedy(problem: Problem, rules: list[Rule] | None = None,
         need = min(need, slot.max - len(taken[s]))
         while need > 0:
             best: tuple[int, float, float, int] | None = None
-            for v in cands[s]:
-                if v in taken[s] or (skill and skill not in vols[v].skills):
-                    continue
-                if one_a_day and v in busy[slot.day]:
-                    continue
-                trial = sorted(items[v] + [(problem.slots[s].day, problem.slots[s].shift, s)],
+            # The price is mostly balance (2n+1), so the least-loaded people are the likely
+            # winners: price them in that order and stop after a few feasible ones.
+            pool = sorted((v for v in cands[s] if v not in taken[s]
+                           and (not skill or skill in vols[v].skills)
+                           and not (one_a_day and v in busy[slot.day])),
+                          key=lambda v: (len(items[v]) >= (vols[v].min_shifts or 0),
+                                         len(items[v]), tie[v]))
+            feasible = 0
+            for v in pool:
+                if feasible >= PRICED:
+                    break
+                trial = sorted(items[v] + [(slot.day, slot.shift, s)],
                                key=lambda it: problem.begins(it[0], it[1]))
                 broken, c = volunteer_cost(rules, problem, v, trial)
                 if broken is not None:
                     continue
+                feasible += 1
                 # People still short of their min_shifts first; then the cheapest, saving
                 # volunteers with many skills for the requirements that need them.
                 short = len(items[v]) < (vols[v].min_shifts or 0)

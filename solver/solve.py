@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Callable
@@ -22,7 +23,7 @@ from typing import Any
 
 from ortools.sat.python import cp_model
 
-from solver.bound import site_relaxation_bound
+from solver.bound import balance_bound, flow_coverage_bound
 from solver.explain import explain_infeasible, explain_unmet
 from solver.greedy import eligible_pairs, greedy
 from solver.model import ModelContext, build
@@ -189,54 +190,103 @@ def solve(problem: Problem, time_limit: float = 60.0, workers: int = 2, seed: in
     for part in parts:
         part.objective = (sum(cost_v.get(problem.volunteers[v].id, 0) for v in part.volunteers)
                           + sum(cost_s.get(s, 0) for s in part.slots))
-    total_size = sum(p.size for p in parts) or 1
-    remaining_size = total_size
-    best_seen = [sum(p.objective for p in parts)]
+    tracker = _Tracker(parts, t0, progress)
+    deadline = t0 + time_limit
+    threads = max(1, min(workers, len(parts)))
+    queue = list(range(len(parts)))  # largest first
+    lock = threading.Lock()
+    remaining = [sum(p.size for p in parts) or 1]
+    infeasible = threading.Event()
 
-    for i, part in enumerate(parts):
-        elapsed = time.monotonic() - t0
-        budget = max(0.0, time_limit - elapsed) * part.size / max(1, remaining_size)
-        remaining_size -= part.size
-        before = sum(p.objective for p in parts if p is not part)
-        bound_before = sum(p.bound for p in parts[:i])
+    def work() -> None:
+        # Parts are independent: each thread takes the next one.  CP-SAT releases the GIL
+        # while it solves, so two threads keep two cores busy.
+        while not infeasible.is_set():
+            with lock:
+                if not queue:
+                    return
+                i = queue.pop(0)
+                part = parts[i]
+                left = max(0.0, deadline - time.monotonic())
+                budget = min(left, left * threads * part.size / remaining[0])
+                remaining[0] = max(1, remaining[0] - part.size)
+            _improve_part(problem, rules, part, budget, max(1, workers // threads), seed,
+                          functools.partial(tracker.update, i))
+            if part.status == "INFEASIBLE":
+                infeasible.set()
 
-        def on_part(obj: int, bnd: int, i: int = i, before: int = before,
-                    bound_before: int = bound_before) -> None:
-            total = before + obj
-            if progress and total <= best_seen[0]:
-                best_seen[0] = total
-                progress(Progress(total, bound_before + bnd, time.monotonic() - t0, i, len(parts)))
-
-        _improve_part(problem, rules, part, budget, workers, seed, on_part)
-        if part.status == "INFEASIBLE":
-            break
-
+    pool = [threading.Thread(target=work, name=f"bastion-solve-{k}", daemon=True)
+            for k in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
     return _solution(problem, rules, parts, time.monotonic() - t0)
+
+
+class _Tracker:
+    """The whole problem's objective and bound while parts improve, for `progress`."""
+
+    def __init__(self, parts: list[Part], t0: float, progress: ProgressCallback | None) -> None:
+        self.objective = [p.objective for p in parts]
+        self.bound = [0 for _ in parts]
+        self.t0, self.progress = t0, progress
+        self.best = sum(self.objective)
+        self.lock = threading.Lock()
+
+    def update(self, i: int, objective: int, bound: int) -> None:
+        with self.lock:
+            self.objective[i] = min(self.objective[i], objective)
+            self.bound[i] = max(self.bound[i], bound)
+            total = sum(self.objective)
+            if self.progress and total <= self.best:
+                self.best = total
+                self.progress(Progress(total, sum(self.bound), time.monotonic() - self.t0,
+                                       i, len(self.objective)))
 
 
 #: Parts with at most this many eligible pairs go to CP-SAT whole; larger ones to LNS.
 WHOLE_MODEL_PAIRS = 4000
-#: Share of a large part's time spent proving its lower bound.
-BOUND_SHARE = 0.25
+
+
+def part_bound(problem: Problem, rules: list[Rule], part: Part, incumbent: int) -> int:
+    """A cheap, valid lower bound of a part: unavoidable shortage plus least balance.
+
+    Any roster at least as good as the incumbent misses at most incumbent / coverage
+    weight head counts, so it works at least demand minus that many shifts, and their
+    balance cost is at least the evenly spread one.  The two terms are different parts of
+    the objective, so they add.
+    """
+    cw = problem.coverage_weight
+    heads, skills = flow_coverage_bound(problem, rules, part.slots, part.pairs)
+    demand = sum(problem.slots[s].min for s in part.slots)
+    short_ub = incumbent // cw if cw else demand
+    return cw * (heads + skills) + balance_bound(problem, rules, part.volunteers, part.pairs,
+                                                 demand - min(demand, short_ub))
 
 
 def _improve_part(problem: Problem, rules: list[Rule], part: Part, budget: float, workers: int,
                   seed: int, report: Callable[[int, int], None]) -> None:
-    """Improve a part's greedy roster in place: whole CP-SAT if small, else bound + LNS."""
+    """Improve a part's greedy roster in place: whole CP-SAT if small, else LNS."""
     greedy_assignments, greedy_objective = part.assignments, part.objective
     deadline = time.monotonic() + budget
     if len(part.pairs) > WHOLE_MODEL_PAIRS:
         ctx = build(problem, rules, part.volunteers, part.slots, part.pairs)
         search = PartSearch(ctx, seed, workers=1)
         if search.start(part.assignments) and search.objective is not None:
-            report(search.objective, 0)
-            _bound_and_search(problem, rules, part, search, deadline, workers, seed, report)
+            part.bound = part_bound(problem, rules, part, search.objective)
+            report(search.objective, part.bound)
+            while search.objective > part.bound and time.monotonic() < deadline - 0.2:
+                if search.step(min(2.0, deadline - time.monotonic())):
+                    report(search.objective, part.bound)
+            part.objective, part.assignments = search.objective, search.assignments()
+            part.bound = min(part.objective, part_bound(problem, rules, part, part.objective))
+            part.status = "OPTIMAL" if part.objective <= part.bound else "FEASIBLE"
             return
         # The greedy roster misses someone's min_shifts: let CP-SAT decide (or prove
         # that no roster exists).
     solve_part(problem, rules, part, deadline - time.monotonic(), workers, seed,
                part.assignments, report)
-    part.bound = max(0, part.bound)
     if part.status == "INFEASIBLE":
         return
     found = part.status in ("OPTIMAL", "FEASIBLE")
@@ -247,6 +297,9 @@ def _improve_part(problem: Problem, rules: list[Rule], part: Part, budget: float
         part.status = "FEASIBLE"
     elif not found:
         part.status = "UNKNOWN"  # no valid roster within the time limit
+    if part.status != "UNKNOWN" and part.status != "OPTIMAL":
+        part.bound = max(part.bound, part_bound(problem, rules, part, part.objective))
+    part.bound = max(0, min(part.bound, part.objective))
 
 
 def _meets_minimums(problem: Problem, part: Part, assignments: list[tuple[int, int]]) -> bool:
@@ -256,53 +309,6 @@ def _meets_minimums(problem: Problem, part: Part, assignments: list[tuple[int, i
         count[v] = count.get(v, 0) + 1
     return all(count.get(v, 0) >= (problem.volunteers[v].min_shifts or 0)
                for v in part.volunteers)
-
-
-def _bound_and_search(problem: Problem, rules: list[Rule], part: Part, search: PartSearch,
-                      deadline: float, workers: int, seed: int,
-                      report: Callable[[int, int], None]) -> None:
-    """Prove the part's lower bound and improve its roster, side by side when 2+ workers.
-
-    CP-SAT releases the GIL while it solves, so the site relaxations run in a thread on
-    one core while the LNS uses the other.  When the relaxations finish, their per-site
-    rosters are stitched into a second construction, kept if it beats the incumbent.
-    """
-    result: dict[str, Any] = {}
-
-    def prove() -> None:
-        share = deadline if workers > 1 else time.monotonic() + BOUND_SHARE * max(
-            0.0, deadline - time.monotonic())
-        result["bound"], result["pieces"] = site_relaxation_bound(
-            problem, rules, part.slots, part.pairs, share)
-
-    thread = threading.Thread(target=prove, name="bastion-bound", daemon=True)
-    thread.start()
-    if workers <= 1:
-        thread.join()
-    stitched = False
-    while True:
-        if not stitched and not thread.is_alive():
-            stitched = True
-            part.bound = int(result.get("bound", 0))
-            start = greedy(problem, rules, part.pairs, set(part.volunteers), seed,
-                           initial=[a for piece in result.get("pieces", []) for a in piece])
-            other = PartSearch(search.ctx, seed, workers=1)
-            if other.start(start) and other.objective is not None \
-                    and search.objective is not None and other.objective < search.objective:
-                search = other
-            report(search.objective or 0, part.bound)
-        if stitched and search.objective is not None and search.objective <= part.bound:
-            break  # proven optimal
-        left = deadline - time.monotonic()
-        if left < 0.2:
-            break
-        if search.step(min(2.0, left)) and search.objective is not None:
-            report(search.objective, part.bound)
-    thread.join()
-    if not stitched:
-        part.bound = int(result.get("bound", 0))
-    part.objective, part.assignments = int(search.objective or 0), search.assignments()
-    part.status = "OPTIMAL" if part.objective <= part.bound else "FEASIBLE"
 
 
 def _solution(problem: Problem, rules: list[Rule], parts: list[Part],
