@@ -1,0 +1,98 @@
+"""The cheap lower bounds: valid against brute force, tight where they should be."""
+
+from __future__ import annotations
+
+import pytest
+
+from solver.bound import balance_bound, flow_coverage_bound
+from solver.greedy import eligible_pairs
+from solver.problem import parse_problem
+from solver.rules import instantiate
+from solver.solve import WHOLE_MODEL_PAIRS, decompose, part_bound
+from tests.fixtures.problems import demand, make_problem, recheck, site, solve_doc, volunteer
+from tests.test_solver import brute_force, tiny_problem
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_part_bounds_never_exceed_the_optimum(seed: int) -> None:
+    doc = tiny_problem(seed)
+    best = brute_force(doc)
+    assert best is not None
+    p = parse_problem(doc)
+    rules = instantiate(p)
+    parts = decompose(p, eligible_pairs(p, rules))
+    # With the optimum itself as the incumbent, the bound is at its tightest.
+    assert sum(part_bound(p, rules, part, best) for part in parts) <= best
+
+
+def hotel(days: int = 7, people: int = 3, weekly: int = 5) -> dict:
+    """Security on every shift of a week, `people` guards who may work 5 shifts a week."""
+    return make_problem(
+        days=days, sites=[site("h", "hotel", ["sec"])],
+        demand=[demand("sec", sh, 1, 1, {"security": 1}) for sh in ("M", "A", "N")],
+        volunteers=[volunteer(f"g{i}", skills=["security"]) for i in range(people)],
+        rules=[{"type": "max_shifts_per_week", "count": weekly}])
+
+
+def test_flow_bound_counts_scarce_skills() -> None:
+    p = parse_problem(hotel())
+    rules = instantiate(p)
+    pairs = eligible_pairs(p, rules)
+    # 21 shifts need a guard; 3 guards × 5 shifts a week = 15: 6 short, both as head
+    # count and as the security requirement.
+    assert flow_coverage_bound(p, rules, [s.index for s in p.slots], pairs) == (6, 6)
+
+
+def test_flow_bound_sees_one_shift_a_day() -> None:
+    p = parse_problem(hotel(days=2, people=2, weekly=7))
+    rules = instantiate(p)
+    # 6 shifts in 2 days; 2 guards, one shift a day each: 4 coverable.
+    heads, skills = flow_coverage_bound(p, rules, [s.index for s in p.slots],
+                                        eligible_pairs(p, rules))
+    assert (heads, skills) == (2, 2)
+
+
+def test_flow_bound_is_zero_when_supply_suffices() -> None:
+    p = parse_problem(hotel(people=5))
+    rules = instantiate(p)
+    assert flow_coverage_bound(p, rules, [s.index for s in p.slots],
+                               eligible_pairs(p, rules)) == (0, 0)
+
+
+def test_balance_bound_water_fills_under_caps() -> None:
+    doc = make_problem(days=5, volunteers=[volunteer("a", max_shifts=2), "b", "c"],
+                       rules=[{"type": "balance", "weight": 3}])
+    p = parse_problem(doc)
+    rules = instantiate(p)
+    pairs = eligible_pairs(p, rules)
+    vols = [v.index for v in p.volunteers]
+    # 9 shifts: a is capped at 2, the other 7 split 4 + 3: 4 + 16 + 9 = 29, weight 3.
+    assert balance_bound(p, rules, vols, pairs, 9) == 3 * 29
+    # More work than the caps allow: everyone at their cap (2, 5, 5 days).
+    assert balance_bound(p, rules, vols, pairs, 100) == 3 * (4 + 25 + 25)
+    assert balance_bound(p, rules, vols, pairs, 0) == 0
+
+
+def test_lns_path_reports_a_valid_bound() -> None:
+    # A part above the whole-model size goes to LNS; its bound comes from flow + balance.
+    posts = ["sec", "med", "log"]
+    doc = make_problem(
+        days=14, sites=[site("h", "hotel", posts)],
+        demand=[demand(post, sh, 2, 2, {"security": 1} if post == "sec" else {})
+                for post in posts for sh in ("M", "A", "N")],
+        volunteers=[volunteer(f"g{i}", skills=["security"] if i < 4 else [], max_shifts=9)
+                    for i in range(40)],
+        rules=[{"type": "min_rest_hours", "hours": 12},
+               {"type": "max_shifts_per_week", "count": 5}, {"type": "balance", "weight": 1}])
+    p = parse_problem(doc)
+    rules = instantiate(p)
+    [part] = decompose(p, eligible_pairs(p, rules))
+    assert len(part.pairs) > WHOLE_MODEL_PAIRS
+    sol = solve_doc(doc, time_limit=6, workers=1)
+    assert recheck(doc, sol).ok
+    # 252 shifts need people; 40 × 9 = 360 possible but security is short: 4 guards can
+    # give at most 4 × 9 = 36 of the 42 security places, so at least 6 stay open.
+    heads, skills = flow_coverage_bound(p, rules, [s.index for s in p.slots],
+                                        eligible_pairs(p, rules))
+    assert skills == 6
+    assert 6 * 1000 <= sol["bound"] <= sol["objective"]
