@@ -62,10 +62,12 @@ def explain_unmet(problem: Problem, rules: list[Rule], roster: Roster) -> list[d
                 f"{n} 人{t.zh}" for t, n in parts)
             en = f"of {candidates} {who.en} who may work here, " + ", ".join(
                 f"{n} {t.en}" for t, n in parts)
+        reason = f"{label_zh} 缺 {missing} 名{who.zh}：{zh}"
         out.append({
             "post": problem.posts[slot.post].id, "date": problem.iso(slot.day),
             "shift": problem.shifts[slot.shift].id, "missing": missing, "skill": skill,
-            "reason": f"{label_zh} 缺 {missing} 名{who.zh}：{zh}",
+            "reason": reason,
+            "reason_zh": reason,
             "reason_en": f"{label_en}: {missing_en(missing, skill)}; {en}",
         })
     return out
