@@ -77,7 +77,6 @@ def cmd_greedy(args: argparse.Namespace) -> int:
     from solver.greedy import greedy
     from solver.rules import instantiate
     from solver.solve import solution_document
-
     from solver.validate import check
 
     problem = load_problem(args.problem)

@@ -17,6 +17,8 @@ from solver.validate import volunteer_cost
 
 #: How many feasible candidates the greedy prices before it picks the cheapest.
 PRICED = 8
+#: Price of using up a person's whole capacity, against soft costs (balance is 2n+1).
+LOAD_PRICE = 20
 
 
 def eligible_pairs(problem: Problem, rules: list[Rule]) -> dict[tuple[int, int], None]:
@@ -69,6 +71,11 @@ def greedy(problem: Problem, rules: list[Rule] | None = None,
         if cands.get(slot.index):
             slots_by_day[slot.day].append(slot.index)
     tie = {v.index: rng.random() for v in vols}
+    # What each person can give over the horizon: days they could work, within max_shifts.
+    reach: dict[int, set[int]] = defaultdict(set)
+    for v, s in pairs:
+        reach[v].add(problem.slots[s].day)
+    cap = {v.index: max(1, min(len(reach[v.index]), v.max_shifts or problem.days)) for v in vols}
 
     # With the default hard one-shift-per-day rule, anyone already working that day is out;
     # checking that first spares most calls into the rule catalogue.
@@ -87,7 +94,7 @@ def greedy(problem: Problem, rules: list[Rule] | None = None,
                            and (not skill or skill in vols[v].skills)
                            and not (one_a_day and v in busy[slot.day])),
                           key=lambda v: (len(items[v]) >= (vols[v].min_shifts or 0),
-                                         len(items[v]), tie[v]))
+                                         len(items[v]) / cap[v], tie[v]))
             feasible = 0
             for v in pool:
                 if feasible >= PRICED:
@@ -101,7 +108,9 @@ def greedy(problem: Problem, rules: list[Rule] | None = None,
                 # People still short of their min_shifts first; then the cheapest, saving
                 # volunteers with many skills for the requirements that need them.
                 short = len(items[v]) < (vols[v].min_shifts or 0)
-                key = (0 if short else 1, c - cost[v] + 0.1 * len(vols[v].skills), tie[v], v)
+                # A person who has used much of what they can give is kept for later days.
+                key = (0 if short else 1, c - cost[v] + 0.1 * len(vols[v].skills)
+                       + LOAD_PRICE * (len(items[v]) + 1) / cap[v], tie[v], v)
                 if best is None or key < best:
                     best = key
             if best is None:

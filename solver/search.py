@@ -1,44 +1,53 @@
-"""Large-neighbourhood search over one part's CP-SAT model.
+"""Large-neighbourhood search over one part of a roster problem.
 
-The part's model is built once.  Each step copies it, fixes every assignment outside a
-neighbourhood to the incumbent, and lets CP-SAT re-optimise the rest for a second or two,
-starting from the incumbent (a complete hint).  Neighbourhoods follow the structure of
-the problem: a site (or two sites that share people) over a window of days, chosen first
-where demand is uncovered, so a short step can move the people who matter.  The window
-grows after steps that prove their neighbourhood optimal and shrinks after time-outs.
+Each step frees a neighbourhood of (volunteer, slot) pairs and re-optimises it with
+CP-SAT, everything else staying as in the incumbent.  The step's model holds only what
+the neighbourhood can change: the free pairs, the fixed assignments of the freed people
+(their weekly caps, rest and balance depend on them) and the fixed assignments of other
+people on the touched slots (coverage depends on them).  Every other cost term is
+constant, so the step's objective moves exactly as the part's does, and a small model
+spends its time searching rather than presolving a whole district.
+
+Neighbourhoods follow the problem's structure, chosen first where demand is uncovered:
+- a site (or two sites that share people) over a window of days;
+- a few people who could take an uncovered slot, over the whole horizon, so their
+  limited shifts can move to the days that lack people.
+Each kind grows after steps that CP-SAT closes and shrinks after time-outs.
 """
 
 from __future__ import annotations
 
 import random
-import time
 from collections import defaultdict
-from collections.abc import Callable
 
 from ortools.sat.python import cp_model
 
-from solver.model import ModelContext
+from solver.model import ModelContext, build
+from solver.problem import Problem
+from solver.rules import Rule
+
+Pair = tuple[int, int]
 
 
 class PartSearch:
-    """Incumbent and neighbourhood moves for one part."""
+    """The incumbent roster of one part and the moves that improve it."""
 
-    def __init__(self, ctx: ModelContext, seed: int = 0, workers: int = 1) -> None:
-        self.ctx = ctx
+    def __init__(self, problem: Problem, rules: list[Rule], pairs: dict[Pair, None],
+                 seed: int = 0) -> None:
+        self.problem, self.rules = problem, rules
         self.rng = random.Random(seed)
-        self.workers = workers
-        self.values: list[int] = []
-        self.objective: int | None = None
-        p = ctx.problem
-        self.slot_of = {var.index: s for (_, s), var in ctx.x.items()}
-        self.var_by_site_day: dict[tuple[int, int], list[int]] = defaultdict(list)
+        self.assigned: set[Pair] = set()
+        self.objective = 0
+        self.by_site_day: dict[tuple[int, int], list[Pair]] = defaultdict(list)
+        self.by_vol: dict[int, list[Pair]] = defaultdict(list)
+        self.by_slot: dict[int, list[int]] = defaultdict(list)
         self.vols_at_site: dict[int, set[int]] = defaultdict(set)
-        self.vars_by_vol_day: dict[tuple[int, int], list[int]] = defaultdict(list)
-        for (v, s), var in ctx.x.items():
-            slot = p.slots[s]
-            self.var_by_site_day[(slot.site, slot.day)].append(var.index)
+        for v, s in pairs:
+            slot = problem.slots[s]
+            self.by_site_day[(slot.site, slot.day)].append((v, s))
+            self.by_vol[v].append((v, s))
+            self.by_slot[s].append(v)
             self.vols_at_site[slot.site].add(v)
-            self.vars_by_vol_day[(v, slot.day)].append(var.index)
         # Sites that share volunteers, to move people between neighbouring sites.
         self.neighbours: dict[int, list[int]] = defaultdict(list)
         sites = sorted(self.vols_at_site)
@@ -47,60 +56,37 @@ class PartSearch:
                 if self.vols_at_site[a] & self.vols_at_site[b]:
                     self.neighbours[a].append(b)
                     self.neighbours[b].append(a)
-        self.window = 4
+        self.window = 4  # days, for site neighbourhoods
+        self.people = 12  # volunteers, for whole-horizon neighbourhoods
         self.steps = self.improvements = 0
 
-    # -- incumbent ---------------------------------------------------------------------
-    def start(self, assignments: list[tuple[int, int]]) -> bool:
-        """Take a roster as the incumbent: derive every variable's value from it."""
-        chosen = set(assignments)
-        model = self.ctx.model.clone()
-        for key, var in self.ctx.x.items():
-            val = 1 if key in chosen else 0
-            dom = model.proto.variables[var.index].domain
-            dom[0] = val
-            dom[1] = val
-        solver = self._solver(30.0, 1)
-        status = solver.solve(model)
-        if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-            return False
-        self._accept(solver)
-        return True
+    def start(self, assignments: list[Pair], objective: int) -> None:
+        """Take a valid roster of the part, and its objective, as the incumbent."""
+        self.assigned = set(assignments)
+        self.objective = objective
 
-    def _accept(self, solver: cp_model.CpSolver) -> None:
-        self.values = list(solver.response_proto.solution)
-        self.objective = int(round(solver.objective_value))
+    def assignments(self) -> list[Pair]:
+        return sorted(self.assigned)
 
-    def assignments(self) -> list[tuple[int, int]]:
-        return [k for k, var in self.ctx.x.items() if self.values[var.index]]
-
-    def _solver(self, limit: float, workers: int) -> cp_model.CpSolver:
-        solver = cp_model.CpSolver()
-        solver.parameters.max_time_in_seconds = max(0.05, limit)
-        solver.parameters.num_workers = workers
-        # Small neighbourhoods close much sooner with the full linear relaxation.
-        solver.parameters.linearization_level = 2
-        solver.parameters.random_seed = self.rng.randrange(1 << 30)
-        return solver
-
-    # -- neighbourhoods ----------------------------------------------------------------
+    # -- neighbourhoods ------------------------------------------------------------------
     def uncovered(self) -> list[int]:
-        """Slots of the part whose head count or skills fall short in the incumbent."""
-        p, vals = self.ctx.problem, self.values
+        """Slots whose head count or skills fall short in the incumbent."""
+        p = self.problem
+        people: dict[int, list[int]] = defaultdict(list)
+        for v, s in self.assigned:
+            people[s].append(v)
         out = []
-        for s in self.ctx.slots:
-            slot = p.slots[s]
-            people = [v for v, var in self.ctx.by_slot[s] if vals[var.index]]
-            if len(people) < slot.min or any(
-                    sum(1 for v in people if k in p.volunteers[v].skills) < n
+        for s in self.by_slot:
+            slot, here = p.slots[s], people.get(s, [])
+            if len(here) < slot.min or any(
+                    sum(1 for v in here if k in p.volunteers[v].skills) < n
                     for k, n in slot.requires):
                 out.append(s)
         return out
 
-    def neighbourhood(self) -> set[int]:
-        """Variable indices to free: the people of one or two sites over a window."""
-        p = self.ctx.problem
-        short = self.uncovered()
+    def site_window(self, short: list[int]) -> set[Pair]:
+        """The people of one or two sites, and those sites' slots, over a window of days."""
+        p = self.problem
         if short and self.rng.random() < 0.7:
             slot = p.slots[self.rng.choice(short)]
             site, centre = slot.site, slot.day
@@ -111,57 +97,96 @@ class PartSearch:
         if self.neighbours[site] and self.rng.random() < 0.5:
             sites.append(self.rng.choice(self.neighbours[site]))
         lo = max(0, centre - self.window // 2 - self.rng.randrange(2))
-        hi = min(p.days, lo + self.window)
-        free: set[int] = set()
-        people: set[int] = set()
-        for s in sites:
-            people |= self.vols_at_site[s]
-        for d in range(lo, hi):
-            for s in sites:
-                free.update(self.var_by_site_day[(s, d)])
-            for v in people:
-                free.update(self.vars_by_vol_day[(v, d)])
+        days = range(lo, min(p.days, lo + self.window))
+        people = set().union(*(self.vols_at_site[s] for s in sites))
+        free = {pair for s in sites for d in days for pair in self.by_site_day[(s, d)]}
+        free.update(pair for v in people for pair in self.by_vol[v]
+                    if p.slots[pair[1]].day in days)
         return free
+
+    def people_horizon(self, short: list[int]) -> set[Pair]:
+        """Some of the people who could take an uncovered slot, over the whole horizon."""
+        if short:
+            pool = sorted(self.by_slot[self.rng.choice(short)])
+        else:
+            pool = sorted(self.vols_at_site[self.rng.choice(sorted(self.vols_at_site))])
+        people = self.rng.sample(pool, min(len(pool), self.people))
+        return {pair for v in people for pair in self.by_vol[v]}
+
+    # -- one step ------------------------------------------------------------------------
+    def submodel(self, free: set[Pair]) -> tuple[ModelContext, set[int]]:
+        """The model of what `free` can change; fixed pairs are pinned to 1."""
+        freed = {v for v, _ in free}
+        touched = {s for _, s in free}
+        fixed = {(v, s) for v, s in self.assigned
+                 if (v, s) not in free and (v in freed or s in touched)}
+        pairs = dict.fromkeys(sorted(free | fixed))
+        vols = sorted({v for v, _ in pairs})
+        slots = sorted({s for _, s in pairs})
+        ctx = build(self.problem, self.rules, vols, slots, pairs,
+                    frozen=frozenset(v for v in vols if v not in freed))
+        for key in fixed:
+            dom = ctx.model.proto.variables[ctx.x[key].index].domain
+            dom[0] = 1
+            dom[1] = 1
+        return ctx, freed
 
     def step(self, limit: float) -> bool:
         """Re-optimise one neighbourhood; True if the incumbent improved."""
-        if self.objective is None:
+        short = self.uncovered()
+        whole = self.rng.random() < 0.4
+        free = self.people_horizon(short) if whole else self.site_window(short)
+        if not free:
             return False
-        free = self.neighbourhood()
-        model = self.ctx.model.clone()
-        vals = self.values
-        for var in self.ctx.x.values():
-            if var.index not in free:
-                dom = model.proto.variables[var.index].domain
-                dom[0] = vals[var.index]
-                dom[1] = vals[var.index]
-        hint = model.proto.solution_hint
-        hint.vars.extend(range(len(vals)))
-        hint.values.extend(vals)
-        # Never accept worse; equal moves are allowed (they diversify the incumbent).
-        model.add(self.ctx.objective() <= self.objective)
-        solver = self._solver(limit, self.workers)
-        status = solver.solve(model)
+        ctx, _ = self.submodel(free)
+        # Start from the incumbent: every variable hinted (derived ones by a quick solve
+        # with the assignments fixed), so CP-SAT only has to look for better.
+        before = _fixed_solve(ctx, self.assigned)
+        if before is None:
+            return False
+        values, hint_objective = before
+        hint = ctx.model.proto.solution_hint
+        hint.vars.extend(range(len(values)))
+        hint.values.extend(values)
+        ctx.model.add(ctx.objective() <= hint_objective)
+        solver = cp_model.CpSolver()
+        solver.parameters.max_time_in_seconds = max(0.05, limit)
+        solver.parameters.num_workers = 1
+        # Small neighbourhoods close much sooner with the full linear relaxation.
+        solver.parameters.linearization_level = 2
+        solver.parameters.random_seed = self.rng.randrange(1 << 30)
+        status = solver.solve(ctx.model)
         self.steps += 1
-        if status == cp_model.OPTIMAL:
-            self.window = min(self.ctx.problem.days, self.window + 1)
+        # Grow a kind of neighbourhood while CP-SAT closes it, shrink it when it cannot.
+        if whole:
+            self.people = self.people + 2 if status == cp_model.OPTIMAL else max(4, self.people - 2)
+        elif status == cp_model.OPTIMAL:
+            self.window = min(self.problem.days, self.window + 1)
         elif self.window > 2:
             self.window -= 1
         if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             return False
-        before = self.objective
-        self._accept(solver)
-        if self.objective < before:
+        gain = hint_objective - int(round(solver.objective_value))
+        # Equal moves are taken too: they shift the incumbent and diversify the search.
+        self.assigned -= free
+        self.assigned |= {k for k in free if solver.boolean_value(ctx.x[k])}
+        self.objective -= gain
+        if gain > 0:
             self.improvements += 1
-            return True
-        return False
+        return gain > 0
 
-    def run(self, deadline: float, step_limit: float = 2.0,
-            on_improve: Callable[[int], None] | None = None) -> None:
-        """Improve until the deadline (monotonic clock)."""
-        while self.objective is not None:
-            left = deadline - time.monotonic()
-            if left < 0.2:
-                return
-            if self.step(min(step_limit, left)) and on_improve:
-                on_improve(self.objective)
+
+def _fixed_solve(ctx: ModelContext, assigned: set[Pair]) -> tuple[list[int], int] | None:
+    """Every variable's value, and the objective, of the model with all x as in `assigned`."""
+    model = ctx.model.clone()
+    for key, var in ctx.x.items():
+        val = 1 if key in assigned else 0
+        dom = model.proto.variables[var.index].domain
+        dom[0] = val
+        dom[1] = val
+    solver = cp_model.CpSolver()
+    solver.parameters.num_workers = 1
+    solver.parameters.max_time_in_seconds = 10.0
+    if solver.solve(model) not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return None
+    return list(solver.response_proto.solution), int(round(solver.objective_value))

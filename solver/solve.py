@@ -27,7 +27,7 @@ from solver.bound import balance_bound, flow_coverage_bound
 from solver.explain import explain_infeasible, explain_unmet
 from solver.greedy import eligible_pairs, greedy
 from solver.model import ModelContext, build
-from solver.problem import SOLUTION_FORMAT, Problem
+from solver.problem import SOLUTION_FORMAT, Problem, parse_problem
 from solver.rules import Rule, instantiate
 from solver.search import PartSearch
 from solver.validate import check
@@ -160,9 +160,9 @@ def solve_part(problem: Problem, rules: list[Rule], part: Part, time_limit: floa
     return ctx
 
 
-def solve(problem: Problem, time_limit: float = 60.0, workers: int = 2, seed: int = 0,
-          progress: ProgressCallback | None = None) -> dict[str, Any]:
-    """Solve `problem` and return a `roster-solution/1` document.
+def solve(problem: Problem | dict[str, Any], time_limit: float = 60.0, workers: int = 2,
+          seed: int = 0, progress: ProgressCallback | None = None) -> dict[str, Any]:
+    """Solve `problem` (a `Problem` or a `roster-problem/1` dict) into a `roster-solution/1`.
 
     The result always carries the best roster found (status FEASIBLE or OPTIMAL), its
     objective as recomputed by the validator, the proven bound, penalties by rule and every
@@ -170,6 +170,8 @@ def solve(problem: Problem, time_limit: float = 60.0, workers: int = 2, seed: in
     contradictory hard rules give INFEASIBLE, with the volunteers and rules involved.
     """
     t0 = time.monotonic()
+    if not isinstance(problem, Problem):
+        problem = parse_problem(problem)
     rules = instantiate(problem)
     pairs = eligible_pairs(problem, rules)
     parts = decompose(problem, pairs)
@@ -270,21 +272,20 @@ def _improve_part(problem: Problem, rules: list[Rule], part: Part, budget: float
     """Improve a part's greedy roster in place: whole CP-SAT if small, else LNS."""
     greedy_assignments, greedy_objective = part.assignments, part.objective
     deadline = time.monotonic() + budget
-    if len(part.pairs) > WHOLE_MODEL_PAIRS:
-        ctx = build(problem, rules, part.volunteers, part.slots, part.pairs)
-        search = PartSearch(ctx, seed, workers=1)
-        if search.start(part.assignments) and search.objective is not None:
-            part.bound = part_bound(problem, rules, part, search.objective)
-            report(search.objective, part.bound)
-            while search.objective > part.bound and time.monotonic() < deadline - 0.2:
-                if search.step(min(2.0, deadline - time.monotonic())):
-                    report(search.objective, part.bound)
-            part.objective, part.assignments = search.objective, search.assignments()
-            part.bound = min(part.objective, part_bound(problem, rules, part, part.objective))
-            part.status = "OPTIMAL" if part.objective <= part.bound else "FEASIBLE"
-            return
-        # The greedy roster misses someone's min_shifts: let CP-SAT decide (or prove
-        # that no roster exists).
+    if len(part.pairs) > WHOLE_MODEL_PAIRS and _meets_minimums(problem, part, part.assignments):
+        search = PartSearch(problem, rules, part.pairs, seed)
+        search.start(part.assignments, part.objective)
+        part.bound = part_bound(problem, rules, part, search.objective)
+        report(search.objective, part.bound)
+        while search.objective > part.bound and time.monotonic() < deadline - 0.2:
+            if search.step(min(2.0, deadline - time.monotonic())):
+                report(search.objective, part.bound)
+        part.objective, part.assignments = search.objective, search.assignments()
+        part.bound = min(part.objective, part_bound(problem, rules, part, part.objective))
+        part.status = "OPTIMAL" if part.objective <= part.bound else "FEASIBLE"
+        return
+    # Small parts, and greedy rosters that miss someone's min_shifts: CP-SAT on the whole
+    # part decides (or proves that no roster exists).
     solve_part(problem, rules, part, deadline - time.monotonic(), workers, seed,
                part.assignments, report)
     if part.status == "INFEASIBLE":
