@@ -193,37 +193,110 @@ def solve(problem: Problem | dict[str, Any], time_limit: float = 60.0, workers: 
         part.objective = (sum(cost_v.get(problem.volunteers[v].id, 0) for v in part.volunteers)
                           + sum(cost_s.get(s, 0) for s in part.slots))
     tracker = _Tracker(parts, t0, progress)
-    deadline = t0 + time_limit
-    threads = max(1, min(workers, len(parts)))
-    queue = list(range(len(parts)))  # largest first
-    lock = threading.Lock()
-    remaining = [sum(p.size for p in parts) or 1]
-    infeasible = threading.Event()
-
-    def work() -> None:
-        # Parts are independent: each thread takes the next one.  CP-SAT releases the GIL
-        # while it solves, so two threads keep two cores busy.
-        while not infeasible.is_set():
-            with lock:
-                if not queue:
-                    return
-                i = queue.pop(0)
-                part = parts[i]
-                left = max(0.0, deadline - time.monotonic())
-                budget = min(left, left * threads * part.size / remaining[0])
-                remaining[0] = max(1, remaining[0] - part.size)
-            _improve_part(problem, rules, part, budget, max(1, workers // threads), seed,
-                          functools.partial(tracker.update, i))
-            if part.status == "INFEASIBLE":
-                infeasible.set()
-
-    pool = [threading.Thread(target=work, name=f"bastion-solve-{k}", daemon=True)
-            for k in range(threads)]
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join()
+    _Scheduler(problem, rules, parts, t0 + time_limit, workers, seed, tracker).run()
     return _solution(problem, rules, parts, time.monotonic() - t0)
+
+
+#: Parts with at most this many eligible pairs go to CP-SAT whole; larger ones to LNS.
+WHOLE_MODEL_PAIRS = 4000
+#: Seconds of LNS a large part gets at a time before the scheduler looks again.
+SLICE = 3.0
+
+
+class _Scheduler:
+    """Shares the time among parts: small ones first, then LNS where the most is to gain.
+
+    Parts are independent, so `workers` threads each work on a different part; CP-SAT
+    releases the GIL while it solves, so two threads keep two cores busy.  Small parts
+    (or ones whose greedy roster misses a `min_shifts`) get one whole-model CP-SAT run
+    with a share of time by size.  Large parts then take turns in slices of LNS, always
+    the idle part whose objective is furthest above its bound: a hotel that the greedy
+    left short gets the time it needs, a part already at its bound gets none.
+    """
+
+    def __init__(self, problem: Problem, rules: list[Rule], parts: list[Part],
+                 deadline: float, workers: int, seed: int, tracker: _Tracker) -> None:
+        self.problem, self.rules, self.parts = problem, rules, parts
+        self.deadline, self.seed, self.tracker = deadline, seed, tracker
+        self.threads = max(1, min(workers, len(parts)))
+        self.cp_workers = max(1, workers // self.threads)
+        self.lock = threading.Lock()
+        self.infeasible = threading.Event()
+        self.whole = [i for i, p in enumerate(parts) if not self._lns_ready(p)]
+        self.remaining = sum(parts[i].size for i in self.whole) or 1
+        self.total = sum(p.size for p in parts) or 1
+        self.searches: dict[int, PartSearch] = {}
+        for i, part in enumerate(parts):
+            if i not in self.whole:
+                search = PartSearch(problem, rules, part.pairs, seed + i)
+                search.start(part.assignments, part.objective)
+                self.searches[i] = search
+                part.bound = part_bound(problem, rules, part, part.objective)
+                part.status = "FEASIBLE"
+                tracker.update(i, part.objective, part.bound)
+        self.busy: set[int] = set()
+
+    def _lns_ready(self, part: Part) -> bool:
+        return len(part.pairs) > WHOLE_MODEL_PAIRS and _meets_minimums(
+            self.problem, part, part.assignments)
+
+    def run(self) -> None:
+        pool = [threading.Thread(target=self._work, name=f"bastion-solve-{k}", daemon=True)
+                for k in range(self.threads)]
+        for t in pool:
+            t.start()
+        for t in pool:
+            t.join()
+        for i, search in self.searches.items():
+            part = self.parts[i]
+            part.objective, part.assignments = search.objective, search.assignments()
+            part.bound = min(part.objective,
+                             part_bound(self.problem, self.rules, part, part.objective))
+            part.status = "OPTIMAL" if part.objective <= part.bound else "FEASIBLE"
+
+    def _next(self) -> tuple[str, int, float] | None:
+        with self.lock:
+            left = self.deadline - time.monotonic()
+            if self.whole:
+                i = self.whole.pop(0)
+                part = self.parts[i]
+                # Whole-model parts are small: their share by size, and the time the LNS
+                # parts leave unused is theirs too once those reach their bounds.
+                share = left * self.threads * part.size / (
+                    self.remaining if not self.searches else self.total)
+                self.remaining = max(1, self.remaining - part.size)
+                return "whole", i, min(left, share)
+            if left < 0.3:
+                return None
+            open_parts = [i for i, s in self.searches.items() if i not in self.busy
+                          and s.objective > self.parts[i].bound]
+            if not open_parts:
+                return None
+            i = max(open_parts, key=lambda k: self.searches[k].objective - self.parts[k].bound)
+            self.busy.add(i)
+            return "lns", i, min(left, SLICE)
+
+    def _work(self) -> None:
+        while not self.infeasible.is_set():
+            job = self._next()
+            if job is None:
+                return
+            kind, i, budget = job
+            part = self.parts[i]
+            report = functools.partial(self.tracker.update, i)
+            if kind == "whole":
+                _improve_part(self.problem, self.rules, part, budget, self.cp_workers,
+                              self.seed, report)
+                if part.status == "INFEASIBLE":
+                    self.infeasible.set()
+                continue
+            search = self.searches[i]
+            end = time.monotonic() + budget
+            while time.monotonic() < end - 0.2 and search.objective > part.bound:
+                if search.step(min(2.0, end - time.monotonic())):
+                    report(search.objective, part.bound)
+            with self.lock:
+                self.busy.discard(i)
 
 
 class _Tracker:
@@ -247,10 +320,6 @@ class _Tracker:
                                        i, len(self.objective)))
 
 
-#: Parts with at most this many eligible pairs go to CP-SAT whole; larger ones to LNS.
-WHOLE_MODEL_PAIRS = 4000
-
-
 def part_bound(problem: Problem, rules: list[Rule], part: Part, incumbent: int) -> int:
     """A cheap, valid lower bound of a part: unavoidable shortage plus least balance.
 
@@ -269,25 +338,9 @@ def part_bound(problem: Problem, rules: list[Rule], part: Part, incumbent: int) 
 
 def _improve_part(problem: Problem, rules: list[Rule], part: Part, budget: float, workers: int,
                   seed: int, report: Callable[[int, int], None]) -> None:
-    """Improve a part's greedy roster in place: whole CP-SAT if small, else LNS."""
+    """CP-SAT on a whole (small) part, from its greedy roster; keep the better roster."""
     greedy_assignments, greedy_objective = part.assignments, part.objective
-    deadline = time.monotonic() + budget
-    if len(part.pairs) > WHOLE_MODEL_PAIRS and _meets_minimums(problem, part, part.assignments):
-        search = PartSearch(problem, rules, part.pairs, seed)
-        search.start(part.assignments, part.objective)
-        part.bound = part_bound(problem, rules, part, search.objective)
-        report(search.objective, part.bound)
-        while search.objective > part.bound and time.monotonic() < deadline - 0.2:
-            if search.step(min(2.0, deadline - time.monotonic())):
-                report(search.objective, part.bound)
-        part.objective, part.assignments = search.objective, search.assignments()
-        part.bound = min(part.objective, part_bound(problem, rules, part, part.objective))
-        part.status = "OPTIMAL" if part.objective <= part.bound else "FEASIBLE"
-        return
-    # Small parts, and greedy rosters that miss someone's min_shifts: CP-SAT on the whole
-    # part decides (or proves that no roster exists).
-    solve_part(problem, rules, part, deadline - time.monotonic(), workers, seed,
-               part.assignments, report)
+    solve_part(problem, rules, part, budget, workers, seed, part.assignments, report)
     if part.status == "INFEASIBLE":
         return
     found = part.status in ("OPTIMAL", "FEASIBLE")
@@ -298,7 +351,7 @@ def _improve_part(problem: Problem, rules: list[Rule], part: Part, budget: float
         part.status = "FEASIBLE"
     elif not found:
         part.status = "UNKNOWN"  # no valid roster within the time limit
-    if part.status != "UNKNOWN" and part.status != "OPTIMAL":
+    if part.status not in ("UNKNOWN", "OPTIMAL"):
         part.bound = max(part.bound, part_bound(problem, rules, part, part.objective))
     part.bound = max(0, min(part.bound, part.objective))
 
