@@ -51,8 +51,8 @@ class ModelContext:
             self.by_slot[s].append((v, var))
             self._ds[v][(slots[s].day, slots[s].shift)].append(var)
         self._work: dict[tuple[int, int, int], Lit] = {}
-        self._day: dict[tuple[int, int], Lit] = {}
-        self._site: dict[tuple[int, int], Lit] = {}
+        self._day: dict[tuple[int, int], Lit | None] = {}
+        self._site: dict[tuple[int, int], Lit | None] = {}
 
     # -- derived literals ------------------------------------------------------------
     def shifts_of(self, v: int) -> list[tuple[int, int]]:
@@ -85,14 +85,7 @@ class ModelContext:
             return self._day[key]
         lits = [w for sh in range(len(self.problem.shifts))
                 if (w := self.work(v, day, sh)) is not None]
-        if not lits:
-            return None
-        if len(lits) == 1:
-            lit = lits[0]
-        else:
-            lit = self.model.new_bool_var(f"d{v}_{day}")
-            self.model.add_max_equality(lit, lits)
-        self._day[key] = lit
+        self._day[key] = lit = self.any_of(lits, f"d{v}_{day}")
         return lit
 
     def works_at(self, v: int, site: int) -> Lit | None:
@@ -102,13 +95,25 @@ class ModelContext:
             return self._site[key]
         slots = self.problem.slots
         xs = [var for s, var in self.by_vol[v] if slots[s].site == site]
-        if not xs:
-            return None
-        lit = xs[0] if len(xs) == 1 else self.model.new_bool_var(f"s{v}_{site}")
-        if len(xs) > 1:
-            self.model.add_max_equality(lit, xs)
-        self._site[key] = lit
+        self._site[key] = lit = self.any_of(xs, f"s{v}_{site}")
         return lit
+
+    def any_of(self, lits: list[Lit], name: str) -> Lit | None:
+        """A literal true iff one of `lits` is (None for none, the literal itself for one)."""
+        if len(lits) <= 1:
+            return lits[0] if lits else None
+        lit = self.model.new_bool_var(name)
+        self.model.add_max_equality(lit, lits)
+        return lit
+
+    def forbid_pair(self, rule: Rule, a: Lit, b: Lit, name: str) -> None:
+        """Not both `a` and `b`: hard, or one unit of the rule's weight when both hold."""
+        if rule.hard:
+            self.model.add_bool_or([a.Not(), b.Not()])
+        else:
+            both = self.model.new_bool_var(name)
+            self.model.add(both >= a + b - 1)
+            self.penalise(rule.key, rule.weight or 0, both)
 
     def count(self, v: int, shifts: Iterable[tuple[int, int]] | None = None
               ) -> cp_model.LinearExprT:

@@ -171,14 +171,8 @@ class MinRestHours(Rule):
                         break  # sorted by start: nothing later is too close to `a`
                     if self.too_close(a, b):
                         la, lb = m.work(v, *a), m.work(v, *b)
-                        if la is None or lb is None:
-                            continue
-                        if self.hard:
-                            m.model.add_bool_or([la.Not(), lb.Not()])
-                        else:
-                            pen = m.model.new_bool_var(f"rest{v}_{a}_{b}")
-                            m.model.add(pen >= la + lb - 1)
-                            m.penalise(self.key, self.weight or 0, pen)
+                        if la is not None and lb is not None:
+                            m.forbid_pair(self, la, lb, f"rest{v}_{a}_{b}")
 
     def pairs(self, items: list[Item]) -> list[tuple[Item, Item]]:
         out = []
@@ -431,14 +425,8 @@ class ClosedLoop(Rule):
                 continue
             for a, b in self.conflicts(m.sites_of(v)):
                 la, lb = m.works_at(v, a), m.works_at(v, b)
-                if la is None or lb is None:
-                    continue
-                if self.hard:
-                    m.model.add_bool_or([la.Not(), lb.Not()])
-                else:
-                    pen = m.model.new_bool_var(f"cl{v}_{a}_{b}")
-                    m.model.add(pen >= la + lb - 1)
-                    m.penalise(self.key, self.weight or 0, pen)
+                if la is not None and lb is not None:
+                    m.forbid_pair(self, la, lb, f"cl{v}_{a}_{b}")
 
     def check_volunteer(self, v: Volunteer, items: list[Item]) -> list[Violation]:
         sites = {self.problem.slots[s].site for _, _, s in items}
@@ -516,9 +504,8 @@ class Preferences(Rule):
                     if pr.want:
                         m.penalise(self.key, pr.weight, 1)
                     continue
-                hit = xs[0] if len(xs) == 1 else m.model.new_bool_var(f"pref{v}_{pr.index}")
-                if len(xs) > 1:
-                    m.model.add_max_equality(hit, xs)
+                hit = m.any_of(xs, f"pref{v}_{pr.index}")
+                assert hit is not None
                 m.penalise(self.key, pr.weight, 1 - hit if pr.want else hit)
 
     def check_volunteer(self, v: Volunteer, items: list[Item]) -> list[Violation]:
