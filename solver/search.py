@@ -141,7 +141,7 @@ class PartSearch:
         ctx, _ = self.submodel(free)
         # Start from the incumbent: every variable hinted (derived ones by a quick solve
         # with the assignments fixed), so CP-SAT only has to look for better.
-        before = _fixed_solve(ctx, self.assigned)
+        before = fixed_solve(ctx, self.assigned)
         if before is None:
             return False
         values, hint_objective = before
@@ -176,7 +176,7 @@ class PartSearch:
         return gain > 0
 
 
-def _fixed_solve(ctx: ModelContext, assigned: set[Pair]) -> tuple[list[int], int] | None:
+def fixed_solve(ctx: ModelContext, assigned: set[Pair]) -> tuple[list[int], int] | None:
     """Every variable's value, and the objective, of the model with all x as in `assigned`."""
     model = ctx.model.clone()
     for key, var in ctx.x.items():

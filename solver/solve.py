@@ -4,10 +4,11 @@
 2. Decomposition: volunteers and sites that can never share a slot are independent, so
    the connected parts of the volunteer–site eligibility graph are solved separately and
    their objectives and bounds add up.
-3. Construction: the greedy fill gives every part a valid incumbent at once, handed to
-   CP-SAT as a hint.
-4. Improvement: CP-SAT on each part, with the time budget shared by size; the proven bound
-   of each part is kept.
+3. Construction: the greedy fill gives every part a valid incumbent at once.
+4. Improvement: small parts go to CP-SAT whole from that incumbent; large ones get
+   large-neighbourhood search, in slices given to the part furthest above its bound.
+   Bounds come from CP-SAT for small parts and from `bound` (max-flow shortage plus
+   least balance) for large ones.
 5. Explanation: every uncovered requirement comes with the reason a coordinator can act on
    (see `explain`), and the finished roster is re-checked by the validator.
 """
@@ -29,7 +30,7 @@ from solver.greedy import eligible_pairs, greedy
 from solver.model import ModelContext, build
 from solver.problem import SOLUTION_FORMAT, Problem, parse_problem
 from solver.rules import Rule, instantiate
-from solver.search import PartSearch
+from solver.search import PartSearch, fixed_solve
 from solver.validate import check
 
 
@@ -118,20 +119,14 @@ def complete_hint(ctx: ModelContext, assignments: list[tuple[int, int]]) -> bool
     once with the assignments fixed fills in every derived variable cheaply.
     """
     chosen = set(assignments)
-    model = ctx.model
-    for key, var in ctx.x.items():
-        model.add_hint(var, key in chosen)
-    solver = cp_model.CpSolver()
-    solver.parameters.fix_variables_to_their_hinted_value = True
-    solver.parameters.num_workers = 1
-    solver.parameters.max_time_in_seconds = 30
-    if solver.solve(model) not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        return False  # keep the partial hint; CP-SAT will repair it
-    values = [solver.value(model.get_int_var_from_proto_index(i))
-              for i in range(len(model.proto.variables))]
-    model.clear_hints()
-    for i, val in enumerate(values):
-        model.add_hint(model.get_int_var_from_proto_index(i), val)
+    found = fixed_solve(ctx, chosen)
+    if found is None:  # e.g. the roster misses a min_shifts: hint the assignments only
+        for key, var in ctx.x.items():
+            ctx.model.add_hint(var, key in chosen)
+        return False
+    hint = ctx.model.proto.solution_hint
+    hint.vars.extend(range(len(found[0])))
+    hint.values.extend(found[0])
     return True
 
 
