@@ -21,6 +21,23 @@ from solver.rules import Rule
 from solver.rules.catalogue import OneShiftPerDay
 
 
+def _daily_and_weekly_caps(problem: Problem, rules: list[Rule]
+                           ) -> tuple[set[int], dict[int, int]]:
+    """Who may work only one shift a day (hard), and each one's hard weekly cap."""
+    from solver.rules.catalogue import MaxShiftsPerWeek
+
+    vols = problem.volunteers
+    one_a_day = {v.index for v in vols
+                 if any(isinstance(r, OneShiftPerDay) and r.hard and r.applies(v) for r in rules)}
+    weekly: dict[int, int] = {}
+    for r in rules:
+        if isinstance(r, MaxShiftsPerWeek) and r.hard:
+            for vol in vols:
+                if r.applies(vol):
+                    weekly[vol.index] = min(weekly.get(vol.index, 10**6), r.limit)
+    return one_a_day, weekly
+
+
 def flow_coverage_bound(problem: Problem, rules: list[Rule], slots: list[int],
                         pairs: dict[tuple[int, int], None]) -> tuple[int, int]:
     """Uncovered demand no roster can avoid: (head-count units, skill units), by max-flow.
@@ -34,17 +51,8 @@ def flow_coverage_bound(problem: Problem, rules: list[Rule], slots: list[int],
     """
     from ortools.graph.python import max_flow
 
-    from solver.rules.catalogue import MaxShiftsPerWeek
-
     vols = problem.volunteers
-    one_a_day = {v.index for v in vols
-                 if any(isinstance(r, OneShiftPerDay) and r.hard and r.applies(v) for r in rules)}
-    weekly: dict[int, int] = {}
-    for r in rules:
-        if isinstance(r, MaxShiftsPerWeek) and r.hard:
-            for vol in vols:
-                if r.applies(vol):
-                    weekly[vol.index] = min(weekly.get(vol.index, 10**6), r.limit)
+    one_a_day, weekly = _daily_and_weekly_caps(problem, rules)
     by_site: dict[int, list[int]] = defaultdict(list)
     for s in slots:
         by_site[problem.slots[s].site].append(s)
@@ -117,12 +125,16 @@ def balance_bound(problem: Problem, rules: list[Rule], volunteers: list[int],
     weight = sum(r.weight or 0 for r in rules if isinstance(r, Balance) and r.applies_to is None)
     if weight <= 0 or work <= 0:
         return 0
-    reach: dict[int, set[int]] = defaultdict(set)
+    one_a_day, weekly = _daily_and_weekly_caps(problem, rules)
+    reach: dict[int, dict[int, set[tuple[int, int]]]] = defaultdict(lambda: defaultdict(set))
     for v, s in pairs:
-        reach[v].add(problem.slots[s].day)
+        slot = problem.slots[s]
+        reach[v][problem.week(slot.day)].add(
+            (slot.day, 0 if v in one_a_day else slot.shift))
     caps = []
     for v in volunteers:
-        cap = len(reach.get(v, ()))  # at most one shift on each day they could work
+        # Each week: what they could reach (one shift a day), within the weekly cap.
+        cap = sum(min(len(cells), weekly.get(v, len(cells))) for cells in reach[v].values())
         most = problem.volunteers[v].max_shifts
         if most is not None:
             cap = min(cap, most)
