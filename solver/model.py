@@ -59,6 +59,10 @@ class ModelContext:
         """The (day, shift) pairs volunteer v could work, in time order."""
         return sorted(self._ds[v], key=lambda k: self.problem.begins(*k))
 
+    def cells(self, v: int) -> dict[tuple[int, int], list[Lit]]:
+        """Volunteer v's assignment variables by (day, shift) (one per post they may take)."""
+        return self._ds[v]
+
     def work(self, v: int, day: int, shift: int) -> Lit | None:
         """True iff v works some post on (day, shift); None if v never can.
 

@@ -76,7 +76,7 @@ class NoOverlap(Rule):
             for d, s in keys:
                 t = p.begins(d, s)
                 clique = [var for (d2, s2) in keys if p.begins(d2, s2) <= t < p.ends(d2, s2)
-                          for var in m._ds[v][(d2, s2)]]
+                          for var in m.cells(v)[(d2, s2)]]
                 if len(clique) > 1:
                     m.model.add_at_most_one(clique)
 
@@ -113,7 +113,7 @@ class OneShiftPerDay(Rule):
             if not self.applies(self.problem.volunteers[v]):
                 continue
             by_day: dict[int, list] = defaultdict(list)
-            for (d, _s), xs in m._ds[v].items():
+            for (d, _s), xs in m.cells(v).items():
                 by_day[d].extend(xs)
             for d, xs in by_day.items():
                 if len(xs) > 1:
@@ -266,7 +266,7 @@ class _WeeklyCount(Rule):
             if not self.applies(self.problem.volunteers[v]):
                 continue
             weeks: dict[int, list] = defaultdict(list)
-            for (d, s), xs in m._ds[v].items():
+            for (d, s), xs in m.cells(v).items():
                 if self.counts(s):
                     weeks[self.problem.week(d)].extend(xs)
             for w, xs in weeks.items():
