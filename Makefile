@@ -19,7 +19,7 @@ run: $(STAMP)
 	$(PY) -m solver demo
 
 test: $(STAMP)
-	$(PY) -m ruff check solver scheduler web tests
+	$(PY) -m ruff check solver scheduler web tests bench
 	$(PY) -m mypy solver
 	$(PY) -m pytest
 
