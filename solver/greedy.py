@@ -43,12 +43,8 @@ def eligible_pairs(problem: Problem, rules: list[Rule]) -> dict[tuple[int, int],
 
 def greedy(problem: Problem, rules: list[Rule] | None = None,
            pairs: dict[tuple[int, int], None] | None = None,
-           volunteers: set[int] | None = None, seed: int = 0,
-           initial: list[tuple[int, int]] | None = None) -> list[tuple[int, int]]:
+           volunteers: set[int] | None = None, seed: int = 0) -> list[tuple[int, int]]:
     """Fill each day's requirements, scarcest first, with the cheapest feasible volunteer.
-
-    `initial` assignments are taken first, each one only if it keeps every hard rule
-    (so partial rosters from elsewhere, such as per-site optima, can seed the fill).
 
     Skill requirements come before head counts, and within each the requirement with the
     fewest candidates per missing person goes first.  A candidate's price is the soft cost
@@ -88,6 +84,7 @@ def greedy(problem: Problem, rules: list[Rule] | None = None,
         need = min(need, slot.max - len(taken[s]))
         while need > 0:
             best: tuple[int, float, float, int] | None = None
+            chosen: tuple[list[tuple[int, int, int]], int] = ([], 0)
             # The price is mostly balance (2n+1), so the least-loaded people are the likely
             # winners: price them in that order and stop after a few feasible ones.
             pool = sorted((v for v in cands[s] if v not in taken[s]
@@ -112,13 +109,10 @@ def greedy(problem: Problem, rules: list[Rule] | None = None,
                 key = (0 if short else 1, c - cost[v] + 0.1 * len(vols[v].skills)
                        + LOAD_PRICE * (len(items[v]) + 1) / cap[v], tie[v], v)
                 if best is None or key < best:
-                    best = key
+                    best, chosen = key, (trial, c)
             if best is None:
                 return
-            v = best[3]
-            trial = sorted(items[v] + [(slot.day, slot.shift, s)],
-                           key=lambda it: problem.begins(it[0], it[1]))
-            add(v, s, trial, volunteer_cost(rules, problem, v, trial)[1])
+            add(best[3], s, *chosen)
             need -= 1
 
     def add(v: int, s: int, trial: list[tuple[int, int, int]], c: int) -> None:
@@ -128,15 +122,6 @@ def greedy(problem: Problem, rules: list[Rule] | None = None,
         busy[problem.slots[s].day].add(v)
         out.append((v, s))
 
-    for v, s in initial or ():
-        slot = problem.slots[s]
-        if v in taken[s] or len(taken[s]) >= slot.max or (one_a_day and v in busy[slot.day]):
-            continue
-        trial = sorted(items[v] + [(slot.day, slot.shift, s)],
-                       key=lambda it: problem.begins(it[0], it[1]))
-        broken, c = volunteer_cost(rules, problem, v, trial)
-        if broken is None:
-            add(v, s, trial, c)
 
     for day in sorted(slots_by_day):
         todo: list[tuple[float, int, str, int]] = []
