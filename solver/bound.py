@@ -155,3 +155,66 @@ def balance_bound(problem: Problem, rules: list[Rule], volunteers: list[int],
         cost += (n - i - extra) * base * base + extra * (base + 1) ** 2
         break
     return weight * cost
+
+
+def head_balance_bound(problem: Problem, rules: list[Rule], volunteers: list[int],
+                       slots: list[int], pairs: dict[tuple[int, int], None]) -> int:
+    """Least cost of head-count shortage and balance together, by min-cost flow.
+
+    People flow to the (site, date, shift) cells that need them, as in
+    `flow_coverage_bound`, but across all sites at once, each person's k-th shift costing
+    (2k − 1) × the balance weight (so a person's total costs k², the balance term) and
+    each person missing below `min` costing the coverage weight.  A roster, cut down to at
+    most `min` people per slot, is such a flow costing no more than the roster's own
+    shortage and balance; the flow ignores rest, runs, sites' closed loops and skills, so
+    its optimum bounds those two terms from below.
+    """
+    from ortools.graph.python import min_cost_flow
+
+    from solver.rules.catalogue import Balance
+
+    weight = sum(r.weight or 0 for r in rules if isinstance(r, Balance) and r.applies_to is None)
+    cw = problem.coverage_weight
+    one_a_day, weekly = _daily_and_weekly_caps(problem, rules)
+    cells: dict[tuple[int, int, int], int] = defaultdict(int)
+    for s in slots:
+        slot = problem.slots[s]
+        cells[(slot.site, slot.day, slot.shift)] += slot.min
+    need = sum(cells.values())
+    if need == 0:
+        return 0
+    graph = min_cost_flow.SimpleMinCostFlow()
+    ids: dict[tuple[object, ...], int] = {}
+
+    def node(key: tuple[object, ...]) -> int:
+        return ids.setdefault(key, len(ids) + 2)  # 0 source, 1 sink
+
+    edges = {(v, problem.slots[s].day, (problem.slots[s].site, problem.slots[s].day,
+                                         problem.slots[s].shift)) for v, s in pairs
+             if problem.slots[s].min > 0}
+    days = {(v, d) for v, d, _ in edges}
+    weeks = {(v, problem.week(d)) for v, d in days}
+    people = {v for v, _ in weeks}
+    for v, d, cell in edges:
+        graph.add_arc_with_capacity_and_unit_cost(node(("vd", v, d)), node(("c", cell)), 1, 0)
+    for v, d in days:
+        cap = 1 if v in one_a_day else len(problem.shifts)
+        graph.add_arc_with_capacity_and_unit_cost(node(("vw", v, problem.week(d))),
+                                                  node(("vd", v, d)), cap, 0)
+    for v, w in weeks:
+        graph.add_arc_with_capacity_and_unit_cost(node(("v", v)), node(("vw", v, w)),
+                                                  weekly.get(v, 7 * len(problem.shifts)), 0)
+    for v in people:
+        most = problem.volunteers[v].max_shifts
+        cap = min(most if most is not None else need, need)
+        # Unit arcs of rising cost make the person's total cost convex: k shifts cost k².
+        for k in range(1, cap + 1):
+            graph.add_arc_with_capacity_and_unit_cost(0, node(("v", v)), 1, weight * (2 * k - 1))
+    for cell, n in cells.items():
+        graph.add_arc_with_capacity_and_unit_cost(node(("c", cell)), 1, n, 0)
+    graph.add_arc_with_capacity_and_unit_cost(0, 1, need, cw)  # the people missing
+    graph.set_node_supply(0, need)
+    graph.set_node_supply(1, -need)
+    if graph.solve() != graph.OPTIMAL:
+        return 0
+    return int(graph.optimal_cost())

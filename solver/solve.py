@@ -24,7 +24,7 @@ from typing import Any
 
 from ortools.sat.python import cp_model
 
-from solver.bound import balance_bound, flow_coverage_bound
+from solver.bound import balance_bound, flow_coverage_bound, head_balance_bound
 from solver.explain import explain_infeasible, explain_unmet
 from solver.greedy import eligible_pairs, greedy
 from solver.model import ModelContext, build
@@ -318,17 +318,23 @@ class _Tracker:
 def part_bound(problem: Problem, rules: list[Rule], part: Part, incumbent: int) -> int:
     """A cheap, valid lower bound of a part: unavoidable shortage plus least balance.
 
-    Any roster at least as good as the incumbent misses at most incumbent / coverage
-    weight head counts, so it works at least demand minus that many shifts, and their
-    balance cost is at least the evenly spread one.  The two terms are different parts of
-    the objective, so they add.
+    Two bounds, the larger kept.  Separately: any roster at least as good as the
+    incumbent misses at most incumbent / coverage weight head counts, so it works at least
+    demand minus that many shifts, and their balance cost is at least the evenly spread
+    one; shortage and balance are different terms, so they add.  Jointly: a min-cost flow
+    prices head-count shortage and balance together (see `head_balance_bound`), and skill
+    shortage, a term of its own, is added.
     """
     cw = problem.coverage_weight
     heads, skills = flow_coverage_bound(problem, rules, part.slots, part.pairs)
     demand = sum(problem.slots[s].min for s in part.slots)
     short_ub = incumbent // cw if cw else demand
-    return cw * (heads + skills) + balance_bound(problem, rules, part.volunteers, part.pairs,
-                                                 demand - min(demand, short_ub))
+    separate = cw * (heads + skills) + balance_bound(problem, rules, part.volunteers,
+                                                     part.pairs, demand - min(demand, short_ub))
+    # Head counts and balance priced together (one min-cost flow), skills apart.
+    joint = cw * skills + head_balance_bound(problem, rules, part.volunteers, part.slots,
+                                             part.pairs)
+    return max(separate, joint)
 
 
 def _improve_part(problem: Problem, rules: list[Rule], part: Part, budget: float, workers: int,
