@@ -96,3 +96,22 @@ def test_lns_path_reports_a_valid_bound() -> None:
                                         eligible_pairs(p, rules))
     assert skills == 6
     assert 6 * 1000 <= sol["bound"] <= sol["objective"]
+
+
+def test_head_balance_flow_prices_shortage_against_balance() -> None:
+    from solver.bound import head_balance_bound
+
+    def bound(coverage_weight: int) -> int:
+        doc = make_problem(days=4, volunteers=["a", "b"], coverage_weight=coverage_weight,
+                           rules=[{"type": "balance", "weight": 1}])
+        p = parse_problem(doc)
+        rules = instantiate(p)
+        pairs = eligible_pairs(p, rules)
+        return head_balance_bound(p, rules, [v.index for v in p.volunteers],
+                                  [s.index for s in p.slots], pairs)
+
+    # One person a day for 4 days, two people: 2 shifts each costs 2² + 2² = 8.
+    assert bound(1000) == 8
+    # A missing person costing 2: covering all four costs 1+3+1+3 = 8, three 1+1+3 + 2 = 7,
+    # two 1+1 + 2+2 = 6 (a second shift, at 3, costs more than leaving the slot open).
+    assert bound(2) == 6
