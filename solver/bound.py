@@ -42,74 +42,70 @@ def flow_coverage_bound(problem: Problem, rules: list[Rule], slots: list[int],
                         pairs: dict[tuple[int, int], None]) -> tuple[int, int]:
     """Uncovered demand no roster can avoid: (head-count units, skill units), by max-flow.
 
-    For each site and each requirement (head count, or one skill), people flow to the
-    (date, shift) cells that need them: at most one cell a day, their weekly and total
-    caps, only where they are eligible.  Rest rules and people's other sites are ignored,
-    so the flow is an upper bound on what can be covered, and demand minus flow a lower
-    bound on what stays uncovered.  Every uncovered unit belongs to exactly one (site,
-    requirement), so the bounds add up.  Fast: one small max-flow per site and skill.
+    For each requirement (head count, or one skill), people flow to the (site, date,
+    shift) cells that need them: at most one cell a day, within their weekly and total
+    caps, only where they are eligible.  Rest rules and closed loops are ignored, so the
+    flow is at least what any roster covers, and demand minus flow a lower bound on what
+    stays uncovered.  Each requirement's shortage is its own cost term, so the bounds add
+    up.  One flow per requirement over all sites at once: people shared by a checkpoint
+    and a testing point are counted once, not at both.
     """
     from ortools.graph.python import max_flow
 
     vols = problem.volunteers
     one_a_day, weekly = _daily_and_weekly_caps(problem, rules)
-    by_site: dict[int, list[int]] = defaultdict(list)
-    for s in slots:
-        by_site[problem.slots[s].site].append(s)
     who: dict[int, list[int]] = defaultdict(list)
     for v, s in pairs:
         who[s].append(v)
+    Cell = tuple[int, int, int]  # site, day, shift
+    needs: dict[str | None, dict[Cell, int]] = defaultdict(lambda: defaultdict(int))
+    for s in slots:
+        slot = problem.slots[s]
+        needs[None][(slot.site, slot.day, slot.shift)] += slot.min
+        for tag, n in slot.requires:
+            needs[tag][(slot.site, slot.day, slot.shift)] += n
     heads = skills = 0
-    for site_slots in by_site.values():
-        needs: dict[str | None, dict[tuple[int, int], int]] = defaultdict(lambda: defaultdict(int))
-        for s in site_slots:
-            slot = problem.slots[s]
-            needs[None][(slot.day, slot.shift)] += slot.min
-            for tag, n in slot.requires:
-                needs[tag][(slot.day, slot.shift)] += n
-        for skill, cells in needs.items():
-            demand = sum(cells.values())
-            if not demand:
-                continue
-            graph = max_flow.SimpleMaxFlow()
-            ids: dict[tuple[object, ...], int] = {}
+    for skill, cells in needs.items():
+        demand = sum(cells.values())
+        if not demand:
+            continue
+        graph = max_flow.SimpleMaxFlow()
+        ids: dict[tuple[object, ...], int] = {}
 
-            def node(key: tuple[object, ...], ids: dict[tuple[object, ...], int] = ids) -> int:
-                return ids.setdefault(key, len(ids) + 2)  # 0 source, 1 sink
+        def node(key: tuple[object, ...], ids: dict[tuple[object, ...], int] = ids) -> int:
+            return ids.setdefault(key, len(ids) + 2)  # 0 source, 1 sink
 
-            for cell, n in cells.items():
+        for cell, n in cells.items():
+            if n > 0:
                 graph.add_arc_with_capacity(node(("cell", cell)), 1, n)
-            edges: set[tuple[int, int, int]] = set()
-            for s in site_slots:
-                slot = problem.slots[s]
-                if cells.get((slot.day, slot.shift), 0) <= 0:
-                    continue
-                for v in who[s]:
-                    if skill is None or skill in vols[v].skills:
-                        edges.add((v, slot.day, slot.shift))
-            people: set[int] = set()
-            days: set[tuple[int, int]] = set()
-            weeks: set[tuple[int, int]] = set()
-            for v, day, shift in edges:
-                graph.add_arc_with_capacity(node(("vd", v, day)), node(("cell", (day, shift))), 1)
-                people.add(v)
-                days.add((v, day))
-                weeks.add((v, problem.week(day)))
-            for v, day in days:
-                cap = 1 if v in one_a_day else len(problem.shifts)
-                graph.add_arc_with_capacity(node(("vw", v, problem.week(day))),
-                                            node(("vd", v, day)), cap)
-            for v, week in weeks:
-                graph.add_arc_with_capacity(node(("v", v)), node(("vw", v, week)),
-                                            weekly.get(v, 7 * len(problem.shifts)))
-            for v in people:
-                most = vols[v].max_shifts
-                graph.add_arc_with_capacity(0, node(("v", v)), 10**6 if most is None else most)
-            covered = graph.optimal_flow() if graph.solve(0, 1) == graph.OPTIMAL else demand
-            if skill is None:
-                heads += demand - covered
-            else:
-                skills += demand - covered
+        edges: set[tuple[int, int, Cell]] = set()
+        for s in slots:
+            slot = problem.slots[s]
+            cell = (slot.site, slot.day, slot.shift)
+            if cells.get(cell, 0) <= 0:
+                continue
+            for v in who[s]:
+                if skill is None or skill in vols[v].skills:
+                    edges.add((v, slot.day, cell))
+        days = {(v, day) for v, day, _ in edges}
+        weeks = {(v, problem.week(day)) for v, day in days}
+        for v, day, cell in edges:
+            graph.add_arc_with_capacity(node(("vd", v, day)), node(("cell", cell)), 1)
+        for v, day in days:
+            cap = 1 if v in one_a_day else len(problem.shifts)
+            graph.add_arc_with_capacity(node(("vw", v, problem.week(day))),
+                                        node(("vd", v, day)), cap)
+        for v, week in weeks:
+            graph.add_arc_with_capacity(node(("v", v)), node(("vw", v, week)),
+                                        weekly.get(v, 7 * len(problem.shifts)))
+        for v in {v for v, _ in weeks}:
+            most = vols[v].max_shifts
+            graph.add_arc_with_capacity(0, node(("v", v)), 10**6 if most is None else most)
+        covered = graph.optimal_flow() if graph.solve(0, 1) == graph.OPTIMAL else demand
+        if skill is None:
+            heads += demand - covered
+        else:
+            skills += demand - covered
     return heads, skills
 
 
