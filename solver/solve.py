@@ -195,7 +195,9 @@ def solve(problem: Problem | dict[str, Any], time_limit: float = 60.0, workers: 
 #: Parts with at most this many eligible pairs go to CP-SAT whole; larger ones to LNS.
 WHOLE_MODEL_PAIRS = 4000
 #: Seconds of LNS a large part gets at a time before the scheduler looks again.
-SLICE = 3.0
+SLICE = 2.0
+#: Time limit of one LNS step: a neighbourhood CP-SAT cannot close in this is shrunk.
+STEP = 1.0
 
 
 class _Scheduler:
@@ -288,7 +290,7 @@ class _Scheduler:
             search = self.searches[i]
             end = time.monotonic() + budget
             while time.monotonic() < end - 0.2 and search.objective > part.bound:
-                if search.step(min(2.0, end - time.monotonic())):
+                if search.step(min(STEP, end - time.monotonic())):
                     report(search.objective, part.bound)
             with self.lock:
                 self.busy.discard(i)
