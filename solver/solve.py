@@ -218,7 +218,7 @@ class _Scheduler:
         self.threads = max(1, min(workers, len(parts)))
         self.cp_workers = max(1, workers // self.threads)
         self.lock = threading.Lock()
-        self.infeasible = threading.Event()
+        self.infeasible = threading.Event()  # also set when a thread fails: all stop
         self.whole = [i for i, p in enumerate(parts) if not self._lns_ready(p)]
         self.remaining = sum(parts[i].size for i in self.whole) or 1
         self.total = sum(p.size for p in parts) or 1
@@ -238,12 +238,23 @@ class _Scheduler:
             self.problem, part, part.assignments)
 
     def run(self) -> None:
-        pool = [threading.Thread(target=self._work, name=f"bastion-solve-{k}", daemon=True)
+        errors: list[BaseException] = []
+
+        def work() -> None:
+            try:
+                self._work()
+            except BaseException as exc:  # surfaced in the caller's thread below
+                errors.append(exc)
+                self.infeasible.set()  # stops the other threads too
+
+        pool = [threading.Thread(target=work, name=f"bastion-solve-{k}", daemon=True)
                 for k in range(self.threads)]
         for t in pool:
             t.start()
         for t in pool:
             t.join()
+        if errors:
+            raise errors[0]
         for i, search in self.searches.items():
             part = self.parts[i]
             part.objective, part.assignments = search.objective, search.assignments()

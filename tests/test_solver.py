@@ -423,3 +423,15 @@ def test_a_site_nobody_may_serve_is_pooled_separately() -> None:
     sol = solve_doc(doc)
     # the two streets plus one pooled part without choices; 2 × 1000 for p3
     assert sol["parts"] == 3 and sol["objective"] == 18 + 2000
+
+
+def test_an_error_in_a_solver_thread_reaches_the_caller() -> None:
+    from solver.problem import parse_problem
+
+    doc = make_problem(days=2, volunteers=["v1", "v2"])
+
+    def boom(_: object) -> None:
+        raise RuntimeError("progress display broke")
+
+    with pytest.raises(RuntimeError, match="progress display broke"):
+        solve(parse_problem(doc), time_limit=2, workers=2, progress=boom)
