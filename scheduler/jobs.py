@@ -1,0 +1,304 @@
+"""Background jobs. Each takes IDs only and reads everything else from the database.
+
+`solve_roster(run_id)` runs under an RQ worker or in a thread of the web process
+(`scheduler.queues`); the `SolveRun` row is the source of truth either way. The run's
+draft version is written in one transaction at the end, together with finishing the run,
+so a worker killed mid-solve leaves nothing half-written; `reconcile_stale_runs` then
+ends the run whose heartbeat stopped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from typing import Any
+
+from rq import get_current_job
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+import solver
+from scheduler import audit, queues
+from scheduler.db import session_scope, utcnow
+from scheduler.models import ACTIVE_RUN_STATUSES, SolveRun
+from scheduler.problems import roster_problem, store_solution
+
+log = logging.getLogger(__name__)
+
+#: Progress is written to the row and to `job.meta` at most this often (seconds).
+PROGRESS_INTERVAL = 1.0
+#: A running job touches `heartbeat_at` at least this often (seconds), improving or not.
+HEARTBEAT_INTERVAL = 5.0
+#: A running run without a heartbeat for this long is taken for dead by the reconciler.
+STALE_AFTER = dt.timedelta(seconds=60)
+#: Solver threads per job.
+WORKERS = 2
+#: The actor of audit rows the system writes on its own.
+SYSTEM = "system"
+
+
+class RunGone(RuntimeError):
+    """The run is no longer this job's to finish (reconciled, retried or deleted)."""
+
+
+def solve_roster(run_id: int) -> dict[str, Any]:
+    """Solve the roster of SolveRun `run_id` and store the result as a new draft version.
+
+    Marks the run running, solves with the run's time limit and seed while writing
+    progress (objective, bound, elapsed) to the run and to `job.meta`, then stores the
+    draft and finishes the run in one transaction. Any error marks the run failed with
+    its message and is raised again (so RQ records the job as failed too). Returns a
+    JSON-able summary (the RQ job result).
+    """
+    job = get_current_job()
+    job_id = job.id if job is not None else None
+    try:
+        with session_scope() as session:
+            run = _lock_run(session, run_id)
+            if run.status != "queued":
+                # Finished, failed or taken by another worker: nothing for this job to do.
+                log.warning("solve run %s is %s; job %s skips it", run_id, run.status, job_id)
+                return {"run": run_id, "status": run.status, "skipped": True}
+            now = utcnow()
+            run.status, run.started_at, run.heartbeat_at = "running", now, now
+            run.error = None
+            if job_id is not None:
+                run.job_id = job_id
+            attempt = int((run.progress or {}).get("attempt", 1))
+            run.progress = {"attempt": attempt}
+            roster_id, time_limit, seed = run.roster_id, run.time_limit, run.seed
+    except LookupError:
+        log.warning("solve run %s does not exist; job %s skips it", run_id, job_id)
+        return {"run": run_id, "status": None, "skipped": True}
+
+    reporter = _Reporter(run_id, attempt, job)
+    try:
+        with session_scope() as session:
+            problem = roster_problem(session, roster_id)
+        reporter.start()
+        try:
+            solution = solver.solve(problem, time_limit=time_limit, workers=WORKERS, seed=seed,
+                                    progress=reporter.progress)
+        finally:
+            reporter.stop()
+        coverage = _coverage(problem, solution)
+        with session_scope() as session:
+            run = _lock_run(session, run_id)
+            if run.status != "running" or (run.progress or {}).get("attempt", 1) != attempt:
+                raise RunGone(f"solve run {run_id} is {run.status}; its result is dropped")
+            version = store_solution(session, roster_id, solution, actor=run.requested_by,
+                                     solve_run_id=run.id, note=f"solve run {run.id}")
+            now = utcnow()
+            run.status, run.finished_at, run.heartbeat_at = "finished", now, now
+            run.solver_status = solution.get("status")
+            run.objective, run.bound = solution.get("objective"), solution.get("bound")
+            run.elapsed = solution.get("seconds")
+            run.coverage = coverage
+            run.progress = {**reporter.snapshot(), "attempt": attempt,
+                            "version": version.number}
+            audit.record(session, SYSTEM, "solve_run.finish", "solve_run", run.id,
+                         before={"status": "running"},
+                         after={"status": "finished", "version": version.number,
+                                "objective": run.objective, "bound": run.bound,
+                                "coverage": coverage, "solver_status": run.solver_status})
+            version_number = version.number
+    except RunGone:
+        log.warning("solve run %s was ended elsewhere; dropping its result", run_id)
+        raise
+    except BaseException as exc:  # noqa: B036 - also SystemExit/timeouts: never stay running
+        _fail(run_id, attempt, exc)
+        raise
+    if job is not None:
+        job.meta.update(status="finished", version=version_number)
+        job.save_meta()
+    return {"run": run_id, "status": "finished", "version": version_number,
+            "objective": solution.get("objective"), "bound": solution.get("bound")}
+
+
+def _lock_run(session: Session, run_id: int) -> SolveRun:
+    run = session.scalars(select(SolveRun).where(SolveRun.id == run_id)
+                          .with_for_update()).one_or_none()
+    if run is None:
+        raise LookupError(f"no solve run {run_id}")
+    return run
+
+
+def _fail(run_id: int, attempt: int, exc: BaseException) -> None:
+    """Mark the run failed with `exc` if it is still this attempt's and active."""
+    message = f"{type(exc).__name__}: {exc}"[:4000]
+    try:
+        with session_scope() as session:
+            run = _lock_run(session, run_id)
+            if run.status not in ACTIVE_RUN_STATUSES or (
+                    run.progress or {}).get("attempt", 1) != attempt:
+                return
+            before = run.status
+            run.status, run.error, run.finished_at = "failed", message, utcnow()
+            audit.record(session, SYSTEM, "solve_run.fail", "solve_run", run.id,
+                         before={"status": before}, after={"status": "failed",
+                                                           "error": message})
+    except Exception:  # the reconciler will end it; do not hide the original error
+        log.exception("could not mark solve run %s failed", run_id)
+
+
+def _coverage(problem: dict[str, Any], solution: dict[str, Any]) -> float | None:
+    """The share of required head counts that the roster fills (1.0: none missing)."""
+    required = 0
+    for d in problem.get("demand") or []:
+        dates = d.get("dates")
+        required += int(d.get("min") or 0) * (problem["days"] if dates is None else len(dates))
+    if required == 0:
+        return None
+    missing = sum(int(u.get("missing") or 0) for u in solution.get("unmet") or []
+                  if u.get("skill") is None)
+    return max(0.0, 1.0 - missing / required)
+
+
+class _Reporter:
+    """Writes the solver's progress and the heartbeat from a thread of its own.
+
+    The solver calls `progress` from its threads on every improvement; that only keeps
+    the latest figures. The thread writes them at most every `PROGRESS_INTERVAL` and
+    touches the heartbeat at least every `HEARTBEAT_INTERVAL`, so a long solve without
+    improvements still looks alive and a fast one does not flood the database.
+    """
+
+    def __init__(self, run_id: int, attempt: int, job: Any) -> None:
+        self.run_id, self.attempt, self.job = run_id, attempt, job
+        self.lock = threading.Lock()
+        self.latest: dict[str, Any] = {}
+        self.changed = False
+        self.updates = 0
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._loop, name=f"solve-run-{run_id}-progress",
+                                       daemon=True)
+
+    def progress(self, p: Any) -> None:
+        with self.lock:
+            self.latest = {"objective": p.objective, "bound": p.bound,
+                           "elapsed": round(p.seconds, 3)}
+            self.changed = True
+            self.updates += 1
+
+    def snapshot(self) -> dict[str, Any]:
+        with self.lock:
+            return self._figures()
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.done.set()
+        self.thread.join(10)
+        self._write(force=False)  # the last figures, if the loop had not written them
+
+    def _loop(self) -> None:
+        last_beat = time.monotonic()
+        while not self.done.wait(PROGRESS_INTERVAL):
+            beat = time.monotonic() - last_beat >= HEARTBEAT_INTERVAL
+            if self._write(force=beat):
+                last_beat = time.monotonic()
+
+    def _write(self, *, force: bool) -> bool:
+        with self.lock:
+            if not (self.changed or force):
+                return False
+            figures, self.changed = self._figures(), False
+        try:
+            if self.job is not None and figures:
+                self.job.meta.update(progress=figures)
+                self.job.save_meta()
+            with session_scope() as session:
+                run = session.get(SolveRun, self.run_id)
+                if run is None or run.status != "running":
+                    return True
+                run.heartbeat_at = utcnow()
+                if figures.get("objective") is not None:
+                    run.objective, run.bound = figures["objective"], figures["bound"]
+                    run.elapsed = figures["elapsed"]
+                    run.progress = {**figures, "attempt": self.attempt}
+        except Exception:  # progress is best effort; the final write is what counts
+            log.exception("could not record progress of solve run %s", self.run_id)
+        return True
+
+    def _figures(self) -> dict[str, Any]:
+        return {**self.latest, "updates": self.updates} if self.latest else {}
+
+
+def reconcile_stale_runs(session: Session, max_age: dt.timedelta = STALE_AFTER, *,
+                         retry: bool = False, now: dt.datetime | None = None) -> list[SolveRun]:
+    """End the runs whose worker is gone; return them. Never leaves a run stuck running.
+
+    A running run whose heartbeat (or start) is older than `max_age` is taken for dead:
+    its worker was killed, lost its database or Redis. A queued run older than `max_age`
+    whose job the queue no longer knows was lost before it started. Such a run is marked
+    failed, or with `retry` (once per run) queued again as a second attempt and
+    re-enqueued after the commit. Works in the caller's transaction and leaves the commit
+    to the caller, except with `retry` when something is re-enqueued: then it commits
+    itself first (pass a plain session, not one inside ``session.begin()``).
+    """
+    now = now or utcnow()
+    cutoff = now - max_age
+    candidates = session.scalars(
+        select(SolveRun).where(
+            SolveRun.status.in_(ACTIVE_RUN_STATUSES),
+            or_(SolveRun.heartbeat_at < cutoff,
+                SolveRun.heartbeat_at.is_(None) & (SolveRun.created_at < cutoff)))
+        .order_by(SolveRun.id).with_for_update(skip_locked=True)).all()
+    ended: list[SolveRun] = []
+    requeue: list[SolveRun] = []
+    for run in candidates:
+        if run.status == "queued" and run.job_id and queues.job_state(run.job_id) in (
+                "queued", "deferred", "scheduled", "started"):
+            continue  # still waiting its turn in a busy queue
+        before = {"status": run.status, "heartbeat_at": run.heartbeat_at, "job": run.job_id}
+        attempt = int((run.progress or {}).get("attempt", 1))
+        if retry and attempt < 2:
+            # The heartbeat restarts the grace period before it counts as lost again.
+            run.status, run.heartbeat_at, run.started_at = "queued", now, None
+            run.progress = {"attempt": attempt + 1}
+            audit.record(session, SYSTEM, "solve_run.retry", "solve_run", run.id,
+                         before=before, after={"status": "queued", "attempt": attempt + 1},
+                         reason="worker gone (stale heartbeat)")
+            requeue.append(run)
+        else:
+            run.status, run.finished_at = "failed", now
+            run.error = (f"worker gone: no heartbeat since {run.heartbeat_at or run.created_at}"
+                         f" (attempt {attempt})")
+            audit.record(session, SYSTEM, "solve_run.fail", "solve_run", run.id,
+                         before=before, after={"status": "failed", "error": run.error},
+                         reason="stale heartbeat")
+        ended.append(run)
+    session.flush()
+    if requeue:
+        session.commit()
+        for run in requeue:
+            enqueue_run(session, run)
+    return ended
+
+
+def enqueue_run(session: Session, run: SolveRun, *, queue: str = queues.SOLVE) -> None:
+    """Enqueue `solve_roster(run.id)` for a queued run; commits.
+
+    The job id is chosen and committed with the run first, so the worker never races the
+    web process to write it. If the queue cannot take the job the run is marked failed
+    and `queues.QueueError` raised.
+    """
+    run.job_id = queues.new_job_id()
+    session.commit()
+    try:
+        queues.enqueue(
+            "scheduler.jobs.solve_roster", run.id, queue=queue, time_limit=run.time_limit,
+            meta={"run": run.id, "roster": run.roster_id}, job_id=run.job_id,
+            description=f"solve roster {run.roster_id} (run {run.id})")
+    except queues.QueueError as exc:
+        fresh = session.get(SolveRun, run.id, with_for_update=True, populate_existing=True)
+        if fresh is not None and fresh.status == "queued":
+            fresh.status, fresh.error, fresh.finished_at = "failed", str(exc), utcnow()
+            audit.record(session, SYSTEM, "solve_run.fail", "solve_run", fresh.id,
+                         before={"status": "queued"}, after={"status": "failed",
+                                                             "error": str(exc)})
+        session.commit()
+        raise

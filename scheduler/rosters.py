@@ -1,0 +1,260 @@
+"""Roster services: generate (background solve), publish, diff.
+
+Services take the acting user as an argument and never look at request state. `publish`
+works in the caller's transaction inside a savepoint (the caller commits); `generate`
+commits, because the worker must see the run before its job is enqueued.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import event, select
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session, UOWTransaction
+
+from scheduler import audit, queues
+from scheduler.db import utcnow
+from scheduler.jobs import enqueue_run
+from scheduler.models import (
+    ACTIVE_RUN_STATUSES,
+    Assignment,
+    Post,
+    Roster,
+    RosterVersion,
+    ShiftTemplate,
+    SolveRun,
+    Volunteer,
+)
+
+#: Default solver time limit of "generate roster" (seconds).
+DEFAULT_TIME_LIMIT = 60.0
+#: Attempts at creating a run when SQLite reports a concurrent writer.
+_BUSY_ATTEMPTS = 5
+
+
+class PublishConflict(RuntimeError):
+    """The published version is not the one the coordinator saw: reload and try again."""
+
+    def __init__(self, roster_id: int, expected: int | None, current: int | None) -> None:
+        def name(n: int | None) -> str:
+            return "none" if n is None else f"version {n}"
+
+        super().__init__(
+            f"roster {roster_id}: expected {name(expected)} to be published, but "
+            f"{name(current)} is; reload the roster and publish again")
+        self.roster_id, self.expected, self.current = roster_id, expected, current
+
+
+class VersionStateError(ValueError):
+    """Only a draft can be published; published versions are never changed."""
+
+
+# -- generate -----------------------------------------------------------------------------
+
+def active_run(session: Session, roster_id: int) -> SolveRun | None:
+    """The queued or running solve of the roster, if any."""
+    return session.scalars(select(SolveRun).where(
+        SolveRun.roster_id == roster_id, SolveRun.status.in_(ACTIVE_RUN_STATUSES))
+        .order_by(SolveRun.id.desc()).limit(1)).one_or_none()
+
+
+def generate(session: Session, roster_id: int, actor: str,
+             time_limit: float = DEFAULT_TIME_LIMIT, *, seed: int = 0,
+             queue: str = queues.SOLVE) -> SolveRun:
+    """Start a background solve of the roster ("generate roster") and return its run.
+
+    If a solve of the roster is already queued or running, that run is returned and
+    nothing new is enqueued (the database allows one active run per roster, so two
+    simultaneous requests get the same run). Otherwise a `SolveRun` is created with an
+    audit row, committed, and `scheduler.jobs.solve_roster(run_id)` enqueued. Commits the
+    session. Raises `LookupError` for an unknown roster and `queues.QueueError` (with the
+    run marked failed) if the queue cannot take the job. Pass a plain session (not one
+    inside ``session.begin()``, e.g. not `scheduler.db.session_scope`): it commits.
+    """
+    if time_limit <= 0:
+        raise ValueError("time_limit must be positive")
+    for attempt in range(_BUSY_ATTEMPTS):
+        try:
+            run, created = _create_run(session, roster_id, actor, time_limit, seed)
+            session.commit()
+            break
+        except OperationalError as exc:  # SQLite: another writer got in first
+            session.rollback()
+            if "locked" not in str(exc) or attempt == _BUSY_ATTEMPTS - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+    if created:
+        enqueue_run(session, run, queue=queue)
+    return run
+
+
+def _create_run(session: Session, roster_id: int, actor: str, time_limit: float,
+                seed: int) -> tuple[SolveRun, bool]:
+    if session.get(Roster, roster_id) is None:
+        raise LookupError(f"no roster {roster_id}")
+    existing = active_run(session, roster_id)
+    if existing is not None:
+        return existing, False
+    run = SolveRun(roster_id=roster_id, status="queued", requested_by=actor,
+                   time_limit=float(time_limit), seed=seed, created_at=utcnow())
+    try:
+        with session.begin_nested():
+            session.add(run)
+            session.flush()
+            audit.record(session, actor, "solve_run.create", "solve_run", run.id,
+                         after={"roster": roster_id, "status": "queued",
+                                "time_limit": run.time_limit, "seed": seed})
+    except IntegrityError:
+        # Another request created the active run between our look and our insert.
+        existing = active_run(session, roster_id)
+        if existing is None:
+            raise
+        return existing, False
+    return run, True
+
+
+# -- publish ------------------------------------------------------------------------------
+
+def published_version(session: Session, roster_id: int, *,
+                      lock: bool = False) -> RosterVersion | None:
+    query = select(RosterVersion).where(RosterVersion.roster_id == roster_id,
+                                        RosterVersion.state == "published")
+    if lock:
+        query = query.with_for_update()
+    return session.scalars(query).one_or_none()
+
+
+def publish(session: Session, roster_id: int, version_number: int,
+            expected_current: int | None, actor: str, *,
+            reason: str | None = None) -> RosterVersion:
+    """Publish draft `version_number` of the roster; return it.
+
+    Compare-and-set: `expected_current` is the number of the version the coordinator saw
+    published (None: none yet); if another is published now, `PublishConflict` is raised
+    and nothing changes. The previously published version becomes superseded; no
+    version's assignments are touched. Audit rows record each state change. Everything
+    happens in a savepoint of the caller's transaction: an error anywhere leaves the
+    previous state as it was; the caller commits.
+    """
+    with session.begin_nested():
+        roster = session.scalars(select(Roster).where(Roster.id == roster_id)
+                                 .with_for_update()).one_or_none()  # serialises publishing
+        if roster is None:
+            raise LookupError(f"no roster {roster_id}")
+        current = published_version(session, roster_id, lock=True)
+        current_number = None if current is None else current.number
+        if current_number != expected_current:
+            raise PublishConflict(roster_id, expected_current, current_number)
+        target = session.scalars(select(RosterVersion).where(
+            RosterVersion.roster_id == roster_id, RosterVersion.number == version_number)
+            .with_for_update()).one_or_none()
+        if target is None:
+            raise LookupError(f"roster {roster_id} has no version {version_number}")
+        if target.state != "draft":
+            raise VersionStateError(
+                f"version {version_number} is {target.state}; only a draft can be published")
+
+        now = utcnow()
+        if current is not None:
+            current.state = "superseded"
+            session.flush()  # at most one published version per roster, at every moment
+            audit.record(session, actor, "roster_version.supersede", "roster_version",
+                         current.id, before={"roster": roster_id, "number": current.number,
+                                             "state": "published"},
+                         after={"state": "superseded", "by": version_number}, reason=reason)
+        target.state, target.published_at, target.published_by = "published", now, actor
+        session.flush()
+        audit.record(session, actor, "roster_version.publish", "roster_version", target.id,
+                     before={"roster": roster_id, "number": version_number, "state": "draft"},
+                     after={"state": "published", "published_at": now,
+                            "previous": current_number}, reason=reason)
+        if roster.status != "published":
+            audit.record(session, actor, "roster.update", "roster", roster.id,
+                         before={"status": roster.status}, after={"status": "published"},
+                         reason=reason)
+            roster.status = "published"
+        session.flush()
+    return target
+
+
+@event.listens_for(Session, "before_flush")
+def _published_assignments_are_frozen(session: Session, _ctx: UOWTransaction,
+                                      _instances: Any) -> None:
+    """Refuse any change to an assignment of a published or superseded version."""
+    for obj in session.dirty:
+        if isinstance(obj, Assignment) and session.is_modified(obj):
+            version = obj.version
+            if version is not None and version.state != "draft":
+                raise VersionStateError(
+                    f"assignment {obj.uid} belongs to {version.state} version "
+                    f"{version.number}; published versions are never changed")
+
+
+# -- diff ---------------------------------------------------------------------------------
+
+@dataclass
+class VersionDiff:
+    """What changes from version `a` to version `b`, by assignment identity (`uid`)."""
+
+    a: int
+    b: int
+    added: list[dict[str, Any]] = field(default_factory=list)
+    removed: list[dict[str, Any]] = field(default_factory=list)
+    moved: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.added or self.removed or self.moved)
+
+
+def _rows(session: Session, version_id: int) -> dict[str, dict[str, Any]]:
+    rows = session.execute(
+        select(Assignment.uid, Assignment.revision, Volunteer.code, Volunteer.name,
+               Assignment.date, ShiftTemplate.code, Post.code)
+        .join(Volunteer, Assignment.volunteer_id == Volunteer.id)
+        .join(ShiftTemplate, Assignment.shift_id == ShiftTemplate.id)
+        .join(Post, Assignment.post_id == Post.id)
+        .where(Assignment.version_id == version_id)).all()
+    return {uid: {"uid": uid, "revision": rev, "volunteer": v, "name": name,
+                  "date": d.isoformat(), "shift": s, "post": p}
+            for uid, rev, v, name, d, s, p in rows}
+
+
+def _key(row: dict[str, Any]) -> tuple[str, str, str, str]:
+    return (row["date"], row["shift"], row.get("post") or row.get("to_post", ""),
+            row["volunteer"])
+
+
+def diff(session: Session, version_a: int, version_b: int) -> VersionDiff:
+    """Compare two versions (by id): assignments added, removed and moved between them.
+
+    Assignments are matched by `uid`: one in `b` only is added, one in `a` only removed,
+    one in both at another post (or date or shift) moved. Any two versions can be
+    compared, of the same roster or not.
+    """
+    for version_id in (version_a, version_b):
+        if session.get(RosterVersion, version_id) is None:
+            raise LookupError(f"no roster version {version_id}")
+    old, new = _rows(session, version_a), _rows(session, version_b)
+    out = VersionDiff(version_a, version_b)
+    out.added = sorted((new[u] for u in new.keys() - old.keys()), key=_key)
+    out.removed = sorted((old[u] for u in old.keys() - new.keys()), key=_key)
+    for uid in old.keys() & new.keys():
+        before, after = old[uid], new[uid]
+        if (before["post"], before["date"], before["shift"]) != (
+                after["post"], after["date"], after["shift"]):
+            out.moved.append({
+                "uid": uid, "volunteer": after["volunteer"], "name": after["name"],
+                "date": after["date"], "shift": after["shift"],
+                "from_post": before["post"], "to_post": after["post"],
+                "from_date": before["date"], "from_shift": before["shift"],
+                "from_revision": before["revision"], "to_revision": after["revision"]})
+    out.moved.sort(key=_key)
+    return out
+
+
+__all__ = ["DEFAULT_TIME_LIMIT", "PublishConflict", "VersionDiff", "VersionStateError",
+           "active_run", "diff", "generate", "publish", "published_version"]

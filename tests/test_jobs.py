@@ -1,0 +1,273 @@
+"""Background solving (scheduler/jobs.py, scheduler/queues.py) on SQLite and PostgreSQL.
+
+Jobs run in other threads and processes, so these tests use a committed database of
+their own (not the rolled-back `db` session) and real Redis at ``BASTION_TEST_REDIS_URL``
+(default ``redis://127.0.0.1:6379/0``) with a unique queue per test. Redis unreachable:
+the tests that need it fail when ``CI`` is set and are skipped otherwise.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from redis import Redis
+from rq import Queue, SimpleWorker
+from rq.job import Job
+from rq.serializers import JSONSerializer
+from sqlalchemy import Engine, func, select
+
+from scheduler import jobs, queues, rosters
+from scheduler.db import REPO, make_engine, session_scope, sessionmaker_for, upgrade, utcnow
+from scheduler.models import AuditEvent, RosterVersion, SolveRun
+from scheduler.problems import load_problem
+from tests.fixtures.problems import shared_dir
+
+pytest_plugins = ["tests.fixtures.db"]
+
+YUHUA = shared_dir() / "examples" / "yuhua-small.json"
+REDIS_URL = os.environ.get("BASTION_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+ACTOR = "协调员"
+
+
+@pytest.fixture(scope="module")
+def job_url(backend: str, new_database: Callable[[str], str]) -> str:
+    """A migrated database of this module's own: jobs commit, other tests must not see it."""
+    url = new_database(backend)
+    upgrade(url)
+    return url
+
+
+@pytest.fixture(scope="module")
+def engine(job_url: str) -> Iterator[Engine]:
+    engine = make_engine(job_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, job_url: str) -> None:
+    """Jobs find the database through DATABASE_URL; no REDIS_URL (in-process) by default."""
+    monkeypatch.setenv("DATABASE_URL", job_url)
+    monkeypatch.delenv("REDIS_URL", raising=False)
+
+
+@pytest.fixture
+def redis_conn() -> Iterator[Redis]:
+    conn = Redis.from_url(REDIS_URL, socket_connect_timeout=3)
+    try:
+        conn.ping()
+    except Exception as exc:
+        conn.close()
+        message = f"Redis unreachable at {REDIS_URL}: {exc}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    yield conn
+    conn.close()
+
+
+@pytest.fixture
+def queue_name(redis_conn: Redis) -> Iterator[str]:
+    name = f"bastion-test-{uuid.uuid4().hex[:10]}"
+    yield name
+    Queue(name, connection=redis_conn, serializer=JSONSerializer).delete(delete_jobs=True)
+
+
+@pytest.fixture
+def roster_id(engine: Engine, env: None) -> int:
+    """A committed copy of the Yuhua example (a new roster each time, same district)."""
+    if not YUHUA.exists():
+        pytest.skip(f"{YUHUA} is missing")
+    doc = json.loads(YUHUA.read_text(encoding="utf-8"))
+    with session_scope(engine) as session:
+        return load_problem(session, doc, actor=ACTOR).id
+
+
+def _run(engine: Engine, run_id: int) -> SolveRun:
+    with session_scope(engine) as session:
+        run = session.get(SolveRun, run_id)
+        assert run is not None
+        return run
+
+
+def _versions(engine: Engine, roster_id: int) -> list[RosterVersion]:
+    with session_scope(engine) as session:
+        return list(session.scalars(select(RosterVersion).where(
+            RosterVersion.roster_id == roster_id).order_by(RosterVersion.number)))
+
+
+def _actions(engine: Engine, *entities: tuple[str, int]) -> list[str]:
+    with session_scope(engine) as session:
+        return list(session.scalars(select(AuditEvent.action).where(
+            (AuditEvent.entity + ":" + AuditEvent.entity_id).in_(
+                [f"{e}:{i}" for e, i in entities])).order_by(AuditEvent.id)))
+
+
+def _assert_finished(engine: Engine, run_id: int, roster_id: int) -> RosterVersion:
+    run = _run(engine, run_id)
+    assert run.status == "finished", run.error
+    assert run.started_at and run.finished_at and run.heartbeat_at
+    assert run.objective is not None and run.bound is not None and run.elapsed is not None
+    assert run.coverage is not None and 0 < run.coverage <= 1
+    assert run.progress and run.progress["updates"] >= 1 and run.progress["version"] == 1
+    (version,) = _versions(engine, roster_id)
+    assert version.state == "draft" and version.solve_run_id == run_id
+    assert version.objective == run.objective and version.created_by == ACTOR
+    with session_scope(engine) as session:
+        assert len(session.get(RosterVersion, version.id).assignments) > 0  # type: ignore[union-attr]
+    assert _actions(engine, ("solve_run", run_id), ("roster_version", version.id)) == [
+        "solve_run.create", "roster_version.create", "solve_run.finish"]
+    return version
+
+
+def test_queue_defaults() -> None:
+    assert queues.job_timeout(60) > 60 and queues.job_timeout(2.5) > 2.5
+    assert queues.SOLVE in queues.QUEUES
+    assert queues.redis_url({"REDIS_URL": " "}) is None
+    assert queues.redis_url({"REDIS_URL": "redis://x:6379/1"}) == "redis://x:6379/1"
+
+
+def test_job_runs_through_a_real_rq_worker(engine: Engine, roster_id: int, redis_conn: Redis,
+                                           queue_name: str, monkeypatch: pytest.MonkeyPatch
+                                           ) -> None:
+    monkeypatch.setenv("REDIS_URL", REDIS_URL)
+    with sessionmaker_for(engine)() as session:
+        run = rosters.generate(session, roster_id, ACTOR, time_limit=2, queue=queue_name)
+    assert run.status == "queued" and run.job_id and not run.job_id.startswith("local-")
+    queue = Queue(queue_name, connection=redis_conn, serializer=JSONSerializer)
+    job = queue.fetch_job(run.job_id)
+    assert job is not None and job.args == [run.id] and job.timeout > 2
+    assert job.result_ttl == queues.RESULT_TTL and job.failure_ttl == queues.FAILURE_TTL
+    assert job.meta["run"] == run.id
+
+    worker = SimpleWorker([queue], connection=redis_conn, serializer=JSONSerializer)
+    assert worker.work(burst=True)
+
+    _assert_finished(engine, run.id, roster_id)
+    job = Job.fetch(run.job_id, connection=redis_conn, serializer=JSONSerializer)
+    assert job.is_finished and job.return_value()["version"] == 1
+    assert job.meta["status"] == "finished" and job.meta["progress"]["objective"] is not None
+
+
+def test_job_runs_in_process_without_redis(engine: Engine, roster_id: int) -> None:
+    assert queues.redis_url() is None
+    with sessionmaker_for(engine)() as session:
+        run = rosters.generate(session, roster_id, ACTOR, time_limit=2)
+    assert run.job_id is not None and run.job_id.startswith(queues.LOCAL_PREFIX)
+    assert queues.wait_local(timeout=60)
+    _assert_finished(engine, run.id, roster_id)
+
+
+def test_a_failing_solve_marks_the_run_failed(engine: Engine, roster_id: int,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*_args: Any, **_kwargs: Any) -> dict[str, Any]:
+        raise RuntimeError("solver exploded")
+
+    monkeypatch.setattr(jobs.solver, "solve", broken)
+    with session_scope(engine) as session:
+        run = SolveRun(roster_id=roster_id, requested_by=ACTOR, time_limit=2)
+        session.add(run)
+    with pytest.raises(RuntimeError, match="exploded"):
+        jobs.solve_roster(run.id)
+    failed = _run(engine, run.id)
+    assert failed.status == "failed" and "solver exploded" in (failed.error or "")
+    assert failed.finished_at is not None and _versions(engine, roster_id) == []
+    assert _actions(engine, ("solve_run", run.id)) == ["solve_run.fail"]
+    # A finished or failed run is not solved again by a duplicate job.
+    assert jobs.solve_roster(run.id)["skipped"] is True
+
+
+def _wait_for(predicate: Callable[[], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s")
+        time.sleep(0.1)
+
+
+def test_sigkill_mid_solve_leaves_no_draft_and_the_run_is_reconciled(
+        engine: Engine, roster_id: int, job_url: str, redis_conn: Redis, queue_name: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REDIS_URL", REDIS_URL)
+    with sessionmaker_for(engine)() as session:
+        run = rosters.generate(session, roster_id, ACTOR, time_limit=30, queue=queue_name)
+    rq_cli = Path(sys.executable).with_name("rq")
+    worker = subprocess.Popen(
+        [str(rq_cli), "worker", "--burst", "--url", REDIS_URL,
+         "--serializer", "rq.serializers.JSONSerializer", queue_name],
+        cwd=REPO, env={**os.environ, "DATABASE_URL": job_url, "REDIS_URL": REDIS_URL},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True)  # its own process group: the worker and its work horse
+    try:
+        _wait_for(lambda: _run(engine, run.id).status == "running", 30)
+        time.sleep(1.5)  # well into the solve
+        with session_scope(engine) as session:
+            assert jobs.reconcile_stale_runs(session) == []  # alive: left alone
+    finally:
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait(10)
+    assert worker.returncode == -signal.SIGKILL
+
+    killed = _run(engine, run.id)
+    assert killed.status == "running" and _versions(engine, roster_id) == []
+    later = utcnow() + jobs.STALE_AFTER + dt.timedelta(seconds=1)
+    with session_scope(engine) as session:
+        ended = jobs.reconcile_stale_runs(session, now=later)
+        assert [r.id for r in ended] == [run.id]
+    failed = _run(engine, run.id)
+    assert failed.status == "failed" and "worker gone" in (failed.error or "")
+    assert _versions(engine, roster_id) == []
+    assert _actions(engine, ("solve_run", run.id)) == ["solve_run.create", "solve_run.fail"]
+    with session_scope(engine) as session:
+        assert rosters.active_run(session, roster_id) is None  # the roster is free again
+
+
+def test_reconciler_retries_a_stale_run_once(engine: Engine, roster_id: int) -> None:
+    long_ago = utcnow() - dt.timedelta(hours=1)
+    with session_scope(engine) as session:
+        run = SolveRun(roster_id=roster_id, requested_by=ACTOR, time_limit=2, status="running",
+                       created_at=long_ago, started_at=long_ago, heartbeat_at=long_ago)
+        session.add(run)
+    with sessionmaker_for(engine)() as session:
+        ended = jobs.reconcile_stale_runs(session, retry=True)  # commits, then enqueues
+        assert [r.id for r in ended] == [run.id]
+    assert queues.wait_local(timeout=60)
+    again = _run(engine, run.id)
+    assert again.status == "finished" and again.progress and again.progress["attempt"] == 2
+    assert len(_versions(engine, roster_id)) == 1
+
+    # A second attempt that goes stale is failed, not retried again.
+    with session_scope(engine) as session:
+        stale = session.get(SolveRun, run.id)
+        assert stale is not None
+        stale.status, stale.heartbeat_at = "running", long_ago
+    with sessionmaker_for(engine)() as session:
+        jobs.reconcile_stale_runs(session, retry=True)
+        session.commit()
+    assert _run(engine, run.id).status == "failed"
+    with session_scope(engine) as session:
+        assert session.scalar(select(func.count()).select_from(AuditEvent).where(
+            AuditEvent.action == "solve_run.retry",
+            AuditEvent.entity_id == str(run.id))) == 1
+
+
+def test_reconciler_fails_a_queued_run_whose_job_is_lost(engine: Engine, roster_id: int) -> None:
+    long_ago = utcnow() - dt.timedelta(hours=1)
+    with session_scope(engine) as session:
+        run = SolveRun(roster_id=roster_id, requested_by=ACTOR, created_at=long_ago,
+                       job_id="local-gone")
+        session.add(run)
+    with session_scope(engine) as session:
+        assert [r.id for r in jobs.reconcile_stale_runs(session)] == [run.id]
+    assert _run(engine, run.id).status == "failed"
