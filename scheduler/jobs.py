@@ -228,7 +228,8 @@ class _Reporter:
 
 
 def reconcile_stale_runs(session: Session, max_age: dt.timedelta = STALE_AFTER, *,
-                         retry: bool = False, now: dt.datetime | None = None) -> list[SolveRun]:
+                         retry: bool = False, now: dt.datetime | None = None,
+                         roster_id: int | None = None) -> list[SolveRun]:
     """End the runs whose worker is gone; return them. Never leaves a run stuck running.
 
     A running run whose heartbeat (or start) is older than `max_age` is taken for dead:
@@ -237,16 +238,20 @@ def reconcile_stale_runs(session: Session, max_age: dt.timedelta = STALE_AFTER, 
     failed, or with `retry` (once per run) queued again as a second attempt and
     re-enqueued after the commit. Works in the caller's transaction and leaves the commit
     to the caller, except with `retry` when something is re-enqueued: then it commits
-    itself first (pass a plain session, not one inside ``session.begin()``).
+    itself first (pass a plain session, not one inside ``session.begin()``). Run it
+    periodically (and `generate` runs it for its roster); `roster_id` limits it to one
+    roster.
     """
     now = now or utcnow()
     cutoff = now - max_age
+    query = select(SolveRun).where(
+        SolveRun.status.in_(ACTIVE_RUN_STATUSES),
+        or_(SolveRun.heartbeat_at < cutoff,
+            SolveRun.heartbeat_at.is_(None) & (SolveRun.created_at < cutoff)))
+    if roster_id is not None:
+        query = query.where(SolveRun.roster_id == roster_id)
     candidates = session.scalars(
-        select(SolveRun).where(
-            SolveRun.status.in_(ACTIVE_RUN_STATUSES),
-            or_(SolveRun.heartbeat_at < cutoff,
-                SolveRun.heartbeat_at.is_(None) & (SolveRun.created_at < cutoff)))
-        .order_by(SolveRun.id).with_for_update(skip_locked=True)).all()
+        query.order_by(SolveRun.id).with_for_update(skip_locked=True)).all()
     ended: list[SolveRun] = []
     requeue: list[SolveRun] = []
     for run in candidates:

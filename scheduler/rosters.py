@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, UOWTransaction
 
 from scheduler import audit, queues
 from scheduler.db import utcnow
-from scheduler.jobs import enqueue_run
+from scheduler.jobs import enqueue_run, reconcile_stale_runs
 from scheduler.models import (
     ACTIVE_RUN_STATUSES,
     Assignment,
@@ -67,7 +67,8 @@ def generate(session: Session, roster_id: int, actor: str,
     """Start a background solve of the roster ("generate roster") and return its run.
 
     If a solve of the roster is already queued or running, that run is returned and
-    nothing new is enqueued (the database allows one active run per roster, so two
+    nothing new is enqueued (a run whose worker is gone is failed first, see
+    `scheduler.jobs.reconcile_stale_runs`) (the database allows one active run per roster, so two
     simultaneous requests get the same run). Otherwise a `SolveRun` is created with an
     audit row, committed, and `scheduler.jobs.solve_roster(run_id)` enqueued. Commits the
     session. Raises `LookupError` for an unknown roster and `queues.QueueError` (with the
@@ -95,6 +96,8 @@ def _create_run(session: Session, roster_id: int, actor: str, time_limit: float,
                 seed: int) -> tuple[SolveRun, bool]:
     if session.get(Roster, roster_id) is None:
         raise LookupError(f"no roster {roster_id}")
+    # A run whose worker died must not block the roster until the next periodic pass.
+    reconcile_stale_runs(session, roster_id=roster_id)
     existing = active_run(session, roster_id)
     if existing is not None:
         return existing, False

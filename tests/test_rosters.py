@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -11,7 +12,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from scheduler import audit, queues, rosters
-from scheduler.db import make_engine, session_scope, sessionmaker_for, upgrade
+from scheduler.db import make_engine, session_scope, sessionmaker_for, upgrade, utcnow
 from scheduler.models import Assignment, AuditEvent, Roster, RosterVersion, SolveRun
 from scheduler.problems import load_problem, store_solution
 from tests.fixtures.problems import assign, demand, make_problem, site
@@ -105,6 +106,45 @@ def test_two_concurrent_generate_requests_get_the_same_run(
         session.commit()
         assert rosters.generate(session, roster_id, ACTOR).id != run.id
     assert len(enqueued) == 2
+
+
+def test_generate_lost_race_returns_the_winners_run(
+        engine: Engine, enqueued: list[tuple[Any, ...]], monkeypatch: pytest.MonkeyPatch
+        ) -> None:
+    """The other request inserts between our look and our insert: the index decides."""
+    with session_scope(engine) as session:
+        roster_id = load_problem(session, _problem(), actor=ACTOR).id
+    with session_scope(engine) as session:
+        winner = SolveRun(roster_id=roster_id, requested_by="other", status="running",
+                          heartbeat_at=utcnow())
+        session.add(winner)
+    looks: list[int] = []
+    real = rosters.active_run
+
+    def late(session: Session, rid: int) -> SolveRun | None:
+        looks.append(rid)
+        return None if len(looks) == 1 else real(session, rid)  # the first look misses it
+
+    monkeypatch.setattr(rosters, "active_run", late)
+    with sessionmaker_for(engine)() as session:
+        assert rosters.generate(session, roster_id, ACTOR, time_limit=2).id == winner.id
+    assert len(looks) == 2 and enqueued == []
+
+
+def test_generate_replaces_a_run_whose_worker_is_gone(
+        engine: Engine, enqueued: list[tuple[Any, ...]]) -> None:
+    with session_scope(engine) as session:
+        roster_id = load_problem(session, _problem(), actor=ACTOR).id
+    long_ago = utcnow() - dt.timedelta(hours=1)
+    with session_scope(engine) as session:
+        dead = SolveRun(roster_id=roster_id, requested_by="other", status="running",
+                        created_at=long_ago, heartbeat_at=long_ago)
+        session.add(dead)
+    with sessionmaker_for(engine)() as session:
+        run = rosters.generate(session, roster_id, ACTOR, time_limit=2)
+        assert run.id != dead.id and len(enqueued) == 1
+        failed = session.get(SolveRun, dead.id, populate_existing=True)
+        assert failed is not None and failed.status == "failed"
 
 
 def test_generate_fails_the_run_when_the_queue_is_down(
