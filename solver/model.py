@@ -34,9 +34,6 @@ class ModelContext:
     assumptions: dict[int, int] = field(default_factory=dict)
     #: a relaxation for lower bounds: demanding rules (min_shifts, wishes) are left out
     relaxed: bool = False
-    #: volunteers present only through fixed assignments (an LNS step's context): rules
-    #: that judge a whole roster (min_shifts) must not judge their partial one
-    frozen: frozenset[int] = frozenset()
 
     def __post_init__(self) -> None:
         self.by_vol: dict[int, list[tuple[int, Lit]]] = defaultdict(list)
@@ -156,11 +153,13 @@ class ModelContext:
 
 
 def build(problem: Problem, rules: Sequence[Rule], volunteers: list[int], slots: list[int],
-          pairs: dict[tuple[int, int], None], relaxed: bool = False,
-          frozen: frozenset[int] = frozenset()) -> ModelContext:
-    """Build the model of one part: every rule adds itself."""
-    ctx = ModelContext(problem, list(rules), volunteers, slots, pairs, relaxed=relaxed,
-                       frozen=frozen)
+          pairs: dict[tuple[int, int], None], relaxed: bool = False) -> ModelContext:
+    """Build the model of one part: every rule adds itself.
+
+    Volunteer-scoped rules cover `volunteers`; slot-scoped ones cover `slots`.  A pair of
+    someone not in `volunteers` still counts on its slot (an LNS step's fixed neighbours).
+    """
+    ctx = ModelContext(problem, list(rules), volunteers, slots, pairs, relaxed=relaxed)
     for rule in rules:
         rule.add(ctx)
     ctx.finish()

@@ -114,22 +114,26 @@ class PartSearch:
         return {pair for v in people for pair in self.by_vol[v]}
 
     # -- one step ------------------------------------------------------------------------
-    def submodel(self, free: set[Pair]) -> tuple[ModelContext, set[int]]:
-        """The model of what `free` can change; fixed pairs are pinned to 1."""
+    def submodel(self, free: set[Pair]) -> ModelContext:
+        """The model of what `free` can change; fixed pairs are pinned to 1.
+
+        Costs it leaves out (other people's rules, untouched slots) are the same before and
+        after the step, so the model's objective moves exactly as the part's does.
+        """
         freed = {v for v, _ in free}
         touched = {s for _, s in free}
         fixed = {(v, s) for v, s in self.assigned
                  if (v, s) not in free and (v in freed or s in touched)}
         pairs = dict.fromkeys(sorted(free | fixed))
-        vols = sorted({v for v, _ in pairs})
         slots = sorted({s for _, s in pairs})
-        ctx = build(self.problem, self.rules, vols, slots, pairs,
-                    frozen=frozenset(v for v in vols if v not in freed))
+        # Only the freed people's own rules go in: others appear through fixed assignments
+        # on the touched slots, where they count for coverage and head-count caps only.
+        ctx = build(self.problem, self.rules, sorted(freed), slots, pairs)
         for key in fixed:
             dom = ctx.model.proto.variables[ctx.x[key].index].domain
             dom[0] = 1
             dom[1] = 1
-        return ctx, freed
+        return ctx
 
     def step(self, limit: float) -> bool:
         """Re-optimise one neighbourhood; True if the incumbent improved."""
@@ -138,7 +142,7 @@ class PartSearch:
         free = self.people_horizon(short) if whole else self.site_window(short)
         if not free:
             return False
-        ctx, _ = self.submodel(free)
+        ctx = self.submodel(free)
         # Start from the incumbent: every variable hinted (derived ones by a quick solve
         # with the assignments fixed), so CP-SAT only has to look for better.
         before = fixed_solve(ctx, self.assigned)

@@ -368,7 +368,7 @@ class MinShifts(Rule):
             return
         for v in m.volunteers:
             vol = self.problem.volunteers[v]
-            if vol.min_shifts and v not in m.frozen:
+            if vol.min_shifts:
                 # Under an assumption literal, so an infeasible roster names who is involved.
                 lit = m.model.new_bool_var(f"min{v}")
                 m.model.add(m.count(v) >= vol.min_shifts).only_enforce_if(lit)
