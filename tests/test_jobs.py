@@ -29,7 +29,7 @@ from sqlalchemy import Engine, func, select
 
 from scheduler import jobs, queues, rosters
 from scheduler.db import REPO, make_engine, session_scope, sessionmaker_for, upgrade, utcnow
-from scheduler.models import AuditEvent, RosterVersion, SolveRun
+from scheduler.models import AuditEvent, Demand, Roster, RosterVersion, SolveRun
 from scheduler.problems import load_problem
 from tests.fixtures.problems import shared_dir
 
@@ -84,14 +84,32 @@ def queue_name(redis_conn: Redis) -> Iterator[str]:
     Queue(name, connection=redis_conn, serializer=JSONSerializer).delete(delete_jobs=True)
 
 
-@pytest.fixture
-def roster_id(engine: Engine, env: None) -> int:
-    """A committed copy of the Yuhua example (a new roster each time, same district)."""
+@pytest.fixture(scope="module")
+def yuhua(engine: Engine) -> int:
+    """The Yuhua example, loaded once per module (loading 240 volunteers takes a while)."""
     if not YUHUA.exists():
         pytest.skip(f"{YUHUA} is missing")
     doc = json.loads(YUHUA.read_text(encoding="utf-8"))
     with session_scope(engine) as session:
         return load_problem(session, doc, actor=ACTOR).id
+
+
+@pytest.fixture
+def roster_id(engine: Engine, yuhua: int, env: None) -> int:
+    """A new roster with Yuhua's period, demand and rules (same district, no versions)."""
+    with session_scope(engine) as session:
+        source = session.get(Roster, yuhua)
+        assert source is not None
+        roster = Roster(name=source.name, start=source.start, days=source.days,
+                        timezone=source.timezone, coverage_weight=source.coverage_weight,
+                        rule_set_id=source.rule_set_id)
+        roster.demand = [Demand(position=d.position, post_id=d.post_id, shift_id=d.shift_id,
+                                min=d.min, max=d.max, requires=dict(d.requires or {}),
+                                dates=None if d.dates is None else list(d.dates))
+                         for d in source.demand]
+        session.add(roster)
+        session.flush()
+        return roster.id
 
 
 def _run(engine: Engine, run_id: int) -> SolveRun:
@@ -211,7 +229,13 @@ def test_sigkill_mid_solve_leaves_no_draft_and_the_run_is_reconciled(
         start_new_session=True)  # its own process group: the worker and its work horse
     try:
         _wait_for(lambda: _run(engine, run.id).status == "running", 30)
-        time.sleep(1.5)  # well into the solve
+        # Well into the solve: progress is on the row and in job.meta.
+        _wait_for(lambda: _run(engine, run.id).objective is not None, 20)
+        running = _run(engine, run.id)
+        assert running.progress and running.progress["updates"] >= 1
+        assert running.bound is not None and running.elapsed is not None
+        job = Job.fetch(run.job_id or "", connection=redis_conn, serializer=JSONSerializer)
+        assert job.get_meta()["progress"]["objective"] is not None
         with session_scope(engine) as session:
             assert jobs.reconcile_stale_runs(session) == []  # alive: left alone
     finally:
@@ -236,7 +260,7 @@ def test_sigkill_mid_solve_leaves_no_draft_and_the_run_is_reconciled(
 def test_reconciler_retries_a_stale_run_once(engine: Engine, roster_id: int) -> None:
     long_ago = utcnow() - dt.timedelta(hours=1)
     with session_scope(engine) as session:
-        run = SolveRun(roster_id=roster_id, requested_by=ACTOR, time_limit=2, status="running",
+        run = SolveRun(roster_id=roster_id, requested_by=ACTOR, time_limit=1, status="running",
                        created_at=long_ago, started_at=long_ago, heartbeat_at=long_ago)
         session.add(run)
     with sessionmaker_for(engine)() as session:
@@ -271,3 +295,42 @@ def test_reconciler_fails_a_queued_run_whose_job_is_lost(engine: Engine, roster_
     with session_scope(engine) as session:
         assert [r.id for r in jobs.reconcile_stale_runs(session)] == [run.id]
     assert _run(engine, run.id).status == "failed"
+
+
+class _Figures:
+    def __init__(self, objective: int) -> None:
+        self.objective, self.bound, self.seconds = objective, 0, 0.5
+
+
+def test_reporter_throttles_progress_and_keeps_the_heartbeat(
+        engine: Engine, roster_id: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(jobs, "PROGRESS_INTERVAL", 0.1)
+    monkeypatch.setattr(jobs, "HEARTBEAT_INTERVAL", 0.3)
+    long_ago = utcnow() - dt.timedelta(hours=1)
+    with session_scope(engine) as session:
+        run = SolveRun(roster_id=roster_id, requested_by=ACTOR, status="running",
+                       started_at=long_ago, heartbeat_at=long_ago)
+        session.add(run)
+    reporter = jobs._Reporter(run.id, 1, None)
+    writes: list[bool] = []
+    write = reporter._write
+
+    def counted(*, force: bool) -> bool:
+        wrote = write(force=force)
+        writes.append(wrote)
+        return wrote
+
+    monkeypatch.setattr(reporter, "_write", counted)
+    reporter.start()
+    for i in range(200):  # a burst of improvements: one write per interval, not 200
+        reporter.progress(_Figures(1000 - i))
+    time.sleep(0.25)
+    first = _run(engine, run.id)
+    assert first.objective == 801 and first.heartbeat_at and first.heartbeat_at > long_ago
+    time.sleep(0.8)  # no improvement: the heartbeat still moves
+    reporter.stop()
+    later = _run(engine, run.id)
+    assert later.heartbeat_at and later.heartbeat_at > first.heartbeat_at
+    assert later.progress == {"objective": 801, "bound": 0, "elapsed": 0.5, "updates": 200,
+                              "attempt": 1}
+    assert 2 <= sum(writes) <= 6
