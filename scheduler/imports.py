@@ -70,7 +70,7 @@ MAX_ROWS = 10_000
 #: Most rows read at all, blank ones included (a sheet formatted down to row 1,048,576).
 MAX_SCANNED_ROWS = 5 * MAX_ROWS
 #: Most bytes the parts of an XLSX file may unpack to (a zip bomb is refused).
-MAX_UNZIPPED_BYTES = 200 * 1024 * 1024
+MAX_UNZIPPED_BYTES = 50 * 1024 * 1024
 #: Columns read per row; anything further right is ignored.
 MAX_COLUMNS = 64
 #: The header row is looked for among this many non-blank rows at the top.
@@ -323,6 +323,9 @@ def _sheet_rows(sheet: Any) -> Iterator[tuple[int, Sequence[Any]]]:
         raise _unreadable_xlsx() from exc
 
 
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
 def _decode(data: bytes) -> str:
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         encodings: tuple[str, ...] = ("utf-16",)
@@ -337,7 +340,7 @@ def _decode(data: bytes) -> str:
             text = data.decode(encoding)
         except (UnicodeDecodeError, UnicodeError):
             continue
-        if any(unicodedata.category(ch) == "Cc" and ch not in "\t\r\n" for ch in text):
+        if _CONTROL.search(text):
             raise _binary()
         return text
     raise _file_error("bad_encoding",

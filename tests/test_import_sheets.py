@@ -30,6 +30,8 @@ from scheduler.models import (
     AuditEvent,
     Demand,
     Post,
+    Roster,
+    RuleSet,
     ShiftTemplate,
     Site,
     Unavailability,
@@ -464,6 +466,12 @@ def test_template_round_trip(db: Session, create_roster: Callable[..., Any]) -> 
 
 
 @pytest.mark.parametrize("kind", KINDS)
+def test_header_names_are_unambiguous(kind: str) -> None:
+    names = [imports._norm_header(n) for c in imports.COLUMNS[kind] for n in (c.header, *c.aliases)]
+    assert len(names) == len(set(names))
+
+
+@pytest.mark.parametrize("kind", KINDS)
 def test_templates_have_the_chinese_headers(kind: str) -> None:
     rows = [c.header for c in imports.COLUMNS[kind]]
     from openpyxl import load_workbook
@@ -480,6 +488,14 @@ def scratch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     url = f"sqlite:///{tmp_path_factory.mktemp('imports') / 'random.sqlite3'}"
     upgrade(url)
     engine = make_engine(url)
+    with Session(engine) as session, session.begin():
+        site = Site(code="wjl", name="万家丽路卡口", kind="checkpoint",
+                    posts=[Post(code="wjl-temp", name="测温登记")])
+        session.add_all([site, Volunteer(code="v1", name="李伟", phone="13800138000"),
+                         ShiftTemplate(code="M", name="早班", start=dt.time(8),
+                                       end=dt.time(16))])
+        session.add(Roster(name="随机", start=dt.date(2022, 4, 4), days=7,
+                           rule_set=RuleSet(name="随机")))
     yield engine
     engine.dispose()
 
@@ -536,3 +552,17 @@ def test_random_cells(scratch: Any, kind: str, as_csv: bool, title: bool,
         out = io.BytesIO()
         book.save(out)
         _attempt(scratch, kind, "f.xlsx", out.getvalue())
+
+
+def test_a_failure_while_writing_leaves_nothing(db: Session,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    def fail(*_: Any, **__: Any) -> None:
+        raise IntegrityError("INSERT", {}, Exception("duplicate key"))
+
+    monkeypatch.setattr(imports.audit, "record", fail)
+    data = csv_bytes([["姓名", "手机号"], ["李伟", "13800138000"]])
+    assert _reject(db, "volunteers", "v.csv", data)[0].code == "conflict"
+    monkeypatch.undo()
+    assert import_file(db, "volunteers", "v.csv", data, ACTOR).created == 1  # session usable
