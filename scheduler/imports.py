@@ -113,6 +113,12 @@ class ImportFailed(Exception):
         super().__init__(first + more)
 
 
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON body of the error response."""
+        return {"status": self.status, "error": type(self).__name__, "message": str(self),
+                "errors": [e.to_dict() for e in self.errors]}
+
+
 class ImportRejected(ImportFailed):
     """Bad rows or a bad file: 422, with every error listed."""
 
@@ -174,7 +180,7 @@ COLUMNS: dict[str, tuple[Column, ...]] = {
                note="必填，11 位手机号；已有此手机号的志愿者会被更新，不会重复创建。",
                example="13800138000"),
         Column("id_number", "身份证号", ("身份证", "身份证号码", "证件号码", "id number",
-                                     "id card", "id"),
+                                     "id card", "id card number"),
                sensitive=True, text=True,
                note="选填，仅用于核对，不保存。请把该列设为“文本”格式，否则 Excel 会丢掉后 3 位。",
                example="110101199003071233"),
@@ -742,14 +748,14 @@ def _parse_requires(value: Any) -> dict[str, int]:
         token = token.strip()
         if not token:
             continue
-        m = (re.fullmatch(r"(\d+)\s*(?:名|个|人)?\s*(\D+?)", token)
-             or re.fullmatch(r"(\D+?)\s*[:x×*]?\s*(\d+)\s*(?:名|个|人)?", token))
+        m = (re.fullmatch(r"(\d+)\s*(?:名|个|人)?\s*(\D+)", token)
+             or re.fullmatch(r"(\D+)(\d+)\s*(?:名|个|人)?", token))
         if m is None:
             skill, n = _skill(token), 1
         elif m.group(1).isdigit():
             skill, n = _skill(m.group(2).strip()), int(m.group(1))
         else:
-            skill, n = _skill(m.group(1).strip()), int(m.group(2))
+            skill, n = _skill(m.group(1).rstrip(":×* ")), int(m.group(2))
         out[skill] = out.get(skill, 0) + n
     return out
 

@@ -566,3 +566,21 @@ def test_a_failure_while_writing_leaves_nothing(db: Session,
     assert _reject(db, "volunteers", "v.csv", data)[0].code == "conflict"
     monkeypatch.undo()
     assert import_file(db, "volunteers", "v.csv", data, ACTOR).created == 1  # session usable
+
+
+def test_requirement_forms() -> None:
+    parse = imports._parse_requires
+    assert parse("党员1、医护1") == {"party": 1, "medical": 1}
+    assert parse("2名医护, driver:1") == {"medical": 2, "driver": 1}
+    assert parse("医护×2 党员") == {"medical": 2, "party": 1}
+
+
+def test_column_twice_and_error_body(db: Session) -> None:
+    import json
+
+    data = csv_bytes([["姓名", "手机号", "电话"], ["李伟", "13800138000", "13800138000"]])
+    with pytest.raises(ImportRejected) as info:
+        import_file(db, "volunteers", "v.csv", data, ACTOR)
+    body = json.loads(json.dumps(info.value.to_dict(), ensure_ascii=False))
+    assert body["status"] == 422 and body["errors"][0]["code"] == "column_twice"
+    assert "B、C" in body["errors"][0]["message"]
