@@ -68,6 +68,9 @@ def solve_roster(run_id: int) -> dict[str, Any]:
                 run.job_id = job_id
             attempt = int((run.progress or {}).get("attempt", 1))
             run.progress = {"attempt": attempt}
+            audit.record(session, SYSTEM, "solve_run.start", "solve_run", run.id,
+                         before={"status": "queued"},
+                         after={"status": "running", "job": run.job_id, "attempt": attempt})
             roster_id, time_limit, seed = run.roster_id, run.time_limit, run.seed
     except LookupError:
         log.warning("solve run %s does not exist; job %s skips it", run_id, job_id)
@@ -212,8 +215,9 @@ class _Reporter:
                 self.job.save_meta()
             with session_scope() as session:
                 run = session.get(SolveRun, self.run_id)
-                if run is None or run.status != "running":
-                    return True
+                if run is None or run.status != "running" or (
+                        run.progress or {}).get("attempt", 1) != self.attempt:
+                    return True  # ended or retried meanwhile: not ours to touch
                 run.heartbeat_at = utcnow()
                 if figures.get("objective") is not None:
                     run.objective, run.bound = figures["objective"], figures["bound"]
@@ -256,8 +260,8 @@ def reconcile_stale_runs(session: Session, max_age: dt.timedelta = STALE_AFTER, 
     requeue: list[SolveRun] = []
     for run in candidates:
         if run.status == "queued" and run.job_id and queues.job_state(run.job_id) in (
-                "queued", "deferred", "scheduled", "started"):
-            continue  # still waiting its turn in a busy queue
+                "queued", "deferred", "scheduled", "started", queues.UNKNOWN):
+            continue  # still waiting its turn in a busy queue (or Redis cannot tell)
         before = {"status": run.status, "heartbeat_at": run.heartbeat_at, "job": run.job_id}
         attempt = int((run.progress or {}).get("attempt", 1))
         if retry and attempt < 2:

@@ -24,6 +24,7 @@ from typing import Any
 
 from redis import Redis
 from rq import Queue
+from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
@@ -45,6 +46,8 @@ FAILURE_TTL = 7 * 24 * 3600
 #: fails its run).
 QUEUED_TTL = 24 * 3600
 
+#: `job_state` of a job when Redis cannot be asked.
+UNKNOWN = "unknown"
 #: Prefix of job ids of the in-process fallback.
 LOCAL_PREFIX = "local-"
 
@@ -118,7 +121,7 @@ def job_state(job_id: str, connection: Redis | None = None) -> str | None:
     """What the queue knows of a job: ``queued``, ``started``, ``finished``, ``failed``, …
 
     None when the queue has no such job (expired, lost with Redis, or a local job of a
-    process that is gone).
+    process that is gone); `UNKNOWN` when Redis cannot be asked.
     """
     if job_id.startswith(LOCAL_PREFIX):
         with _local_lock:
@@ -126,8 +129,10 @@ def job_state(job_id: str, connection: Redis | None = None) -> str | None:
         return "started" if thread is not None and thread.is_alive() else None
     try:
         job = Job.fetch(job_id, connection=connection or get_redis(), serializer=JSONSerializer)
-    except Exception:  # NoSuchJobError, or Redis not reachable: nothing to go by
+    except NoSuchJobError:
         return None
+    except Exception:  # Redis unreachable: the job may well be waiting there
+        return UNKNOWN
     status = job.get_status(refresh=False)
     return None if status is None else str(status.value if isinstance(status, JobStatus)
                                            else status)

@@ -145,7 +145,7 @@ def _assert_finished(engine: Engine, run_id: int, roster_id: int) -> RosterVersi
     with session_scope(engine) as session:
         assert len(session.get(RosterVersion, version.id).assignments) > 0  # type: ignore[union-attr]
     assert _actions(engine, ("solve_run", run_id), ("roster_version", version.id)) == [
-        "solve_run.create", "roster_version.create", "solve_run.finish"]
+        "solve_run.create", "solve_run.start", "roster_version.create", "solve_run.finish"]
     return version
 
 
@@ -201,7 +201,7 @@ def test_a_failing_solve_marks_the_run_failed(engine: Engine, roster_id: int,
     failed = _run(engine, run.id)
     assert failed.status == "failed" and "solver exploded" in (failed.error or "")
     assert failed.finished_at is not None and _versions(engine, roster_id) == []
-    assert _actions(engine, ("solve_run", run.id)) == ["solve_run.fail"]
+    assert _actions(engine, ("solve_run", run.id)) == ["solve_run.start", "solve_run.fail"]
     # A finished or failed run is not solved again by a duplicate job.
     assert jobs.solve_roster(run.id)["skipped"] is True
 
@@ -252,7 +252,8 @@ def test_sigkill_mid_solve_leaves_no_draft_and_the_run_is_reconciled(
     failed = _run(engine, run.id)
     assert failed.status == "failed" and "worker gone" in (failed.error or "")
     assert _versions(engine, roster_id) == []
-    assert _actions(engine, ("solve_run", run.id)) == ["solve_run.create", "solve_run.fail"]
+    assert _actions(engine, ("solve_run", run.id)) == [
+        "solve_run.create", "solve_run.start", "solve_run.fail"]
     with session_scope(engine) as session:
         assert rosters.active_run(session, roster_id) is None  # the roster is free again
 
@@ -286,12 +287,22 @@ def test_reconciler_retries_a_stale_run_once(engine: Engine, roster_id: int) -> 
             AuditEvent.entity_id == str(run.id))) == 1
 
 
-def test_reconciler_fails_a_queued_run_whose_job_is_lost(engine: Engine, roster_id: int) -> None:
+def test_reconciler_fails_a_queued_run_whose_job_is_lost(
+        engine: Engine, roster_id: int, monkeypatch: pytest.MonkeyPatch) -> None:
     long_ago = utcnow() - dt.timedelta(hours=1)
     with session_scope(engine) as session:
         run = SolveRun(roster_id=roster_id, requested_by=ACTOR, created_at=long_ago,
-                       job_id="local-gone")
+                       job_id="0123456789abcdef")
         session.add(run)
+    # Redis cannot be asked: the job may be waiting there, the run is left alone.
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")
+    with session_scope(engine) as session:
+        assert jobs.reconcile_stale_runs(session) == []
+    # The queue does not know the job (here: an in-process job of a process now gone).
+    with session_scope(engine) as session:
+        queued = session.get(SolveRun, run.id)
+        assert queued is not None and queued.status == "queued"
+        queued.job_id = queues.LOCAL_PREFIX + "gone"
     with session_scope(engine) as session:
         assert [r.id for r in jobs.reconcile_stale_runs(session)] == [run.id]
     assert _run(engine, run.id).status == "failed"
