@@ -146,9 +146,19 @@ class ImportResult:
     audit_event_id: int | None = None
     dry_run: bool = False
 
+    @property
+    def message(self) -> str:
+        """A one-line Chinese summary: 志愿者：共 5 行，新增 3，更新 1，未变 1。"""
+        parts = [f"共 {self.rows} 行", f"新增 {self.created}"]
+        parts += [f"{label} {n}" for label, n in (("更新", self.updated), ("未变", self.unchanged),
+                                                  ("删除", self.deleted)) if n]
+        prefix = "（试导入，未写入）" if self.dry_run else ""
+        return f"{prefix}{KIND_LABELS[self.kind]}：{'，'.join(parts)}。"
+
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["warnings"] = [w.to_dict() for w in self.warnings]
+        out["message"] = self.message
         return out
 
 

@@ -128,6 +128,7 @@ def test_volunteers_update_by_phone(db: Session, create_volunteer: Callable[...,
     # the same file again changes nothing
     again = import_file(db, "volunteers", "v.csv", data, ACTOR)
     assert (again.created, again.updated, again.unchanged) == (0, 0, 2)
+    assert again.message == "志愿者：共 2 行，新增 0，未变 2。"
 
 
 def test_volunteers_update_warns_of_a_new_name(db: Session,
