@@ -43,7 +43,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload
 
@@ -959,17 +959,6 @@ class _Sites:
 
 # -- volunteers ---------------------------------------------------------------------------
 
-_VOLUNTEER_FIELDS = ("name", "phone", "unit", "skills", "party_member", "max_shifts",
-                     "min_shifts", "status", "sites")
-
-
-def _volunteer_state(v: Volunteer) -> dict[str, Any]:
-    return {"name": v.name, "phone": v.phone, "unit": v.unit, "skills": list(v.skills or []),
-            "party_member": v.party_member, "max_shifts": v.max_shifts,
-            "min_shifts": v.min_shifts, "status": v.status,
-            "sites": [s.code for s in v.allowed_sites] if v.sites_restricted else None}
-
-
 def _import_volunteers(session: Session, table: _Table, errors: _Errors,
                        **_: Any) -> tuple[Callable[[], ImportResult], dict[str, Any]]:
     has = set(table.columns)
@@ -1063,74 +1052,73 @@ def _import_volunteers(session: Session, table: _Table, errors: _Errors,
     def write() -> tuple[ImportResult, dict[str, Any]]:
         created: list[dict[str, Any]] = []
         site_links: dict[str, list[Site]] = {}
+        updates: list[dict[str, Any]] = []
+        relinked: list[int] = []
+        touched: list[Volunteer] = []
         changes = []
-        updated = unchanged = 0
+        unchanged = 0
+        # Columns the file has: the same set on every row, so one executemany updates all.
+        columns = [a for a in ("name", "unit", "skills", "party_member", "max_shifts",
+                               "min_shifts", "status") if a in plans[0][1]]
         for _row, p in plans:
             v = existing.get(p["phone"])
+            values = {"name": p["name"], "unit": p.get("unit") or "",
+                      "skills": p.get("skills") or [],
+                      "party_member": bool(p.get("party_member")),
+                      "max_shifts": p.get("max_shifts"), "min_shifts": p.get("min_shifts"),
+                      "status": p.get("status") or "active"}
             if v is None:
-                created.append({
-                    "code": "v-" + uuid.uuid4().hex[:12], "name": p["name"],
-                    "phone": p["phone"], "unit": p.get("unit") or "",
-                    "skills": p.get("skills") or [],
-                    "party_member": bool(p.get("party_member")),
-                    "max_shifts": p.get("max_shifts"), "min_shifts": p.get("min_shifts"),
-                    "status": p.get("status") or "active",
-                    "sites_restricted": p.get("sites") is not None})
+                created.append({"code": "v-" + uuid.uuid4().hex[:12], "phone": p["phone"],
+                                **values, "sites_restricted": p.get("sites") is not None})
                 if p.get("sites"):
                     site_links[p["phone"]] = p["sites"]
                 continue
-            before = _volunteer_state(v) if "sites" in has else None
-            diff_before: dict[str, Any] = {}
-            diff_after: dict[str, Any] = {}
-
-            def put(attr: str, value: Any, v: Volunteer = v, b: dict[str, Any] = diff_before,
-                    a: dict[str, Any] = diff_after) -> None:
-                if getattr(v, attr) != value:
-                    b[attr], a[attr] = getattr(v, attr), value
-                    setattr(v, attr, value)
-
-            put("name", p["name"])
-            if "unit" in p:
-                put("unit", p["unit"] or "")
-            if "skills" in p:
-                put("skills", p["skills"])
-            if "party_member" in p:
-                put("party_member", p["party_member"])
-            for attr in ("max_shifts", "min_shifts"):
-                if attr in p:
-                    put(attr, p[attr])
-            if "status" in p:
-                put("status", p["status"] or "active")
-            if "sites" in p and before is not None:
+            diff_before = {a: getattr(v, a) for a in columns if getattr(v, a) != values[a]}
+            diff_after = {a: values[a] for a in diff_before}
+            if "sites" in p:
+                old_sites = [s.code for s in v.allowed_sites] if v.sites_restricted else None
                 new_sites = None if p["sites"] is None else [s.code for s in p["sites"]]
-                if before["sites"] != new_sites:
-                    diff_before["sites"], diff_after["sites"] = before["sites"], new_sites
-                    v.sites_restricted = p["sites"] is not None
-                    v.allowed_sites = p["sites"] or []
+                if old_sites != new_sites:
+                    diff_before["sites"], diff_after["sites"] = old_sites, new_sites
+                    relinked.append(v.id)
+                    site_links[p["phone"]] = p["sites"] or []
             if diff_after:
-                updated += 1
+                row = {"_id": v.id, **{a: values[a] for a in columns}}
+                if "sites" in p:
+                    row["sites_restricted"] = p["sites"] is not None
+                updates.append(row)
+                touched.append(v)
                 changes.append({"code": v.code, "before": diff_before, "after": diff_after})
             else:
                 unchanged += 1
         session.flush()
+        # Core executemany: the ORM would send one statement per row on SQLite.
+        now = utcnow()
+        table = Volunteer.__table__
+        if updates:
+            session.execute(update(table).where(table.c.id == bindparam("_id")),
+                            [{**row, "updated_at": now} for row in updates])
+            for v in touched:
+                session.expire(v)
+        if relinked:
+            for chunk in _chunks(relinked):
+                session.execute(delete(volunteer_sites)
+                                .where(volunteer_sites.c.volunteer_id.in_(chunk)))
         if created:
-            # Core executemany: the ORM would insert one row per statement on SQLite.
-            now = utcnow()
-            session.execute(insert(Volunteer.__table__),
+            session.execute(insert(table),
                             [{**row, "created_at": now, "updated_at": now} for row in created])
-        if site_links:
-            phones = list(site_links)
-            links = []
-            for chunk in _chunks(phones):
-                for vid, phone in session.execute(
-                        select(Volunteer.id, Volunteer.phone).where(Volunteer.phone.in_(chunk))):
-                    links += [{"volunteer_id": vid, "site_id": site.id}
-                              for site in site_links[phone]]
+        links = []
+        for chunk in _chunks(list(site_links)):
+            for vid, phone in session.execute(
+                    select(Volunteer.id, Volunteer.phone).where(Volunteer.phone.in_(chunk))):
+                links += [{"volunteer_id": vid, "site_id": site.id}
+                          for site in site_links[phone]]
+        if links:
             session.execute(insert(volunteer_sites), links)
-        return ImportResult("volunteers", len(plans), created=len(created), updated=updated,
-                            unchanged=unchanged, warnings=warn,
+        return ImportResult("volunteers", len(plans), created=len(created),
+                            updated=len(updates), unchanged=unchanged, warnings=warn,
                             details={"volunteers_created": len(created),
-                                     "volunteers_updated": updated}), {
+                                     "volunteers_updated": len(updates)}), {
             "created": [v["code"] for v in created], "updated": changes}
 
     return write, {}
