@@ -285,7 +285,7 @@ def _rows_xlsx(data: bytes) -> Iterator[Iterator[tuple[int, Sequence[Any]]]]:
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         infos = archive.infolist()
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+    except Exception as exc:  # BadZipFile, NotImplementedError (zip version), EOFError…
         raise _file_error("file_corrupt",
                           "文件已损坏或不完整（无法解压），请重新保存为 .xlsx 或 CSV 后再上传。",
                           "The file is damaged or truncated (not a readable zip); save it "
@@ -297,9 +297,10 @@ def _rows_xlsx(data: bytes) -> Iterator[Iterator[tuple[int, Sequence[Any]]]]:
                           "This is not an Excel workbook (.xlsx); save it as .xlsx or CSV.")
     if sum(i.file_size for i in infos) > MAX_UNZIPPED_BYTES:
         raise ImportTooLarge([ImportIssue(
-            code="file_too_large", message="文件解压后过大，请删除无关的工作表、图片后重试。",
-            message_en="The workbook unpacks to too much data; remove unrelated sheets and "
-                       "pictures.")])
+            code="file_too_large",
+            message="文件解压后过大（或文件已损坏）：请删除无关的工作表、图片，重新保存后再上传。",
+            message_en="The workbook unpacks to too much data (or is damaged); remove unrelated "
+                       "sheets and pictures and save it again.")])
     try:
         from openpyxl import load_workbook
 

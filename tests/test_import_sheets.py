@@ -585,3 +585,17 @@ def test_column_twice_and_error_body(db: Session) -> None:
     body = json.loads(json.dumps(info.value.to_dict(), ensure_ascii=False))
     assert body["status"] == 422 and body["errors"][0]["code"] == "column_twice"
     assert "B、C" in body["errors"][0]["message"]
+
+
+_WORKBOOK = xlsx([["姓名", "手机号"], *[["李伟", f"138001380{i:02d}"] for i in range(20)]])
+
+
+@_SETTINGS
+@given(cut=st.integers(0, len(_WORKBOOK)),
+       flips=st.lists(st.tuples(st.integers(0, len(_WORKBOOK) - 1), st.integers(0, 255)),
+                      max_size=12))
+def test_damaged_workbooks(scratch: Any, cut: int, flips: list[tuple[int, int]]) -> None:
+    damaged = bytearray(_WORKBOOK)
+    for at, byte in flips:
+        damaged[at] = byte
+    _attempt(scratch, "volunteers", "v.xlsx", bytes(damaged[:cut] if cut % 2 else damaged))
