@@ -21,10 +21,14 @@ def test_steps_track_the_validator_objective() -> None:
     search = PartSearch(problem, rules, pairs, seed=1)
     search.start(start, first.objective)
     improved = 0
-    for _ in range(12):
-        improved += search.step(0.5)
+    # Steps until a few have improved: how many that takes depends on the machine's load,
+    # what every step must keep does not.
+    for _ in range(40):
+        improved += search.step(2.0)
         report = check(problem, search.assignments(), rules)
         assert report.ok, [v.message.en for v in report.hard[:3]]
         assert search.objective == report.objective
-    assert improved > 0
+        if improved >= 3:
+            break
+    assert improved >= 3
     assert search.objective < first.objective
