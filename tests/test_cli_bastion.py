@@ -1,0 +1,68 @@
+"""``flask bastion …`` on a migrated SQLite file: the commands a coordinator runs."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask.testing import FlaskCliRunner
+
+from scheduler import db
+from solver import parse_problem
+from web import create_app
+
+
+@pytest.fixture
+def runner(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[FlaskCliRunner]:
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'cli.sqlite3'}")
+    monkeypatch.delenv("REDIS_URL", raising=False)  # solve in this process
+    yield create_app({"TESTING": True}).test_cli_runner()
+    db.get_engine().dispose()
+
+
+def invoke(runner: FlaskCliRunner, *args: str, code: int = 0) -> str:
+    result = runner.invoke(args=["bastion", *args])
+    assert result.exit_code == code, (result.output, result.exception)
+    return result.output
+
+
+def test_demo_problem_solve_publish(runner: FlaskCliRunner, tmp_path: Path) -> None:
+    assert "database migrated" in invoke(runner, "migrate")
+    out = invoke(runner, "demo", "--days", "3", "--seed", "1")
+    match = re.match(r"roster (\d+): ", out)
+    assert match, out
+    roster = match.group(1)
+
+    path = tmp_path / "problem.json"
+    invoke(runner, "problem", roster, str(path))
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    assert parse_problem(doc).days == 3
+    assert "\\u" not in path.read_text(encoding="utf-8")  # Chinese stays readable
+
+    out = invoke(runner, "solve", roster, "--time-limit", "3")
+    assert "status: finished" in out
+    assert "objective: " in out and "draft version: 1" in out
+
+    assert "version 1 published" in invoke(runner, "publish", roster)
+    out = invoke(runner, "publish", roster, code=1)
+    assert "no draft version" in out
+    invoke(runner, "publish", "999", "--version", "1", code=1)
+    invoke(runner, "solve", "999", "--time-limit", "1", code=1)
+
+
+def test_import_errors_exit_1(runner: FlaskCliRunner, tmp_path: Path) -> None:
+    invoke(runner, "migrate")
+    bad = tmp_path / "志愿者.csv"
+    bad.write_text("姓名,手机号,身份证号\n张三,1380013800,\n李四,13800138000,110101199003070000\n",
+                   encoding="utf-8")
+    out = invoke(runner, "import", "volunteers", str(bad), code=1)
+    assert "导入失败" in out
+    assert "第 2 行" in out and "第 3 行" in out
+    assert "110101199003070000" not in out and "110***" in out  # masked
+
+    good = tmp_path / "ok.csv"
+    good.write_text("姓名,手机号\n张三,13800138000\n李四,13900139000\n", encoding="utf-8")
+    assert "志愿者：共 2 行，新增 2" in invoke(runner, "import", "volunteers", str(good))
