@@ -12,11 +12,9 @@ import re
 from typing import Any
 
 import pytest
-from ortools.sat.python import cp_model
 
 from solver.greedy import eligible_pairs
-from solver.model import build
-from solver.problem import Problem, ProblemError, parse_problem
+from solver.problem import ProblemError, parse_problem
 from solver.rules import IMPLICIT, LISTED, instantiate
 from solver.validate import Report, check
 from tests.fixtures.problems import (
@@ -24,6 +22,7 @@ from tests.fixtures.problems import (
     date,
     demand,
     make_problem,
+    model_objective,
     preference,
     recheck,
     rows_of,
@@ -675,26 +674,6 @@ def rich_problem() -> dict[str, Any]:
                       preferences=[preference(0, want=False, post="c-p", weight=6)])]
     return make_problem(days=3, sites=sites, demand=dem, volunteers=vols, rules=ALL_SOFT,
                         coverage_weight=20)
-
-
-def model_objective(problem: Problem, roster: list[tuple[int, int]]) -> int | None:
-    """The CP-SAT model's objective with every assignment variable fixed to `roster`."""
-    rules = instantiate(problem)
-    pairs = eligible_pairs(problem, rules)
-    ctx = build(problem, rules, list(range(len(problem.volunteers))),
-                [s.index for s in problem.slots], pairs)
-    chosen = set(roster)
-    assert chosen <= set(pairs)
-    for key, var in ctx.x.items():
-        ctx.model.add(var == int(key in chosen))
-    solver = cp_model.CpSolver()
-    solver.parameters.num_workers = 1
-    solver.parameters.max_time_in_seconds = 10
-    status = solver.solve(ctx.model)
-    if status == cp_model.INFEASIBLE:
-        return None
-    assert status == cp_model.OPTIMAL
-    return int(round(solver.objective_value))
 
 
 def test_model_and_validator_agree_on_every_roster_of_a_rich_problem() -> None:

@@ -13,10 +13,8 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from ortools.sat.python import cp_model
 
 from solver.greedy import eligible_pairs, greedy
-from solver.model import build
 from solver.problem import SITE_KINDS, load_problem, parse_problem
 from solver.rules import instantiate
 from solver.solve import Progress, solution_document, solve
@@ -25,6 +23,7 @@ from tests.fixtures.problems import (
     SHIFTS,
     demand,
     make_problem,
+    model_objective,
     preference,
     recheck,
     shared_dir,
@@ -147,22 +146,6 @@ def test_solver_output_is_valid_and_consistent(doc: dict[str, Any]) -> None:
             u["reason_en"].split(":")[-1])
 
 
-def fixed_model_objective(doc: dict[str, Any], roster: list[tuple[int, int]]) -> int | None:
-    p = parse_problem(doc)
-    rules = instantiate(p)
-    pairs = eligible_pairs(p, rules)
-    ctx = build(p, rules, list(range(len(p.volunteers))), [s.index for s in p.slots], pairs)
-    for key, var in ctx.x.items():
-        ctx.model.add(var == int(key in set(roster)))
-    solver = cp_model.CpSolver()
-    solver.parameters.num_workers = 1
-    status = solver.solve(ctx.model)
-    if status == cp_model.INFEASIBLE:
-        return None
-    assert status == cp_model.OPTIMAL
-    return int(round(solver.objective_value))
-
-
 @PROPERTY
 @given(problem_docs(), st.randoms(use_true_random=False))
 def test_model_objective_equals_validator_objective(doc: dict[str, Any], rng: random.Random
@@ -174,7 +157,7 @@ def test_model_objective_equals_validator_objective(doc: dict[str, Any], rng: ra
     for density in (0.1, 0.3):
         roster = [k for k in pairs if rng.random() < density]
         rep = check(p, roster, rules)
-        got = fixed_model_objective(doc, roster)
+        got = model_objective(p, roster)
         assert got == (rep.objective if rep.ok else None), [v.message.en for v in rep.violations]
 
 
