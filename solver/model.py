@@ -32,8 +32,6 @@ class ModelContext:
     costs: list[tuple[str, int, cp_model.LinearExprT]] = field(default_factory=list)
     #: assumption literal index -> volunteer whose `min_shifts` it enforces
     assumptions: dict[int, int] = field(default_factory=dict)
-    #: a relaxation for lower bounds: demanding rules (min_shifts, wishes) are left out
-    relaxed: bool = False
 
     def __post_init__(self) -> None:
         self.by_vol: dict[int, list[tuple[int, Lit]]] = defaultdict(list)
@@ -145,21 +143,15 @@ class ModelContext:
     def finish(self) -> None:
         self.model.minimize(self.objective())
 
-    def value_by_rule(self, solver: cp_model.CpSolver) -> dict[str, int]:
-        out: dict[str, int] = defaultdict(int)
-        for rule, w, e in self.costs:
-            out[rule] += w * int(solver.value(e))
-        return dict(out)
-
 
 def build(problem: Problem, rules: Sequence[Rule], volunteers: list[int], slots: list[int],
-          pairs: dict[tuple[int, int], None], relaxed: bool = False) -> ModelContext:
+          pairs: dict[tuple[int, int], None]) -> ModelContext:
     """Build the model of one part: every rule adds itself.
 
     Volunteer-scoped rules cover `volunteers`; slot-scoped ones cover `slots`.  A pair of
     someone not in `volunteers` still counts on its slot (an LNS step's fixed neighbours).
     """
-    ctx = ModelContext(problem, list(rules), volunteers, slots, pairs, relaxed=relaxed)
+    ctx = ModelContext(problem, list(rules), volunteers, slots, pairs)
     for rule in rules:
         rule.add(ctx)
     ctx.finish()

@@ -195,10 +195,6 @@ class Problem:
     def week(self, day: int) -> int:
         return day // 7
 
-    @property
-    def weeks(self) -> int:
-        return (self.days + 6) // 7
-
     # -- labels for explanations -----------------------------------------------------
     def slot_label(self, slot: Slot, lang: str = "zh") -> str:
         site, post, shift = self.sites[slot.site], self.posts[slot.post], self.shifts[slot.shift]

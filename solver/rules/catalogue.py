@@ -364,8 +364,6 @@ class MinShifts(Rule):
     demanding = True
 
     def add(self, m: ModelContext) -> None:
-        if m.relaxed:
-            return
         for v in m.volunteers:
             vol = self.problem.volunteers[v]
             if vol.min_shifts:
@@ -493,8 +491,6 @@ class Preferences(Rule):
                 and (pref_post is None or slot.post == pref_post))
 
     def add(self, m: ModelContext) -> None:
-        if m.relaxed:
-            return  # a wish may be met in one piece of a relaxation and not in another
         for v in m.volunteers:
             vol = self.problem.volunteers[v]
             for pr in vol.preferences:
