@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 import solver
 from scheduler import audit, queues
-from scheduler.db import session_scope, utcnow
+from scheduler.db import get_engine, session_scope, sessionmaker_for, utcnow
 from scheduler.models import ACTIVE_RUN_STATUSES, SolveRun
 from scheduler.problems import roster_problem, store_solution
 
@@ -311,3 +311,56 @@ def enqueue_run(session: Session, run: SolveRun, *, queue: str = queues.SOLVE) -
                                                              "error": str(exc)})
         session.commit()
         raise
+
+
+def reconcile() -> dict[str, int]:
+    """The periodic job: end (or retry once) every run whose worker is gone.
+
+    Run every `RECONCILE_INTERVAL` seconds by `rq cron scheduler.cron` (the Procfile's
+    ``clock``), or by `start_local_reconciler` in a process that runs jobs in-process.
+    """
+    # A plain session: with something to retry, reconcile_stale_runs commits before it
+    # enqueues.
+    with sessionmaker_for(get_engine())() as session:
+        ended = reconcile_stale_runs(session, retry=True)
+        summary = {"retried": sum(r.status == "queued" for r in ended),
+                   "failed": sum(r.status == "failed" for r in ended)}
+        session.commit()
+    if ended:
+        log.warning("reconciler: %(retried)d run(s) retried, %(failed)d failed", summary)
+    return summary
+
+
+#: Seconds between two reconciler passes.
+RECONCILE_INTERVAL = 60
+
+_clock: threading.Thread | None = None
+_clock_lock = threading.Lock()
+
+
+def start_local_reconciler(interval: float = RECONCILE_INTERVAL,
+                           stop: threading.Event | None = None) -> threading.Thread | None:
+    """Run `reconcile` now and then every `interval` seconds in a daemon thread.
+
+    For the embedded default (no ``REDIS_URL``), where no `rq cron` process exists: the
+    first pass at start-up ends the runs a previous process left behind when it died.
+    Starts one thread per process; returns it, or None when one is already running.
+    """
+    global _clock
+    with _clock_lock:
+        if _clock is not None and _clock.is_alive():
+            return None
+        stop = stop or threading.Event()
+
+        def tick() -> None:
+            while True:
+                try:
+                    reconcile()
+                except Exception:  # a database outage must not kill the clock
+                    log.exception("reconciler pass failed")
+                if stop.wait(interval):
+                    return
+
+        _clock = threading.Thread(target=tick, name="bastion-reconciler", daemon=True)
+        _clock.start()
+        return _clock

@@ -32,8 +32,10 @@ log = logging.getLogger(__name__)
 
 #: Solver runs ("generate roster").
 SOLVE = "solve"
+#: Housekeeping: the reconciler of stale solve runs (`scheduler.cron`).
+MAINTENANCE = "maintenance"
 #: Every queue, in the order a worker should serve them (`rq worker -c scheduler.queues`).
-QUEUES = [SOLVE]
+QUEUES = [MAINTENANCE, SOLVE]
 
 #: Seconds a job may run beyond the solver's time limit: building the problem, storing
 #: the roster, CP-SAT overshooting its limit.

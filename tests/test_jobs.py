@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -23,6 +24,7 @@ from typing import Any
 import pytest
 from redis import Redis
 from rq import Queue, SimpleWorker
+from rq.cron import CronScheduler
 from rq.job import Job
 from rq.serializers import JSONSerializer
 from sqlalchemy import Engine, func, select
@@ -345,3 +347,38 @@ def test_reporter_throttles_progress_and_keeps_the_heartbeat(
     assert later.progress == {"objective": 801, "bound": 0, "elapsed": 0.5, "updates": 200,
                               "attempt": 1}
     assert 2 <= sum(writes) <= 15  # progress once, then heartbeats; never per improvement
+
+
+def test_the_clock_process_enqueues_the_reconciler(redis_conn: Redis) -> None:
+    """`rq cron scheduler.cron` (the Procfile's clock) knows the reconciler and its queue."""
+    assert "clock: rq cron -c scheduler.queues" in (REPO / "Procfile").read_text()
+    scheduler = CronScheduler(connection=redis_conn)
+    scheduler.load_config_from_file("scheduler.cron")
+    (job,) = scheduler.get_jobs()
+    assert job.func is jobs.reconcile and job.interval == jobs.RECONCILE_INTERVAL
+    assert job.queue_name == queues.MAINTENANCE and queues.MAINTENANCE in queues.QUEUES
+
+
+def test_the_in_process_reconciler_ends_a_dead_run_by_itself(engine: Engine,
+                                                             roster_id: int) -> None:
+    long_ago = utcnow() - dt.timedelta(hours=1)
+    with session_scope(engine) as session:
+        # Already a second attempt: the reconciler fails it instead of solving again.
+        run = SolveRun(roster_id=roster_id, requested_by=ACTOR, status="running",
+                       started_at=long_ago, heartbeat_at=long_ago, progress={"attempt": 2})
+        session.add(run)
+    stop = threading.Event()
+    clock = jobs.start_local_reconciler(interval=0.05, stop=stop)
+    try:
+        assert clock is not None and clock.is_alive()
+        assert jobs.start_local_reconciler(interval=0.05) is None  # one clock per process
+        deadline = time.monotonic() + 20
+        while _run(engine, run.id).status == "running" and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        if clock is not None:
+            clock.join(5)
+    ended = _run(engine, run.id)
+    assert ended.status == "failed" and ended.error and "worker gone" in ended.error
+    assert clock is not None and not clock.is_alive()
