@@ -100,7 +100,8 @@ def solve_roster(run_id: int) -> dict[str, Any]:
             run.elapsed = solution.get("seconds")
             run.coverage = coverage
             run.progress = {**reporter.snapshot(), "attempt": attempt,
-                            "version": version.number}
+                            "version": version.number,
+                            "assignments": len(solution.get("assignments", []))}
             audit.record(session, SYSTEM, "solve_run.finish", "solve_run", run.id,
                          before={"status": "running"},
                          after={"status": "finished", "version": version.number,
@@ -259,8 +260,7 @@ def reconcile_stale_runs(session: Session, max_age: dt.timedelta = STALE_AFTER, 
     ended: list[SolveRun] = []
     requeue: list[SolveRun] = []
     for run in candidates:
-        if run.status == "queued" and run.job_id and queues.job_state(run.job_id) in (
-                "queued", "deferred", "scheduled", "started", queues.UNKNOWN):
+        if run.status == "queued" and run.job_id and _job_pending(run.job_id, cutoff):
             continue  # still waiting its turn in a busy queue (or Redis cannot tell)
         before = {"status": run.status, "heartbeat_at": run.heartbeat_at, "job": run.job_id}
         attempt = int((run.progress or {}).get("attempt", 1))
@@ -286,6 +286,22 @@ def reconcile_stale_runs(session: Session, max_age: dt.timedelta = STALE_AFTER, 
         for run in requeue:
             enqueue_run(session, run)
     return ended
+
+
+def _job_pending(job_id: str, cutoff: dt.datetime) -> bool:
+    """Whether the job of a queued run may still start it.
+
+    A job a worker took (``started``) before `cutoff` whose run is still queued lost its
+    worker between taking the job and starting the run: RQ keeps calling such a job
+    started until its own registry cleanup, minutes later.
+    """
+    state = queues.job_state(job_id)
+    if state in ("queued", "deferred", "scheduled", queues.UNKNOWN):
+        return True
+    if state == "started":
+        taken = queues.job_started_at(job_id)
+        return taken is None or taken >= cutoff
+    return False
 
 
 def enqueue_run(session: Session, run: SolveRun, *, queue: str = queues.SOLVE) -> None:

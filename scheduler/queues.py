@@ -13,6 +13,7 @@ expire). Progress goes to ``job.meta`` under RQ and always to the database row.
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib
 import logging
 import os
@@ -139,6 +140,23 @@ def job_state(job_id: str, connection: Redis | None = None) -> str | None:
     return None if status is None else str(status.value if isinstance(status, JobStatus)
                                            else status)
 
+
+
+def job_started_at(job_id: str, connection: Redis | None = None) -> dt.datetime | None:
+    """When a worker took the job off the queue (aware UTC), or None if unknown.
+
+    In-process jobs give None: their thread starts the run at once.
+    """
+    if job_id.startswith(LOCAL_PREFIX):
+        return None
+    try:
+        job = Job.fetch(job_id, connection=connection or get_redis(), serializer=JSONSerializer)
+    except Exception:  # gone, or Redis unreachable
+        return None
+    started = job.started_at
+    if started is None:
+        return None
+    return started if started.tzinfo else started.replace(tzinfo=dt.UTC)
 
 # -- the in-process fallback --------------------------------------------------------------
 

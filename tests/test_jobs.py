@@ -25,7 +25,7 @@ import pytest
 from redis import Redis
 from rq import Queue, SimpleWorker
 from rq.cron import CronScheduler
-from rq.job import Job
+from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 from sqlalchemy import Engine, func, select
 
@@ -382,3 +382,28 @@ def test_the_in_process_reconciler_ends_a_dead_run_by_itself(engine: Engine,
     ended = _run(engine, run.id)
     assert ended.status == "failed" and ended.error and "worker gone" in ended.error
     assert clock is not None and not clock.is_alive()
+
+
+def test_reconciler_ends_a_queued_run_whose_worker_died_after_taking_the_job(
+        engine: Engine, roster_id: int, redis_conn: Redis, queue_name: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """RQ calls the job 'started' until its registry cleanup; the run never started."""
+    monkeypatch.setenv("REDIS_URL", REDIS_URL)
+    long_ago = utcnow() - dt.timedelta(hours=1)
+    with sessionmaker_for(engine)() as session:
+        run = rosters.generate(session, roster_id, ACTOR, time_limit=1, queue=queue_name)
+        run.created_at = long_ago
+        session.commit()
+        run_id, job_id = run.id, run.job_id or ""
+    job = Job.fetch(job_id, connection=redis_conn, serializer=JSONSerializer)
+    job.set_status(JobStatus.STARTED)
+    job.started_at = utcnow() - dt.timedelta(seconds=30)  # taken recently: may still start
+    job.save()
+    with sessionmaker_for(engine)() as session:
+        assert jobs.reconcile_stale_runs(session) == []
+    job.started_at = long_ago  # taken an hour ago and the run never started: lost
+    job.save()
+    with sessionmaker_for(engine)() as session:
+        assert [r.id for r in jobs.reconcile_stale_runs(session)] == [run_id]
+        session.commit()
+    assert _run(engine, run_id).status == "failed"
