@@ -4,6 +4,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum < requirements.txt | cut -d' ' -f1)
 
+# The browser of the end-to-end tests: Debian's Chromium (never Playwright's download).
+CHROMIUM ?= /usr/bin/chromium
+
 .PHONY: run test lint bench clean
 
 $(STAMP): requirements.txt
@@ -15,10 +18,16 @@ $(STAMP): requirements.txt
 
 venv: $(STAMP)
 
+$(CHROMIUM):
+	@echo "installing Debian's chromium for the browser tests"
+	$(eval SUDO := $(if $(filter 0,$(shell id -u)),,sudo))
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium \
+	  || ($(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium)
+
 run: $(STAMP)
 	$(PY) -m solver demo
 
-test: $(STAMP)
+test: $(STAMP) $(CHROMIUM)
 	$(PY) -m ruff check solver scheduler web tests bench
 	$(PY) -m mypy solver
 	$(PY) -m pytest
