@@ -196,11 +196,26 @@ def _pick_version(session: Session, roster: Roster,
     return _pick_version(session, roster, latest)[0], "latest draft"
 
 
-def _load(session: Session, roster_id: int, number: int | None) -> _Data:
+def _choose(session: Session, roster_id: int,
+            number: int | None) -> tuple[Roster, RosterVersion, str]:
     roster = session.get(Roster, roster_id)
     if roster is None:
         raise LookupError(f"no roster {roster_id}")
-    version, chosen = _pick_version(session, roster, number)
+    return (roster, *_pick_version(session, roster, number))
+
+
+def export_version(session: Session, roster_id: int,
+                   version_number: int | None = None) -> RosterVersion:
+    """The version that an export with these arguments shows (for messages and file names).
+
+    `version_number`, else the published version, else the latest draft. Raises
+    `LookupError` for an unknown roster or version, `NoVersionError` if there is none.
+    """
+    return _choose(session, roster_id, version_number)[1]
+
+
+def _load(session: Session, roster_id: int, number: int | None) -> _Data:
+    roster, version, chosen = _choose(session, roster_id, number)
     rows = [_Row(*r) for r in session.execute(
         select(Assignment.date, Assignment.shift_id, Assignment.post_id, Assignment.volunteer_id)
         .where(Assignment.version_id == version.id))]
@@ -685,6 +700,6 @@ def service_hours_csv(session: Session, roster_id: int, version_number: int | No
 
 
 __all__ = ["CSV_HEADERS", "FORMULA_PREFIXES", "MEDICAL_MARK", "MEDICAL_SKILL",
-           "NoVersionError", "PARTY_MARK", "HoursReport", "UnitHours", "VolunteerHours",
+           "NoVersionError", "export_version", "PARTY_MARK", "HoursReport", "UnitHours", "VolunteerHours",
            "neutralise", "phone_text", "roster_workbook", "service_hours", "service_hours_csv",
            "service_hours_xlsx", "sheet_title", "shift_hours"]
