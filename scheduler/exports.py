@@ -346,7 +346,6 @@ class _Grid:
     needed: Counter[tuple[int, int, dt.date]] = field(default_factory=Counter)
     unmet: dict[tuple[int, int, dt.date], list[dict[str, Any]]] = field(
         default_factory=lambda: defaultdict(list))
-    unplaced: list[dict[str, Any]] = field(default_factory=list)  # unmet naming unknown codes
 
 
 def _grid(data: _Data) -> _Grid:
@@ -366,10 +365,8 @@ def _grid(data: _Data) -> _Grid:
             date = dt.date.fromisoformat(str(entry.get("date")))
         except ValueError:
             date = None
-        if post is None or shift is None or date is None:
-            grid.unplaced.append(entry)
-        else:
-            grid.unmet[(post, shift, date)].append(entry)
+        if post is not None and shift is not None and date is not None:
+            grid.unmet[(post, shift, date)].append(entry)  # others: in 缺口明细 only
     for names in grid.people.values():
         names.sort(key=lambda v: (data.volunteers[v].name, v))
     return grid
@@ -392,7 +389,7 @@ def roster_workbook(session: Session, roster_id: int, version_number: int | None
     cover = book.active
     cover.title = sheet_title("说明", taken)
     _cover_sheet(cover, data, grid, generated, full_phones)
-    _unmet_sheet(book.create_sheet(sheet_title("缺口明细", taken)), data, grid)
+    _unmet_sheet(book.create_sheet(sheet_title("缺口明细", taken)), data)
     for site in sorted(data.sites.values(), key=lambda s: s.id):
         _site_sheet(book.create_sheet(sheet_title(site.name, taken)), data, grid, site)
     by_unit: dict[str, list[_Row]] = defaultdict(list)
@@ -432,7 +429,7 @@ def _cover_sheet(sheet: Worksheet, data: _Data, grid: _Grid, generated: dt.datet
         ("导出版本", _version_label(data)),
         ("求解状态", version.solver_status or "—"),
         ("生成时间", f"{generated:%Y-%m-%d %H:%M}（{data.roster.timezone}）"),
-        ("需求人次", needed),
+        ("需求人次（最低）", needed),
         ("已排人次", len(data.rows)),
         ("缺口人次", missing),
         ("覆盖率", coverage),
@@ -465,7 +462,7 @@ def _fill(colour: str) -> Any:
     return PatternFill("solid", fgColor=colour)
 
 
-def _unmet_sheet(sheet: Worksheet, data: _Data, grid: _Grid) -> None:
+def _unmet_sheet(sheet: Worksheet, data: _Data) -> None:
     from openpyxl.styles import Alignment
 
     by_code = {p.code: p for p in data.posts.values()}
@@ -474,9 +471,16 @@ def _unmet_sheet(sheet: Worksheet, data: _Data, grid: _Grid) -> None:
     _title_row(sheet, f"{data.roster.name} 缺口明细（第 {data.version.number} 版）",
                len(headers))
     _header_row(sheet, 2, headers)
-    entries = sorted(data.version.unmet or [], key=lambda u: (
-        str(u.get("date")), str(u.get("shift")), str(u.get("post")), str(u.get("skill") or "")))
-    for entry in entries:
+
+    def order(u: dict[str, Any]) -> tuple[Any, ...]:
+        """By date, then shift of the day, site and post as the site sheets show them."""
+        post, shift = by_code.get(u.get("post")), shifts.get(u.get("shift"))
+        return (str(u.get("date")),
+                _shift_order(shift) if shift else (1 << 30, dt.time(0), 0),
+                (post.site_id, post.position, post.id) if post else (1 << 30, 0, 0),
+                str(u.get("skill") or ""))
+
+    for entry in sorted(data.version.unmet or [], key=order):
         post, shift = by_code.get(entry.get("post")), shifts.get(entry.get("shift"))
         try:
             date = dt.date.fromisoformat(str(entry.get("date")))

@@ -48,8 +48,11 @@ def _problem(**overrides: Any) -> dict[str, Any]:
 
 ROWS = [("zw", 0, "M", "wjl-check"), ("ln", 0, "M", "wjl-check"), ("wf", 0, "N", "wjl-check"),
         ("ln", 1, "M", "wjl-check"), ("evil", 1, "N", "wjl-check"), ("wf", 1, "M", "wjl-reg")]
+PARTY_REASON = "万家丽南路卡口 车辆查验 4月4日 夜班 缺 1 名党员：没有可在此站点服务的党员"
 UNMET = [{"post": "wjl-check", "date": "2022-04-05", "shift": "M", "missing": 1,
-          "skill": None, "reason": REASON, "reason_zh": REASON}]
+          "skill": None, "reason": REASON, "reason_zh": REASON},
+         {"post": "wjl-check", "date": "2022-04-04", "shift": "N", "missing": 1,
+          "skill": "party", "reason": PARTY_REASON}]
 
 
 @pytest.fixture
@@ -88,7 +91,10 @@ def test_site_sheet_names_marks_and_unmet(db: Session, roster_id: int) -> None:
     cells = _site_cells(book[SITE_NAME])
 
     assert cells[("车辆查验", "早班", "4月4日")].value == "张伟★✚\n李娜"
-    assert cells[("车辆查验", "夜班", "4月4日")].value == "王芳✚"
+    no_lead = cells[("车辆查验", "夜班", "4月4日")]
+    assert no_lead.value == "王芳✚\n缺 1 名党员"
+    assert no_lead.fill.fgColor.rgb.endswith(exports.UNMET_FILL)
+    assert no_lead.comment is not None and no_lead.comment.text == PARTY_REASON
     short = cells[("车辆查验", "早班", "4月5日")]
     assert short.value == "李娜\n缺 1 人"
     assert short.fill.fgColor.rgb.endswith(exports.UNMET_FILL)
@@ -100,9 +106,10 @@ def test_site_sheet_names_marks_and_unmet(db: Session, roster_id: int) -> None:
     assert not cells[("车辆查验", "早班", "4月4日")].fill.fgColor.rgb.endswith(
         exports.UNMET_FILL)
 
-    unmet = book["缺口明细"]
-    assert [c.value for c in unmet[3]] == ["4月5日", "周二", "早班", SITE_NAME, "车辆查验",
-                                           "缺 1 人", REASON]
+    unmet = [[c.value for c in r] for r in book["缺口明细"].iter_rows(min_row=3)]
+    assert unmet == [
+        ["4月4日", "周一", "夜班", SITE_NAME, "车辆查验", "缺 1 名党员", PARTY_REASON],
+        ["4月5日", "周二", "早班", SITE_NAME, "车辆查验", "缺 1 人", REASON]]
 
 
 def test_cover_sheet_says_which_version(db: Session, roster_id: int) -> None:
@@ -115,8 +122,9 @@ def test_cover_sheet_says_which_version(db: Session, roster_id: int) -> None:
     assert info["排班周期"] == "2022-04-04 至 2022-04-05（2 天）"
     assert "第 1 版（草稿）" in info["导出版本"] and "最新草稿" in info["导出版本"]
     # 7 heads needed (2+1 a day on 车辆查验, 1 on 测温登记 day 2), 6 placed, 1 missing.
-    assert (info["需求人次"], info["已排人次"], info["缺口人次"]) == (7, 6, 1)
+    assert (info["需求人次（最低）"], info["已排人次"], info["缺口人次"]) == (7, 6, 1)
     assert info["覆盖率"] == "85.7%"
+    assert info["技能缺口"] == "党员 1 人次"
     assert dt.datetime.strptime(info["生成时间"][:16], "%Y-%m-%d %H:%M")
     assert info["生成时间"].endswith("（Asia/Shanghai）")
     assert info[exports.PARTY_MARK] == "党员" and info[exports.MEDICAL_MARK] == "医护人员"
