@@ -104,16 +104,20 @@ def shift_hours(shift: ShiftTemplate) -> float:
 def phone_text(phone: str | None, *, full: bool = False) -> str:
     """A stored E.164 phone as Chinese people write it, masked unless `full`.
 
-    +8613800138000 → 138****8000 (full: 13800138000); a +86 landline gets its 0 back.
+    +8613800138000 → 138****8000, full: 138 0013 8000; a +86 landline gets its 0 back
+    (full: 0731 84567890, 010 12345678). Full numbers are grouped with spaces so that
+    Excel, opening the CSV, keeps them as text instead of a number without its leading 0.
     """
     if not phone:
         return ""
-    national = phone
-    if phone.startswith("+86"):
-        national = phone[3:]
-        if not _MOBILE.fullmatch(national):
-            national = "0" + national
-    return national if full else mask(national)
+    if not phone.startswith("+86"):
+        return phone if full else mask(phone)
+    national = phone[3:]
+    if _MOBILE.fullmatch(national):
+        return f"{national[:3]} {national[3:7]} {national[7:]}" if full else mask(national)
+    national = "0" + national
+    area = 3 if national[1] in "12" else 4  # 010, 02X; every other area code has 4 digits
+    return f"{national[:area]} {national[area:]}" if full else mask(national)
 
 
 def sheet_title(name: str, taken: set[str]) -> str:
@@ -346,6 +350,8 @@ class _Grid:
     needed: Counter[tuple[int, int, dt.date]] = field(default_factory=Counter)
     unmet: dict[tuple[int, int, dt.date], list[dict[str, Any]]] = field(
         default_factory=lambda: defaultdict(list))
+    shifts: dict[int, set[int]] = field(  # post -> shifts with demand or people
+        default_factory=lambda: defaultdict(set))
 
 
 def _grid(data: _Data) -> _Grid:
@@ -357,6 +363,8 @@ def _grid(data: _Data) -> _Grid:
         on = dates if d.dates is None else [dt.date.fromisoformat(x) for x in d.dates]
         for date in on:
             grid.needed[(d.post_id, d.shift_id, date)] += d.min
+    for post, shift, _date in [*grid.needed, *grid.people]:
+        grid.shifts[post].add(shift)
     post_of = {p.code: p.id for p in data.posts.values()}
     shift_of = {s.code: s.id for s in data.shifts.values()}
     for entry in data.version.unmet or []:
@@ -502,7 +510,6 @@ def _site_sheet(sheet: Worksheet, data: _Data, grid: _Grid, site: Site) -> None:
     from openpyxl.styles import Alignment, Font
 
     dates = data.dates
-    keys = {(p, s) for (p, s, _d) in list(grid.needed) + list(grid.people)}
     posts = sorted((p for p in data.posts.values() if p.site_id == site.id),
                    key=lambda p: (p.position, p.id))
     headers = ["岗位", "班次"] + [f"{_day(d)}\n{_weekday(d)}" for d in dates]
@@ -513,7 +520,8 @@ def _site_sheet(sheet: Worksheet, data: _Data, grid: _Grid, site: Site) -> None:
     wrap = Alignment(wrap_text=True, vertical="top")
     row = 3
     for post in posts:
-        shifts = sorted((data.shifts[s] for (p, s) in keys if p == post.id), key=_shift_order)
+        shifts = sorted((data.shifts[s] for s in grid.shifts.get(post.id, ())),
+                        key=_shift_order)
         if not shifts:
             continue
         first = row

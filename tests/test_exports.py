@@ -154,7 +154,7 @@ def test_unit_sheets_list_their_people(db: Session, roster_id: int) -> None:
     hospital = [[c.value for c in r] for r in book["单位·区人民医院"].iter_rows(min_row=3)]
     assert [r[:2] for r in hospital] == [["张伟★✚", "138****8000"]]
     full = _book(exports.roster_workbook(db, roster_id, full_phones=True))["单位·区人民医院"]
-    assert full["B3"].value == "13800138000"
+    assert full["B3"].value == "138 0013 8000"
 
 
 def test_every_sheet_is_set_up_for_printing(db: Session, roster_id: int) -> None:
@@ -233,6 +233,16 @@ def test_hours_csv_has_bom_and_both_tables(db: Session, roster_id: int) -> None:
         assert float(unit["服务时长（小时）"]) == sum(float(v["服务时长（小时）"]) for v in members)
     (total,) = [r for r in rows if r["类型"] == "合计"]
     assert (total["人数"], total["班次数（人次）"], total["服务时长（小时）"]) == ("4", "6", "48.0")
+
+
+@pytest.mark.parametrize(("phone", "masked", "full"), [
+    ("+8613800138000", "138****8000", "138 0013 8000"),
+    ("+867318456789", "073****6789", "0731 8456789"),
+    ("+861012345678", "010****5678", "010 12345678"),
+    ("+447911123456", "+44******3456", "+447911123456"), (None, "", "")])
+def test_phone_text(phone: str | None, masked: str, full: str) -> None:
+    assert exports.phone_text(phone) == masked
+    assert exports.phone_text(phone, full=True) == full
 
 
 @pytest.mark.parametrize(("start", "end", "hours"), [
