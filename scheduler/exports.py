@@ -261,6 +261,14 @@ def _shift_order(shift: ShiftTemplate) -> tuple[int, dt.time, int]:
     return shift.position, shift.start, shift.id
 
 
+def _entry_date(entry: dict[str, Any]) -> dt.date | None:
+    """The date of an `unmet` entry, None if the stored text is not a date."""
+    try:
+        return dt.date.fromisoformat(str(entry.get("date")))
+    except ValueError:
+        return None
+
+
 def _missing_text(entry: dict[str, Any]) -> str:
     """缺 2 人 / 缺 1 名医护."""
     n, skill = entry.get("missing", 0), entry.get("skill")
@@ -361,20 +369,18 @@ def _grid(data: _Data) -> _Grid:
         grid.people[(row.post_id, row.shift_id, row.date)].append(row.volunteer_id)
     for d in data.demand:
         on = dates if d.dates is None else [dt.date.fromisoformat(x) for x in d.dates]
-        for date in on:
-            grid.needed[(d.post_id, d.shift_id, date)] += d.min
+        for day in on:
+            grid.needed[(d.post_id, d.shift_id, day)] += d.min
     for post, shift, _date in [*grid.needed, *grid.people]:
         grid.shifts[post].add(shift)
     post_of = {p.code: p.id for p in data.posts.values()}
     shift_of = {s.code: s.id for s in data.shifts.values()}
     for entry in data.version.unmet or []:
-        post, shift = post_of.get(entry.get("post")), shift_of.get(entry.get("shift"))
-        try:
-            date = dt.date.fromisoformat(str(entry.get("date")))
-        except ValueError:
-            date = None
-        if post is not None and shift is not None and date is not None:
-            grid.unmet[(post, shift, date)].append(entry)  # others: in 缺口明细 only
+        post_id = post_of.get(str(entry.get("post")))
+        shift_id = shift_of.get(str(entry.get("shift")))
+        date = _entry_date(entry)
+        if post_id is not None and shift_id is not None and date is not None:
+            grid.unmet[(post_id, shift_id, date)].append(entry)  # others: in 缺口明细 only
     for names in grid.people.values():
         names.sort(key=lambda v: (data.volunteers[v].name, v))
     return grid
@@ -482,19 +488,17 @@ def _unmet_sheet(sheet: Worksheet, data: _Data) -> None:
 
     def order(u: dict[str, Any]) -> tuple[Any, ...]:
         """By date, then shift of the day, site and post as the site sheets show them."""
-        post, shift = by_code.get(u.get("post")), shifts.get(u.get("shift"))
+        post, shift = by_code.get(str(u.get("post"))), shifts.get(str(u.get("shift")))
         return (str(u.get("date")),
                 _shift_order(shift) if shift else (1 << 30, dt.time(0), 0),
                 (post.site_id, post.position, post.id) if post else (1 << 30, 0, 0),
                 str(u.get("skill") or ""))
 
     for entry in sorted(data.version.unmet or [], key=order):
-        post, shift = by_code.get(entry.get("post")), shifts.get(entry.get("shift"))
-        try:
-            date = dt.date.fromisoformat(str(entry.get("date")))
-            day, weekday = _day(date), _weekday(date)
-        except ValueError:
-            day, weekday = str(entry.get("date")), ""
+        post, shift = by_code.get(str(entry.get("post"))), shifts.get(str(entry.get("shift")))
+        date = _entry_date(entry)
+        day, weekday = (str(entry.get("date")), "") if date is None else (
+            _day(date), _weekday(date))
         _append(sheet, [
             day, weekday, shift.name if shift else entry.get("shift"),
             post.site.name if post else "", post.name if post else entry.get("post"),
