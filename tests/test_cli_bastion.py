@@ -66,3 +66,44 @@ def test_import_errors_exit_1(runner: FlaskCliRunner, tmp_path: Path) -> None:
     good = tmp_path / "ok.csv"
     good.write_text("姓名,手机号\n张三,13800138000\n李四,13900139000\n", encoding="utf-8")
     assert "志愿者：共 2 行，新增 2" in invoke(runner, "import", "volunteers", str(good))
+
+
+def test_export_roster_and_hours(runner: FlaskCliRunner, tmp_path: Path) -> None:
+    from openpyxl import load_workbook
+
+    from scheduler import problems
+    from tests.fixtures.problems import assign, make_problem, volunteer
+
+    invoke(runner, "migrate")
+    doc = make_problem(name="导出测试", days=2, volunteers=[
+        dict(volunteer("v1", skills=["party"], name="张伟"), unit="区人民医院")])
+    with db.session_scope() as session:
+        roster = problems.load_problem(session, doc, actor="test")
+        problems.store_solution(session, roster.id, assign(doc, [("v1", 0, "M", "p1")]),
+                                actor="test")
+        roster_id = str(roster.id)
+
+    book, hours = tmp_path / "排班.xlsx", tmp_path / "工时.csv"
+    out = invoke(runner, "export", roster_id, str(book), "--hours", str(hours))
+    assert f"roster {roster_id}: version 1 (draft) -> {book}" in out
+    sheets = load_workbook(book)
+    assert sheets.sheetnames == ["说明", "缺口明细", "s1", "单位·区人民医院"]
+    assert sheets["s1"]["C3"].value == "张伟★"
+    text = hours.read_bytes()
+    assert text.startswith(b"\xef\xbb\xbf") and "张伟" in text.decode("utf-8-sig")
+
+    xlsx_hours = tmp_path / "hours.XLSX"
+    invoke(runner, "export", roster_id, str(book), "--hours", str(xlsx_hours))
+    assert load_workbook(xlsx_hours).sheetnames == ["志愿者工时", "单位汇总"]
+
+    missing = tmp_path / "never.xlsx"
+    assert "has no version 5" in invoke(runner, "export", roster_id, str(missing),
+                                        "--version", "5", code=1)
+    assert "no roster 999" in invoke(runner, "export", "999", str(missing), code=1)
+    bare = re.match(r"roster (\d+): ", invoke(runner, "demo", "--days", "1")).group(1)
+    assert "no version to export" in invoke(runner, "export", bare, str(missing), code=1)
+    assert "unknown extension '.pdf'" in invoke(runner, "export", roster_id,
+                                                str(tmp_path / "x.pdf"), code=2)
+    assert "unknown extension '.txt'" in invoke(runner, "export", roster_id, str(missing),
+                                                "--hours", str(tmp_path / "h.txt"), code=2)
+    assert not missing.exists()

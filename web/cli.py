@@ -17,11 +17,12 @@ from flask.cli import AppGroup
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
-from scheduler import db, imports, problems, queues, rosters
+from scheduler import db, exports, imports, problems, queues, rosters
 from scheduler.models import ACTIVE_RUN_STATUSES, RosterVersion, SolveRun
 from solver import scenario
 
-bastion = AppGroup("bastion", help="Bastion rostering: database, demo data, imports, solving.")
+bastion = AppGroup("bastion",
+                   help="Bastion rostering: database, demo data, imports, solving, exports.")
 
 #: Who the audit trail names when no --actor is given.
 DEFAULT_ACTOR = "cli"
@@ -183,3 +184,48 @@ def problem(roster_id: int, file: Path) -> None:
     file.write_text(json.dumps(doc, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     click.echo(f"roster {roster_id}: {len(doc['volunteers'])} volunteers, "
                f"{len(doc['demand'])} demand rows -> {file}")
+
+
+#: What `export --hours` writes for each file extension.
+HOURS_FORMATS = {".xlsx": exports.service_hours_xlsx, ".csv": exports.service_hours_csv}
+
+
+def _extension(path: Path, allowed: tuple[str, ...], what: str) -> str:
+    """The lower-cased extension of `path`, or a usage error naming the ones we write."""
+    suffix = path.suffix.lower()
+    if suffix not in allowed:
+        raise click.BadParameter(
+            f"unknown extension {suffix or '(none)'!r} of {path.name}; {what} is written as "
+            + " or ".join(allowed), param_hint="FILE" if what == "the roster" else "--hours")
+    return suffix
+
+
+@bastion.command("export")
+@click.argument("roster_id", metavar="ROSTER", type=int)
+@click.argument("file", type=click.Path(dir_okay=False, writable=True, path_type=Path))
+@click.option("--version", "number", type=int, default=None,
+              help="Version number (default: the published version, else the latest draft).")
+@click.option("--hours", type=click.Path(dir_okay=False, writable=True, path_type=Path),
+              default=None, help="Also write the service-hours report (.xlsx or .csv).")
+@click.option("--full-phones", is_flag=True,
+              help="Write phone numbers in full (default: masked, 138****8000).")
+def export(roster_id: int, file: Path, number: int | None, hours: Path | None,
+           full_phones: bool) -> None:
+    """Write ROSTER as an XLSX workbook to FILE (one sheet per site and per unit)."""
+    _extension(file, (".xlsx",), "the roster")
+    hours_format = None if hours is None else HOURS_FORMATS[
+        _extension(hours, tuple(HOURS_FORMATS), "the service-hours report")]
+    try:
+        with db.session_scope() as session:
+            book = exports.roster_workbook(session, roster_id, number, full_phones=full_phones)
+            report = None if hours_format is None else hours_format(
+                session, roster_id, number, full_phones=full_phones)
+            version = exports.export_version(session, roster_id, number)
+            label = f"version {version.number} ({version.state})"
+    except LookupError as exc:
+        raise _fail(exc) from None
+    file.write_bytes(book)  # only once everything is built: an error writes no file
+    click.echo(f"roster {roster_id}: {label} -> {file} ({len(book):,} bytes)")
+    if hours is not None and report is not None:
+        hours.write_bytes(report)
+        click.echo(f"service hours -> {hours} ({len(report):,} bytes)")
