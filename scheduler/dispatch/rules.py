@@ -423,10 +423,10 @@ def task_window(task: Task, now: dt.datetime) -> Interval:
     return start, start + task.duration
 
 
-def is_night(shift: ShiftTemplate) -> bool:
+def is_night(start: dt.time, end: dt.time) -> bool:
     """A shift that runs at some time between midnight and `NIGHT_UNTIL`."""
-    after_midnight = shift.end <= shift.start and shift.end > dt.time()
-    return shift.start < NIGHT_UNTIL or after_midnight
+    after_midnight = end <= start and end > dt.time()
+    return start < NIGHT_UNTIL or after_midnight
 
 
 def candidate_of(v: Volunteer) -> Candidate:
@@ -502,19 +502,19 @@ def _load_duties(session: Session, ctx: DispatchContext, version_ids: list[int],
         return
     rows = session.execute(
         select(Assignment.volunteer_id, Assignment.date, Assignment.post_id,
-               Assignment.shift_id, Post.site_id, Site.name, ShiftTemplate)
+               Assignment.shift_id, Post.site_id, Site.name, ShiftTemplate.start,
+               ShiftTemplate.end)
         .join(Post, Assignment.post_id == Post.id)
         .join(Site, Post.site_id == Site.id)
         .join(ShiftTemplate, Assignment.shift_id == ShiftTemplate.id)
         .where(Assignment.version_id.in_(version_ids),
                Assignment.date.between(day - dt.timedelta(days=1),
                                        day + dt.timedelta(days=1)))).all()
-    by_shift: dict[int, tuple[bool, dt.time, dt.time]] = {}
-    for vol, date, post, shift_id, site, site_name, shift in rows:
-        if shift_id not in by_shift:
-            by_shift[shift_id] = (is_night(shift), shift.start, shift.end)
-        night, start, end = by_shift[shift_id]
-        begins, ends = shift_interval(date, start, end)
+    placed: dict[tuple[dt.date, int], tuple[dt.datetime, dt.datetime, bool]] = {}
+    for vol, date, post, shift_id, site, site_name, start, end in rows:
+        if (date, shift_id) not in placed:  # a few shifts x 3 days: convert each once
+            placed[(date, shift_id)] = (*shift_interval(date, start, end), is_night(start, end))
+        begins, ends, night = placed[(date, shift_id)]
         ctx.duties.setdefault(vol, []).append(
             Duty(vol, site, site_name, post, shift_id, date, begins, ends, night))
         if site == ctx.site_id:
