@@ -466,3 +466,9 @@ class AuditEvent(Base):
     before: Mapped[Any | None] = mapped_column(JSON)
     after: Mapped[Any | None] = mapped_column(JSON)
     reason: Mapped[str | None] = mapped_column(Text)
+
+
+# Feature folders' tables, registered on the metadata with the core ones (migrations and
+# the schema test compare the whole metadata). At the bottom: they import from here.
+import scheduler.absences.models  # noqa: E402, F401
+import scheduler.dispatch.models  # noqa: E402, F401

@@ -1,0 +1,1 @@
+"""Ad-hoc task dispatch (临时任务派单): task types, tasks, offers, the rule catalogue."""

@@ -1,0 +1,597 @@
+"""The dispatch rule catalogue: who may take a task, and who should be asked first.
+
+Each rule is one small named class, like the roster rules of `solver.rules`: an
+*eligibility* rule answers `eligible(candidate, task, ctx)` with the reason it blocks the
+candidate (a `Text` in Chinese and English) or None; a *scoring* rule answers
+`score(candidate, task, ctx)` with points and the reason for them. Scoring rules are in
+priority order and candidates are ranked by their points compared rule by rule (same
+site first, then on duty with spare coverage, then fewest tasks today, then the week), so
+a ranking can always be explained by the first rule that tells two people apart.
+
+Everything a rule reads is in a `DispatchContext`, loaded by `load_context` with a fixed
+number of queries whatever the number of volunteers: published assignments around the
+task, closed-loop (hotel) duty in the roster period, absences, other tasks this week, the
+site's demand, and this task's earlier offers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from scheduler.absences.models import REASON_NAMES, Absence
+from scheduler.dispatch.models import Task, TaskOffer
+from scheduler.localtime import (
+    TZ,
+    day_interval,
+    local_date,
+    overlaps,
+    shift_interval,
+    week_interval,
+)
+from scheduler.models import (
+    Assignment,
+    Demand,
+    Post,
+    Roster,
+    RosterVersion,
+    ShiftTemplate,
+    Site,
+    Volunteer,
+)
+from solver.i18n import Text, skill_label
+
+#: Site kinds under closed-loop management (闭环): their staff go nowhere else.
+CLOSED_LOOP_KINDS = ("hotel",)
+#: A shift that runs at any time in [00:00, NIGHT_UNTIL) local is a night shift.
+NIGHT_UNTIL = dt.time(5, 0)
+#: Task states that occupy a volunteer's time (an accepted task is a promise).
+BUSY_TASK_STATUSES = ("accepted", "in_progress")
+#: Task states that count as work done or promised, for today's and the week's load.
+LOAD_TASK_STATUSES = ("accepted", "in_progress", "done", "failed")
+
+Interval = tuple[dt.datetime, dt.datetime]
+
+
+@dataclass(frozen=True)
+class DispatchParams:
+    """The tunable parameters of the catalogue."""
+
+    #: Hours of rest after a night shift before a volunteer may take a task.
+    night_rest_hours: int = 8
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A volunteer as the rules see them."""
+
+    id: int
+    code: str
+    name: str
+    skills: frozenset[str]
+    status: str = "active"
+
+
+@dataclass(frozen=True)
+class Duty:
+    """A published assignment, placed in time."""
+
+    volunteer_id: int
+    site_id: int
+    site_name: str
+    post_id: int
+    shift_id: int
+    date: dt.date
+    begins: dt.datetime
+    ends: dt.datetime
+    night: bool
+
+
+@dataclass(frozen=True)
+class Busy:
+    """Another task a volunteer has accepted or is doing."""
+
+    task_id: int
+    site_id: int
+    building: str
+    window: Interval
+
+
+@dataclass
+class DispatchContext:
+    """Everything the rules need about one task, loaded once for all candidates."""
+
+    task_id: int
+    site_id: int
+    building: str
+    window: Interval
+    now: dt.datetime
+    params: DispatchParams
+    duties: dict[int, list[Duty]] = field(default_factory=dict)
+    # volunteer -> (site id, site name) of closed-loop sites they work at in the period
+    closed_loop: dict[int, dict[int, str]] = field(default_factory=dict)
+    absences: dict[int, list[tuple[Interval, str]]] = field(default_factory=dict)
+    busy: dict[int, list[Busy]] = field(default_factory=dict)
+    tasks_today: Counter[int] = field(default_factory=Counter)
+    tasks_week: Counter[int] = field(default_factory=Counter)
+    # people assigned and demanded at (post, shift, date) of the task's site
+    staffed: Counter[tuple[int, int, dt.date]] = field(default_factory=Counter)
+    minimum: dict[tuple[int, int, dt.date], int] = field(default_factory=dict)
+    # this task's offers: volunteer -> states of their offers
+    asked: dict[int, set[str]] = field(default_factory=dict)
+    # places still to fill and skills still missing, counting live offers as filled
+    places: int = 1
+    missing: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def day(self) -> dt.date:
+        return local_date(self.window[0])
+
+
+# ---------------------------------------------------------------------------------------
+# Rules
+# ---------------------------------------------------------------------------------------
+
+
+class Rule:
+    """Base of the catalogue: a name a coordinator reads, and an explanation."""
+
+    code: ClassVar[str]
+    title: ClassVar[Text]
+
+
+class EligibilityRule(Rule):
+    def eligible(self, c: Candidate, task: Task, ctx: DispatchContext) -> Text | None:
+        """The reason `c` may not take `task`, or None when this rule allows it."""
+        raise NotImplementedError
+
+
+class ScoringRule(Rule):
+    def score(self, c: Candidate, task: Task, ctx: DispatchContext) -> tuple[int, Text | None]:
+        """Points for `c` on `task` (more is better) and why; None: nothing to say."""
+        raise NotImplementedError
+
+
+def _hm(instant: dt.datetime) -> str:
+    return instant.astimezone(TZ).strftime("%H:%M")
+
+
+def _md(day: dt.date) -> Text:
+    return Text(f"{day.month}月{day.day}日", day.isoformat())
+
+
+class ActiveVolunteer(EligibilityRule):
+    code = "active"
+    title = Text("仅在册志愿者", "active volunteers only")
+
+    def eligible(self, c: Candidate, task: Task, ctx: DispatchContext) -> Text | None:
+        if c.status == "active":
+            return None
+        return Text(f"志愿者状态为 {c.status}", f"volunteer status is {c.status}")
+
+
+class NotAskedBefore(EligibilityRule):
+    code = "not_asked_before"
+    title = Text("不重复派给已拒绝、超时或已派的人", "not offered twice")
+
+    def eligible(self, c: Candidate, task: Task, ctx: DispatchContext) -> Text | None:
+        states = ctx.asked.get(c.id, set())
+        if "accepted" in states:
+            return Text("已接受此任务", "has accepted this task")
+        if "pending" in states:
+            return Text("已派给此人，等待答复", "already offered, waiting for an answer")
+        if "declined" in states:
+            return Text("已拒绝此任务", "declined this task")
+        if "expired" in states:
+            return Text("此前派单超时未答复", "let an earlier offer time out")
+        if "withdrawn" in states:
+            return Text("此前的派单已撤回", "an earlier offer was withdrawn")
+        return None
+
+
+class SkillsNeeded(EligibilityRule):
+    code = "skills"
+    title = Text("具备任务所需技能", "has the skills the task needs")
+
+    def eligible(self, c: Candidate, task: Task, ctx: DispatchContext) -> Text | None:
+        # After this candidate, the places left must still be able to bring every
+        # missing skill (one person may bring several).
+        after = {s: n - (1 if s in c.skills else 0) for s, n in ctx.missing.items()}
+        short = {s: n for s, n in after.items() if n > ctx.places - 1}
+        if not short:
+            return None
+        skill = min(short)
+        label = skill_label(skill)
+        return Text(f"缺少所需技能：{label.zh}", f"lacks a needed skill: {label.en}")
+
+
+class NotAbsent(EligibilityRule):
+    code = "not_absent"
+    title = Text("缺勤期间不派单", "not while absent")
+
+    def eligible(self, c: Candidate, task: Task, ctx: DispatchContext) -> Text | None:
+        for window, reason in ctx.absences.get(c.id, []):
+            if overlaps(window, ctx.window):
+                name = REASON_NAMES.get(reason, Text(reason, reason))
+                until = local_date(window[1] - dt.timedelta(seconds=1))
+                return Text(f"缺勤（{name.zh}）至 {_md(until).zh}",
+                            f"absent ({name.en}) until {_md(until).en}")
+        return None
+
+
+class ClosedLoopElsewhere(EligibilityRule):
+    code = "closed_loop"
+    title = Text("闭环管理人员不外出", "closed-loop staff stay inside")
+
+    def eligible(self, c: Candidate, task: Task, ctx: DispatchContext) -> Text | None:
+        sites = ctx.closed_loop.get(c.id, {})
+        others = {sid: name for sid, name in sites.items() if sid != ctx.site_id}
+        if not others:
+            return None
+        name = others[min(others)]
+        return Text(f"在闭环站点 {name} 工作，不能外出", f"works in closed loop at {name}")
+
+
+class NotOnShiftElsewhere(EligibilityRule):
+    code = "not_on_shift_elsewhere"
+    title = Text("不在其他站点当班", "not on a shift elsewhere at that time")
+
+    def eligible(self, c: Candidate, task: Task, ctx: DispatchContext) -> Text | None:
+        for duty in ctx.duties.get(c.id, []):
+            if duty.site_id != ctx.site_id and overlaps((duty.begins, duty.ends), ctx.window):
+                span = f"{_hm(duty.begins)}-{_hm(duty.ends)}"
+                return Text(f"此时在 {duty.site_name} 当班（{span}）",
+                            f"on shift at {duty.site_name} then ({span})")
+        return None
+
+
+class NotOnAnotherTask(EligibilityRule):
+    code = "not_on_another_task"
+    title = Text("同一时间只做一个任务", "one task at a time")
+
+    def eligible(self, c: Candidate, task: Task, ctx: DispatchContext) -> Text | None:
+        for busy in ctx.busy.get(c.id, []):
+            if busy.task_id != ctx.task_id and overlaps(busy.window, ctx.window):
+                return Text(f"此时在做任务 {busy.task_id}", f"busy with task {busy.task_id}")
+        return None
+
+
+class RestAfterNight(EligibilityRule):
+    code = "rest_after_night"
+    title = Text("夜班后休息", "rest after a night shift")
+
+    def eligible(self, c: Candidate, task: Task, ctx: DispatchContext) -> Text | None:
+        rest = dt.timedelta(hours=ctx.params.night_rest_hours)
+        start = ctx.window[0]
+        for duty in ctx.duties.get(c.id, []):
+            if duty.night and duty.ends <= start < duty.ends + rest:
+                h = ctx.params.night_rest_hours
+                return Text(f"夜班 {_hm(duty.ends)} 下班，需休息 {h} 小时",
+                            f"night shift ended {_hm(duty.ends)}; needs {h} h rest")
+        return None
+
+
+class SameSite(ScoringRule):
+    code = "same_site"
+    title = Text("同一站点、同一楼栋优先", "same site or building first")
+
+    def score(self, c: Candidate, task: Task, ctx: DispatchContext) -> tuple[int, Text | None]:
+        day = ctx.day
+        here = any(d.site_id == ctx.site_id and d.date == day for d in ctx.duties.get(c.id, []))
+        building = bool(ctx.building) and any(
+            b.site_id == ctx.site_id and b.building == ctx.building and b.task_id != ctx.task_id
+            and local_date(b.window[0]) == day for b in ctx.busy.get(c.id, []))
+        if building:
+            return 2, Text("今天在同一楼栋有任务", "has a task in the same building today")
+        if here:
+            return 1, Text("今天在本站点值班", "on the roster at this site today")
+        return 0, None
+
+
+def _duty_here(c: Candidate, ctx: DispatchContext) -> Duty | None:
+    """The candidate's shift at the task's site during the task, if any."""
+    for d in ctx.duties.get(c.id, []):
+        if d.site_id == ctx.site_id and overlaps((d.begins, d.ends), ctx.window):
+            return d
+    return None
+
+
+def _spare(d: Duty, ctx: DispatchContext) -> bool:
+    key = (d.post_id, d.shift_id, d.date)
+    return ctx.staffed[key] > ctx.minimum.get(key, 0)
+
+
+class PostNotLeftShort(EligibilityRule):
+    code = "post_not_left_short"
+    title = Text("不从人手不足的岗位抽人", "no one taken from a post without spare people")
+
+    def eligible(self, c: Candidate, task: Task, ctx: DispatchContext) -> Text | None:
+        d = _duty_here(c, ctx)
+        if d is None or _spare(d, ctx):
+            return None
+        return Text("正在本站点当班，岗位无富余人手可抽调",
+                    "on duty here, and the post has no one to spare")
+
+
+class OnDutyWithSpare(ScoringRule):
+    code = "on_duty_spare"
+    title = Text("在本站点当班且岗位有富余", "on duty here with spare coverage")
+
+    def score(self, c: Candidate, task: Task, ctx: DispatchContext) -> tuple[int, Text | None]:
+        d = _duty_here(c, ctx)
+        if d is None:
+            return 0, None
+        return 1, Text("在本站点当班，岗位人手有富余", "on duty here, post has spare people")
+
+
+class FewestTasksToday(ScoringRule):
+    code = "fewest_today"
+    title = Text("今天任务少者优先", "fewest tasks today first")
+
+    def score(self, c: Candidate, task: Task, ctx: DispatchContext) -> tuple[int, Text | None]:
+        n = ctx.tasks_today[c.id]
+        return -n, Text(f"今天已有 {n} 个任务", f"{n} task(s) today")
+
+
+class WeeklyFairness(ScoringRule):
+    code = "weekly_fairness"
+    title = Text("本周任务均衡", "fair share over the week")
+
+    def score(self, c: Candidate, task: Task, ctx: DispatchContext) -> tuple[int, Text | None]:
+        n = ctx.tasks_week[c.id]
+        return -n, Text(f"本周已有 {n} 个任务", f"{n} task(s) this week")
+
+
+#: Hard rules, cheapest and most often blocking first.
+ELIGIBILITY: tuple[EligibilityRule, ...] = (
+    ActiveVolunteer(), NotAskedBefore(), SkillsNeeded(), NotAbsent(), ClosedLoopElsewhere(),
+    NotOnShiftElsewhere(), PostNotLeftShort(), NotOnAnotherTask(), RestAfterNight(),
+)
+#: Scoring rules in priority order: earlier rules decide, later ones break ties.
+SCORING: tuple[ScoringRule, ...] = (
+    SameSite(), OnDutyWithSpare(), FewestTasksToday(), WeeklyFairness(),
+)
+
+
+@dataclass(frozen=True)
+class Blocked:
+    rule: str
+    reason: Text
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """An eligible candidate, their points rule by rule and the reasons."""
+
+    candidate: Candidate
+    points: tuple[int, ...]
+    reasons: tuple[tuple[str, Text], ...]
+
+    @property
+    def key(self) -> tuple[tuple[int, ...], int]:
+        """Sort key: points compared rule by rule, higher first; then the lower id."""
+        return tuple(-p for p in self.points), self.candidate.id
+
+
+def blocking(c: Candidate, task: Task, ctx: DispatchContext) -> Blocked | None:
+    """The first eligibility rule that blocks `c`, or None when `c` may take the task."""
+    for rule in ELIGIBILITY:
+        reason = rule.eligible(c, task, ctx)
+        if reason is not None:
+            return Blocked(rule.code, reason)
+    return None
+
+
+def all_blocking(c: Candidate, task: Task, ctx: DispatchContext) -> list[Blocked]:
+    """Every eligibility rule that blocks `c` (for "why not this person?")."""
+    out = []
+    for rule in ELIGIBILITY:
+        reason = rule.eligible(c, task, ctx)
+        if reason is not None:
+            out.append(Blocked(rule.code, reason))
+    return out
+
+
+def rank(c: Candidate, task: Task, ctx: DispatchContext) -> Ranked:
+    points, reasons = [], []
+    for rule in SCORING:
+        p, why = rule.score(c, task, ctx)
+        points.append(p)
+        if why is not None:
+            reasons.append((rule.code, why))
+    return Ranked(c, tuple(points), tuple(reasons))
+
+
+# ---------------------------------------------------------------------------------------
+# Context
+# ---------------------------------------------------------------------------------------
+
+
+def task_window(task: Task, now: dt.datetime) -> Interval:
+    """When the task's work happens: ending at the due time, or from now if that is later.
+
+    A task due at 10:00 that takes 60 minutes is worked 09:00-10:00; asked at 09:30 it
+    is worked 09:30-10:30 (late, but that is when the person would be busy).
+    """
+    start = max(task.due_at - task.duration, now)
+    return start, start + task.duration
+
+
+def is_night(start: dt.time, end: dt.time) -> bool:
+    """A shift that runs at some time between midnight and `NIGHT_UNTIL`."""
+    after_midnight = end <= start and end > dt.time()
+    return start < NIGHT_UNTIL or after_midnight
+
+
+def candidate_of(v: Volunteer) -> Candidate:
+    return Candidate(v.id, v.code, v.name, frozenset(v.tags), v.status)
+
+
+def load_candidates(session: Session, volunteer_ids: Sequence[int] | None = None
+                    ) -> list[Candidate]:
+    """Active volunteers (or exactly `volunteer_ids`, whatever their status): one query."""
+    query = select(Volunteer.id, Volunteer.code, Volunteer.name, Volunteer.skills,
+                   Volunteer.party_member, Volunteer.status)
+    if volunteer_ids is None:
+        query = query.where(Volunteer.status == "active")
+    else:
+        query = query.where(Volunteer.id.in_(list(volunteer_ids)))
+    return [Candidate(i, code, name, frozenset((["party"] if party else []) + list(skills or [])),
+                      status)
+            for i, code, name, skills, party, status in session.execute(query.order_by(
+                Volunteer.id))]
+
+
+def load_context(session: Session, task: Task, now: dt.datetime,
+                 params: DispatchParams | None = None) -> DispatchContext:
+    """Load what every rule needs for `task`, in a fixed number of queries."""
+    window = task_window(task, now)
+    ctx = DispatchContext(task.id, task.site_id, task.building, window, now,
+                          params or DispatchParams())
+    day = ctx.day
+    _load_offers(ctx, task)
+    versions = _published_versions(session, day - dt.timedelta(days=1),
+                                   day + dt.timedelta(days=1))
+    covering = {vid: roster_id for vid, (roster_id, start, end) in versions.items()
+                if start <= day <= end}
+    _load_duties(session, ctx, list(versions), day)
+    _load_closed_loop(session, ctx, list(covering))
+    _load_minimum(session, ctx, set(covering.values()) | {r for r, _, _ in versions.values()})
+    _load_absences(session, ctx)
+    _load_tasks(session, ctx)
+    return ctx
+
+
+def _load_offers(ctx: DispatchContext, task: Task) -> None:
+    holders: list[TaskOffer] = []
+    for offer in task.offers:
+        ctx.asked.setdefault(offer.volunteer_id, set()).add(offer.state)
+        if offer.state in ("pending", "accepted"):
+            holders.append(offer)
+    ctx.places = task.people - len(holders)
+    skills = {o.volunteer_id: frozenset(o.volunteer.tags) for o in holders}
+    ctx.missing = {s: n - sum(1 for tags in skills.values() if s in tags)
+                   for s, n in (task.requires or {}).items()}
+    ctx.missing = {s: n for s, n in ctx.missing.items() if n > 0}
+
+
+def _published_versions(session: Session, first: dt.date, last: dt.date
+                        ) -> dict[int, tuple[int, dt.date, dt.date]]:
+    """Published versions whose period meets [first, last]: id -> (roster, start, end)."""
+    rows = session.execute(
+        select(RosterVersion.id, Roster.id, Roster.start, Roster.days)
+        .join(Roster, RosterVersion.roster_id == Roster.id)
+        .where(RosterVersion.state == "published", Roster.start <= last)).all()
+    out = {}
+    for vid, rid, start, days in rows:
+        end = start + dt.timedelta(days=days - 1)
+        if end >= first:
+            out[vid] = (rid, start, end)
+    return out
+
+
+def _load_duties(session: Session, ctx: DispatchContext, version_ids: list[int],
+                 day: dt.date) -> None:
+    if not version_ids:
+        return
+    rows = session.execute(
+        select(Assignment.volunteer_id, Assignment.date, Assignment.post_id,
+               Assignment.shift_id, Post.site_id, Site.name, ShiftTemplate.start,
+               ShiftTemplate.end)
+        .join(Post, Assignment.post_id == Post.id)
+        .join(Site, Post.site_id == Site.id)
+        .join(ShiftTemplate, Assignment.shift_id == ShiftTemplate.id)
+        .where(Assignment.version_id.in_(version_ids),
+               Assignment.date.between(day - dt.timedelta(days=1),
+                                       day + dt.timedelta(days=1)))).all()
+    placed: dict[tuple[dt.date, int], tuple[dt.datetime, dt.datetime, bool]] = {}
+    for vol, date, post, shift_id, site, site_name, start, end in rows:
+        if (date, shift_id) not in placed:  # a few shifts x 3 days: convert each once
+            placed[(date, shift_id)] = (*shift_interval(date, start, end), is_night(start, end))
+        begins, ends, night = placed[(date, shift_id)]
+        ctx.duties.setdefault(vol, []).append(
+            Duty(vol, site, site_name, post, shift_id, date, begins, ends, night))
+        if site == ctx.site_id:
+            ctx.staffed[(post, shift_id, date)] += 1
+
+
+def _load_closed_loop(session: Session, ctx: DispatchContext, version_ids: list[int]) -> None:
+    if not version_ids:
+        return
+    rows = session.execute(
+        select(Assignment.volunteer_id, Site.id, Site.name).distinct()
+        .join(Post, Assignment.post_id == Post.id)
+        .join(Site, Post.site_id == Site.id)
+        .where(Assignment.version_id.in_(version_ids), Site.kind.in_(CLOSED_LOOP_KINDS))).all()
+    for vol, site, name in rows:
+        ctx.closed_loop.setdefault(vol, {})[site] = name
+
+
+def _load_minimum(session: Session, ctx: DispatchContext, roster_ids: set[int]) -> None:
+    """Demand minimum at the task site's (post, shift, date) for the dates around the task."""
+    if not roster_ids or not ctx.staffed:
+        return
+    dates = {d for _, _, d in ctx.staffed}
+    rows = session.execute(
+        select(Demand.post_id, Demand.shift_id, Demand.min, Demand.dates)
+        .join(Post, Demand.post_id == Post.id)
+        .where(Demand.roster_id.in_(roster_ids), Post.site_id == ctx.site_id)).all()
+    for post, shift, minimum, on in rows:
+        for d in dates:
+            if on is None or d.isoformat() in on:
+                key = (post, shift, d)
+                ctx.minimum[key] = ctx.minimum.get(key, 0) + minimum
+
+
+def _load_absences(session: Session, ctx: DispatchContext) -> None:
+    start, end = ctx.window
+    rows = session.execute(
+        select(Absence.volunteer_id, Absence.starts_at, Absence.ends_at, Absence.reason)
+        .where(Absence.starts_at < end, Absence.ends_at > start)).all()
+    for vol, a, b, reason in rows:
+        ctx.absences.setdefault(vol, []).append(((a, b), reason))
+
+
+def _load_tasks(session: Session, ctx: DispatchContext) -> None:
+    """Accepted, running and finished tasks of the week: load today and this week, busy."""
+    week = week_interval(ctx.day)
+    today = day_interval(ctx.day)
+    # A task's work may start up to its duration before it is due; a day is a safe margin.
+    margin = dt.timedelta(days=1)
+    rows = session.execute(
+        select(TaskOffer.volunteer_id, Task.id, Task.status, Task.due_at,
+               Task.duration_minutes, Task.site_id, Task.building)
+        .join(Task, TaskOffer.task_id == Task.id)
+        .where(TaskOffer.state == "accepted", Task.status.in_(LOAD_TASK_STATUSES),
+               Task.due_at >= week[0], Task.due_at < week[1] + margin)).all()
+    for vol, tid, status, due, minutes, site, building in rows:
+        window = (due - dt.timedelta(minutes=minutes), due)
+        if tid == ctx.task_id:
+            continue
+        if week[0] <= due < week[1]:
+            ctx.tasks_week[vol] += 1
+        if today[0] <= due < today[1]:
+            ctx.tasks_today[vol] += 1
+        if status in BUSY_TASK_STATUSES:
+            ctx.busy.setdefault(vol, []).append(Busy(tid, site, building, window))
+
+
+def eligible_ranked(candidates: Iterable[Candidate], task: Task, ctx: DispatchContext
+                    ) -> tuple[list[Ranked], dict[str, int]]:
+    """Eligible candidates, best first, and how many each eligibility rule excluded."""
+    ranked, excluded = [], Counter[str]()
+    for c in candidates:
+        blocked = blocking(c, task, ctx)
+        if blocked is None:
+            ranked.append(rank(c, task, ctx))
+        else:
+            excluded[blocked.rule] += 1
+    ranked.sort(key=lambda r: r.key)
+    return ranked, dict(excluded)
+
