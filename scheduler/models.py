@@ -466,3 +466,8 @@ class AuditEvent(Base):
     before: Mapped[Any | None] = mapped_column(JSON)
     after: Mapped[Any | None] = mapped_column(JSON)
     reason: Mapped[str | None] = mapped_column(Text)
+
+
+# Account tables live in their feature folder; importing them here puts every table on
+# the metadata whenever the models are loaded (migrations, schema checks).
+from scheduler.accounts import models as _accounts_models  # noqa: E402,F401

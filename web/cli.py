@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from scheduler import db, imports, problems, queues, rosters
+from scheduler.accounts import services as accounts
 from scheduler.models import ACTIVE_RUN_STATUSES, RosterVersion, SolveRun
 from solver import scenario
 
@@ -183,3 +184,48 @@ def problem(roster_id: int, file: Path) -> None:
     file.write_text(json.dumps(doc, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     click.echo(f"roster {roster_id}: {len(doc['volunteers'])} volunteers, "
                f"{len(doc['demand'])} demand rows -> {file}")
+
+
+# -- users --------------------------------------------------------------------------------
+
+user = AppGroup("user", help="Coordinator and secretary accounts.")
+bastion.add_command(user)
+
+#: Where ``user add`` reads the password when it is not typed at the prompt.
+PASSWORD_ENV = "BASTION_NEW_USER_PASSWORD"
+
+
+@user.command("add")
+@click.argument("username")
+@click.option("--role", type=click.Choice(accounts.STAFF_ROLES), required=True)
+@click.option("--site", "sites", multiple=True, metavar="CODE",
+              help="A site of the secretary's branch (repeat for more).")
+@click.option("--branch", default="", help="The secretary's branch (shown on their pages).")
+@click.option("--password", envvar=PASSWORD_ENV, prompt=True, hide_input=True,
+              confirmation_prompt=True, help=f"Prompted for unless {PASSWORD_ENV} is set.")
+@actor_option
+def user_add(username: str, role: str, sites: tuple[str, ...], branch: str, password: str,
+             actor: str) -> None:
+    """Create a coordinator or secretary USERNAME."""
+    try:
+        with db.session_scope() as session:
+            created = accounts.create_staff_user(session, username, role, password, actor,
+                                                 site_codes=sites, branch=branch)
+            user_id = created.id
+    except accounts.AccountError as exc:
+        raise _fail(exc) from None
+    scope = f", sites {', '.join(sites)}" if sites else ""
+    click.echo(f"user {user_id}: {username} ({role}{scope})")
+
+
+@user.command("disable")
+@click.argument("username")
+@actor_option
+def user_disable(username: str, actor: str) -> None:
+    """Disable USERNAME: no more logins, and their sessions end now."""
+    try:
+        with db.session_scope() as session:
+            accounts.disable_user(session, username, actor)
+    except accounts.AccountError as exc:
+        raise _fail(exc) from None
+    click.echo(f"user {username} disabled; their sessions have ended")
