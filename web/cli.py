@@ -7,6 +7,7 @@ Without ``REDIS_URL`` a solve runs in a thread of this process, so ``solve`` wai
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
 from pathlib import Path
@@ -19,7 +20,7 @@ from sqlalchemy.engine import make_url
 
 from scheduler import db, imports, problems, queues, rosters
 from scheduler.accounts import services as accounts
-from scheduler.models import ACTIVE_RUN_STATUSES, RosterVersion, SolveRun
+from scheduler.models import ACTIVE_RUN_STATUSES, Roster, RosterVersion, SolveRun
 from solver import scenario
 
 bastion = AppGroup("bastion", help="Bastion rostering: database, demo data, imports, solving.")
@@ -65,6 +66,36 @@ def demo(seed: int, days: int, actor: str) -> None:
     click.echo(f"roster {roster_id}: {name}, {start.isoformat()}, {days} days, "
                f"{len(doc['volunteers'])} volunteers, {len(doc['sites'])} sites, "
                f"{len(doc['demand'])} demand rows")
+
+
+@bastion.command("bootstrap")
+@click.option("--days", default=14, show_default=True, type=click.IntRange(min=1),
+              help="Length of the demo roster period, from today.")
+def bootstrap(days: int) -> None:
+    """Development: migrate, load the demo district once, create the demo accounts."""
+    from flask import current_app
+
+    from scheduler import demo as demo_data
+    from web.i18n import zone
+
+    if current_app.config["BASTION_ENV"] == "production":
+        raise click.ClickException("bootstrap loads demo data and demo passwords: "
+                                   "development only")
+    url = db.database_url()
+    db.upgrade(url)
+    today = dt.datetime.now(zone()).date()
+    with db.session_scope() as session:
+        result = demo_data.seed_demo(session, "bootstrap", start=today, days=days)
+        rosters_count = session.scalar(select(func.count(Roster.id)))
+    if result.roster_id is not None:
+        click.echo(f"demo district loaded: roster {result.roster_id}, {days} days from {today}")
+    else:
+        click.echo(f"database already has {rosters_count} roster(s): demo not loaded again")
+    click.echo("demo accounts (development only):")
+    for name in (demo_data.COORDINATOR, demo_data.SECRETARY):
+        click.echo(f"  {name} / {demo_data.DEMO_PASSWORD}")
+    click.echo(f"  volunteer: phone {demo_data.demo_phone(1)[3:]}, "
+               f"the login code is written to this log")
 
 
 @bastion.command("import")
