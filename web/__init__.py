@@ -87,10 +87,16 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
 def _register_blueprints(app: Flask) -> None:
     from .auth import bp as auth_bp
+    from .branch import bp as branch_bp
+    from .dashboard import bp as dashboard_bp
     from .health import bp as health_bp
+    from .imports import bp as imports_bp
+    from .me import bp as me_bp
+    from .rosters import bp as rosters_bp
 
-    app.register_blueprint(health_bp)
-    app.register_blueprint(auth_bp)
+    for blueprint in (health_bp, auth_bp, dashboard_bp, rosters_bp, imports_bp, me_bp,
+                      branch_bp):
+        app.register_blueprint(blueprint)
 
 
 def _register_error_pages(app: Flask) -> None:

@@ -13,8 +13,8 @@ function pollRun(el) {
       .then((r) => r.json())
       .then((run) => {
         for (const key of ["status", "objective", "bound", "elapsed", "coverage_percent"]) show(key, run[key]);
-        const bar = el.querySelector(".progress > span");
-        if (bar) bar.style.width = (run.percent || 0) + "%";
+        const bar = el.querySelector("progress");
+        if (bar) bar.value = run.percent || 0;
         if (run.active) setTimeout(tick, 1000);
         else if (el.dataset.wasActive === "1") window.location.reload();
       })
