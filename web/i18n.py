@@ -74,8 +74,13 @@ def gettext(text: str) -> str:
     return text
 
 
+DEFAULT_ZONE = "Asia/Shanghai"
+
+
 def zone() -> ZoneInfo:
-    return ZoneInfo(current_app.config.get("TIMEZONE") or "Asia/Shanghai")
+    """The app's time zone (``TIMEZONE``); Asia/Shanghai outside a request."""
+    name = current_app.config.get("TIMEZONE") if current_app else None
+    return ZoneInfo(name or DEFAULT_ZONE)
 
 
 def local_now() -> dt.datetime:
