@@ -121,3 +121,19 @@ def test_database_and_redis_urls_are_the_schedulers(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("BASTION_DATABASE_URL", "sqlite://")
     with pytest.raises(config.ConfigError, match="set DATABASE_URL"):
         create_app()
+
+
+def test_every_interface_text_has_an_english_entry() -> None:
+    import re
+    from pathlib import Path
+
+    from web.i18n import EN
+
+    root = Path(__file__).resolve().parent.parent / "web"
+    texts: set[str] = set()
+    for path in root.rglob("*.html"):
+        texts |= set(re.findall(r"""_\((["'])(.+?)\1\)""", path.read_text(encoding="utf-8")))
+    for path in root.rglob("*.py"):
+        texts |= set(re.findall(r"""gettext\((["'])(.+?)\1\)""", path.read_text(encoding="utf-8")))
+    missing = sorted(text for _quote, text in texts if text not in EN)
+    assert not missing, f"no English for: {missing}"
