@@ -24,8 +24,10 @@ $(CHROMIUM):
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium \
 	  || ($(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium)
 
+# The web app on the embedded SQLite with the demo district; solve jobs run in-process.
 run: $(STAMP)
-	$(PY) -m solver demo
+	env -u DATABASE_URL -u REDIS_URL $(PY) -m flask --app web bastion bootstrap
+	env -u DATABASE_URL -u REDIS_URL $(PY) -m flask --app web run --host 127.0.0.1 --port 5000
 
 test: $(STAMP) $(CHROMIUM)
 	$(PY) -m ruff check solver scheduler web tests bench

@@ -471,4 +471,5 @@ class AuditEvent(Base):
 # Feature folders' tables, registered on the metadata with the core ones (migrations and
 # the schema test compare the whole metadata). At the bottom: they import from here.
 import scheduler.absences.models  # noqa: E402, F401
+import scheduler.accounts.models  # noqa: E402, F401
 import scheduler.dispatch.models  # noqa: E402, F401

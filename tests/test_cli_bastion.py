@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from flask.testing import FlaskCliRunner
+from sqlalchemy import func, select
 
 from scheduler import db
 from solver import parse_problem
@@ -107,3 +108,38 @@ def test_export_roster_and_hours(runner: FlaskCliRunner, tmp_path: Path) -> None
     assert "unknown extension '.txt'" in invoke(runner, "export", roster_id, str(missing),
                                                 "--hours", str(tmp_path / "h.txt"), code=2)
     assert not missing.exists()
+def test_bootstrap_loads_the_demo_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`make run`: migrate, the demo district and accounts once; a second run adds nothing."""
+    from scheduler import db as scheduler_db
+    from scheduler.accounts.models import User
+    from scheduler.models import AuditEvent, Roster, RosterVersion, Volunteer
+
+    monkeypatch.setenv("BASTION_INSTANCE_DIR", str(tmp_path))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    runner = create_app({"TESTING": True}).test_cli_runner()
+    first = runner.invoke(args=["bastion", "bootstrap", "--days", "3"])
+    assert first.exit_code == 0, first.output
+    assert "demo district loaded" in first.output and "demo-coordinator" in first.output
+
+    def counts() -> tuple[int, ...]:
+        with scheduler_db.session_scope() as session:
+            return tuple(session.scalar(select(func.count()).select_from(m)) or 0
+                         for m in (Roster, RosterVersion, Volunteer, User, AuditEvent))
+
+    before = counts()
+    assert before[0] == 1 and before[1] == 1 and before[3] == 2
+    second = runner.invoke(args=["bastion", "bootstrap", "--days", "3"])
+    assert second.exit_code == 0 and "not loaded again" in second.output
+    assert counts() == before
+    assert (tmp_path / "bastion.sqlite3").exists()
+    scheduler_db.get_engine().dispose()
+
+
+def test_bootstrap_refuses_production(monkeypatch: pytest.MonkeyPatch) -> None:
+
+    monkeypatch.setenv("BASTION_ENV", "production")
+    monkeypatch.setenv("BASTION_SECRET_KEY", "s")
+    monkeypatch.setenv("BASTION_OTP_SENDER", "sms:send")
+    result = create_app().test_cli_runner().invoke(args=["bastion", "bootstrap"])
+    assert result.exit_code == 1 and "development only" in result.output

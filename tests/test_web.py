@@ -47,6 +47,9 @@ def test_dev_default_secret_only_outside_production(monkeypatch: pytest.MonkeyPa
     with pytest.raises(config.ConfigError, match="BASTION_SECRET_KEY"):
         create_app()
     monkeypatch.setenv("BASTION_SECRET_KEY", "s3cret")
+    with pytest.raises(config.ConfigError, match="BASTION_OTP_SENDER"):
+        create_app()  # the development sender only logs codes
+    monkeypatch.setenv("BASTION_OTP_SENDER", "sms_gateway:send_code")
     app = create_app()
     assert app.config["SECRET_KEY"] == "s3cret"
     assert app.config["SESSION_COOKIE_SECURE"] is True
@@ -99,3 +102,38 @@ def test_unknown_route_is_404(client: FlaskClient) -> None:
 
 def test_healthz_rejects_post(client: FlaskClient) -> None:
     assert client.post("/healthz").status_code == 405
+
+
+def test_database_and_redis_urls_are_the_schedulers(monkeypatch: pytest.MonkeyPatch) -> None:
+    from scheduler.db import database_url
+    from scheduler.queues import redis_url
+
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    app = create_app()
+    assert app.config["DATABASE_URL"] == database_url() and app.config["REDIS_URL"] is None
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u@db.example/bastion")
+    monkeypatch.setenv("REDIS_URL", "redis://cache.example:6379/0")
+    app = create_app()
+    assert app.config["DATABASE_URL"] == "postgresql+psycopg://u@db.example/bastion"
+    assert app.config["DATABASE_URL"] == database_url()
+    assert app.config["REDIS_URL"] == "redis://cache.example:6379/0" == redis_url()
+    monkeypatch.setenv("BASTION_DATABASE_URL", "sqlite://")
+    with pytest.raises(config.ConfigError, match="set DATABASE_URL"):
+        create_app()
+
+
+def test_every_interface_text_has_an_english_entry() -> None:
+    import re
+    from pathlib import Path
+
+    from web.i18n import EN
+
+    root = Path(__file__).resolve().parent.parent / "web"
+    texts: set[str] = set()
+    for path in root.rglob("*.html"):
+        texts |= set(re.findall(r"""_\((["'])(.+?)\1\)""", path.read_text(encoding="utf-8")))
+    for path in root.rglob("*.py"):
+        texts |= set(re.findall(r"""gettext\((["'])(.+?)\1\)""", path.read_text(encoding="utf-8")))
+    missing = sorted(text for _quote, text in texts if text not in EN)
+    assert not missing, f"no English for: {missing}"

@@ -1,15 +1,18 @@
 """Bastion web app: the Flask front end of the volunteer rostering system.
 
-Dependencies point one way: web → scheduler → solver. For now the app only
-serves a placeholder page and a health check; run it with
-``flask --app web run`` (Flask finds ``create_app``).
+Dependencies point one way: web → scheduler → solver. Each feature is a blueprint in
+its own folder (``web/<feature>/{routes,forms,schemas}.py``) with thin routes over the
+``scheduler`` services; who may use a route is declared on it (see `web.auth`). Run it
+with ``flask --app web run`` (Flask finds ``create_app``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, Response
+from flask import Flask, Response, g, render_template, request
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.exceptions import HTTPException
 
 from . import config
 
@@ -25,6 +28,16 @@ SECURITY_HEADERS = {
     ),
 }
 
+csrf = CSRFProtect()
+
+#: The main pages of each role, in the header (shown when their blueprint is registered).
+NAV = {
+    "coordinator": [("dashboard.index", "概览"), ("rosters.index", "排班"),
+                    ("imports.index", "导入")],
+    "secretary": [("branch.index", "本支部")],
+    "volunteer": [("me.index", "我的班次")],
+}
+
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     """Build the app: config from ``BASTION_*`` variables, then ``overrides``."""
@@ -34,18 +47,80 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         app.config.from_mapping(overrides)
     app.json.ensure_ascii = False  # type: ignore[attr-defined]  # keep Chinese readable in JSON
 
-    from .health import bp as health_bp
+    from . import auth as auth_feature
+    from . import database, i18n
 
-    app.register_blueprint(health_bp)
+    database.init_app(app)
+    csrf.init_app(app)
+    auth_feature.init_app(app)
+    i18n.init_app(app)
+    _register_blueprints(app)
 
     from . import cli
 
     cli.init_app(app)
+    _register_error_pages(app)
+
+    @app.context_processor
+    def navigation() -> dict[str, Any]:
+        def nav_links(user: Any) -> list[tuple[str, str]]:
+            return [(e, label) for e, label in NAV.get(user.role, [])
+                    if e in app.view_functions]
+
+        return {"nav_links": nav_links}
 
     @app.after_request
     def add_security_headers(response: Response) -> Response:
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
+        if app.config["SESSION_COOKIE_SECURE"]:
+            response.headers.setdefault("Strict-Transport-Security",
+                                        "max-age=31536000; includeSubDomains")
+        if g.get("user") is not None:
+            # Pages of a logged-in user are theirs alone: no shared or back-button caches.
+            response.headers.setdefault("Cache-Control", "private, no-store")
+        response.vary.add("Cookie")
         return response
 
     return app
+
+
+def _register_blueprints(app: Flask) -> None:
+    from .auth import bp as auth_bp
+    from .branch import bp as branch_bp
+    from .dashboard import bp as dashboard_bp
+    from .health import bp as health_bp
+    from .imports import bp as imports_bp
+    from .me import bp as me_bp
+    from .rosters import bp as rosters_bp
+
+    for blueprint in (health_bp, auth_bp, dashboard_bp, rosters_bp, imports_bp, me_bp,
+                      branch_bp):
+        app.register_blueprint(blueprint)
+
+
+def _register_error_pages(app: Flask) -> None:
+    from .i18n import gettext
+
+    pages = {
+        400: ("请求无效", "表单已过期或无效，请刷新页面后重试。"),
+        403: ("没有权限", "你没有权限查看此页面。"),
+        404: ("页面不存在", "找不到这个页面。"),
+    }
+
+    def render(status: int, message: str | None = None) -> Any:
+        title, default = pages[status]
+        if request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json":
+            return {"error": gettext(title), "message": message or gettext(default)}, status
+        return render_template("error.html", title=gettext(title),
+                               message=message or gettext(default)), status
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc: CSRFError) -> Any:
+        return render(400, gettext("表单已过期或无效，请刷新页面后重试。") + f" ({exc.description})")
+
+    for status in pages:
+        def handler(exc: HTTPException, status: int = status) -> Any:
+            return render(status)
+
+        app.register_error_handler(status, handler)

@@ -7,6 +7,7 @@ Without ``REDIS_URL`` a solve runs in a thread of this process, so ``solve`` wai
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
 from pathlib import Path
@@ -18,7 +19,8 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from scheduler import db, exports, imports, problems, queues, rosters
-from scheduler.models import ACTIVE_RUN_STATUSES, RosterVersion, SolveRun
+from scheduler.accounts import services as accounts
+from scheduler.models import ACTIVE_RUN_STATUSES, Roster, RosterVersion, SolveRun
 from solver import scenario
 
 bastion = AppGroup("bastion",
@@ -65,6 +67,36 @@ def demo(seed: int, days: int, actor: str) -> None:
     click.echo(f"roster {roster_id}: {name}, {start.isoformat()}, {days} days, "
                f"{len(doc['volunteers'])} volunteers, {len(doc['sites'])} sites, "
                f"{len(doc['demand'])} demand rows")
+
+
+@bastion.command("bootstrap")
+@click.option("--days", default=14, show_default=True, type=click.IntRange(min=1),
+              help="Length of the demo roster period, from today.")
+def bootstrap(days: int) -> None:
+    """Development: migrate, load the demo district once, create the demo accounts."""
+    from flask import current_app
+
+    from scheduler import demo as demo_data
+    from web.i18n import zone
+
+    if current_app.config["BASTION_ENV"] == "production":
+        raise click.ClickException("bootstrap loads demo data and demo passwords: "
+                                   "development only")
+    url = db.database_url()
+    db.upgrade(url)
+    today = dt.datetime.now(zone()).date()
+    with db.session_scope() as session:
+        result = demo_data.seed_demo(session, "bootstrap", start=today, days=days)
+        rosters_count = session.scalar(select(func.count(Roster.id)))
+    if result.roster_id is not None:
+        click.echo(f"demo district loaded: roster {result.roster_id}, {days} days from {today}")
+    else:
+        click.echo(f"database already has {rosters_count} roster(s): demo not loaded again")
+    click.echo("demo accounts (development only):")
+    for name in (demo_data.COORDINATOR, demo_data.SECRETARY):
+        click.echo(f"  {name} / {demo_data.DEMO_PASSWORD}")
+    click.echo(f"  volunteer: phone {demo_data.demo_phone(1)[3:]}, "
+               f"the login code is written to this log")
 
 
 @bastion.command("import")
@@ -229,3 +261,46 @@ def export(roster_id: int, file: Path, number: int | None, hours: Path | None,
     if hours is not None and report is not None:
         hours.write_bytes(report)
         click.echo(f"service hours -> {hours} ({len(report):,} bytes)")
+# -- users --------------------------------------------------------------------------------
+
+user = AppGroup("user", help="Coordinator and secretary accounts.")
+bastion.add_command(user)
+
+#: Where ``user add`` reads the password when it is not typed at the prompt.
+PASSWORD_ENV = "BASTION_NEW_USER_PASSWORD"
+
+
+@user.command("add")
+@click.argument("username")
+@click.option("--role", type=click.Choice(accounts.STAFF_ROLES), required=True)
+@click.option("--site", "sites", multiple=True, metavar="CODE",
+              help="A site of the secretary's branch (repeat for more).")
+@click.option("--branch", default="", help="The secretary's branch (shown on their pages).")
+@click.option("--password", envvar=PASSWORD_ENV, prompt=True, hide_input=True,
+              confirmation_prompt=True, help=f"Prompted for unless {PASSWORD_ENV} is set.")
+@actor_option
+def user_add(username: str, role: str, sites: tuple[str, ...], branch: str, password: str,
+             actor: str) -> None:
+    """Create a coordinator or secretary USERNAME."""
+    try:
+        with db.session_scope() as session:
+            created = accounts.create_staff_user(session, username, role, password, actor,
+                                                 site_codes=sites, branch=branch)
+            user_id = created.id
+    except accounts.AccountError as exc:
+        raise _fail(exc) from None
+    scope = f", sites {', '.join(sites)}" if sites else ""
+    click.echo(f"user {user_id}: {username} ({role}{scope})")
+
+
+@user.command("disable")
+@click.argument("username")
+@actor_option
+def user_disable(username: str, actor: str) -> None:
+    """Disable USERNAME: no more logins, and their sessions end now."""
+    try:
+        with db.session_scope() as session:
+            accounts.disable_user(session, username, actor)
+    except accounts.AccountError as exc:
+        raise _fail(exc) from None
+    click.echo(f"user {username} disabled; their sessions have ended")

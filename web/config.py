@@ -1,15 +1,22 @@
 """Configuration from the environment.
 
 Every setting is read from a ``BASTION_``-prefixed environment variable through
-one of the typed helpers below; nothing is read from files. ``create_app`` then
-applies its ``overrides`` on top (tests use that instead of the environment).
+one of the typed helpers below, except the two conventional ones shared with the
+scheduler and its workers: ``DATABASE_URL`` (see `scheduler.db.database_url`) and
+``REDIS_URL`` (see `scheduler.queues.redis_url`). Nothing is read from files.
+``create_app`` then applies its ``overrides`` on top (tests use that instead of the
+environment).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections.abc import Mapping
 from typing import Any
+
+from scheduler.db import database_url
+from scheduler.queues import redis_url
 
 PREFIX = "BASTION_"
 
@@ -81,14 +88,25 @@ def load(env: Mapping[str, str] | None = None) -> dict[str, Any]:
             raise ConfigError(f"{PREFIX}SECRET_KEY must be set when {PREFIX}ENV=production")
         secret_key = DEV_SECRET_KEY
 
+    for old in ("DATABASE_URL", "REDIS_URL"):
+        if _raw(old, env) is not None:
+            raise ConfigError(f"{PREFIX}{old} is not read: set {old} (shared with the "
+                              f"scheduler and its workers)")
+    otp_sender = env_str("OTP_SENDER", "log", env=env) or "log"
+    if production and (otp_sender == "log" or otp_sender.endswith(":log_sender")):
+        raise ConfigError(f"{PREFIX}OTP_SENDER=log only writes codes to the server log; "
+                          f"set a real sender (module:function) when {PREFIX}ENV=production")
+
     return {
         "BASTION_ENV": bastion_env,
         "SECRET_KEY": secret_key,
         "DEBUG": env_bool("DEBUG", False, env=env) and not production,
         "TIMEZONE": env_str("TIMEZONE", "Asia/Shanghai", env=env),
-        # Declared now, used once the scheduler gets its database and queue.
-        "DATABASE_URL": env_str("DATABASE_URL", env=env),
-        "REDIS_URL": env_str("REDIS_URL", env=env),
+        "DATABASE_URL": database_url(env),
+        "REDIS_URL": redis_url(env),
+        "OTP_SENDER": otp_sender,
+        "PERMANENT_SESSION_LIFETIME": dt.timedelta(hours=env_int("SESSION_HOURS", 12, env=env)),
+        "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
         "MAX_CONTENT_LENGTH": env_int("MAX_CONTENT_LENGTH", 16 * 1024 * 1024, env=env),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

@@ -1,32 +1,18 @@
-"""``GET /healthz`` for load balancers and ``GET /`` as a placeholder page."""
+"""``GET /healthz`` for load balancers and ``GET /``: a landing page or the user's home."""
 
 from __future__ import annotations
 
-from flask import Response, jsonify, render_template_string
+from flask import Response, jsonify, redirect, render_template
+from flask.typing import ResponseReturnValue
 
 from .. import __version__
+from ..auth import current_user, public
+from ..auth.access import home_for
 from . import bp
-
-INDEX_HTML = """<!doctype html>
-<html lang="zh-CN">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Bastion 志愿者排班</title>
-</head>
-<body>
-<main>
-<h1>Bastion 志愿者排班</h1>
-<p>疫情防控志愿者排班与任务调度系统。网页端正在建设中，敬请期待。</p>
-<p lang="en">Bastion volunteer rostering: the web app is coming soon.</p>
-<p><a href="{{ url_for('health.healthz') }}">/healthz</a> · 版本 {{ version }}</p>
-</main>
-</body>
-</html>
-"""
 
 
 @bp.get("/healthz")
+@public
 def healthz() -> Response:
     response = jsonify(status="ok", version=__version__)
     response.headers["Cache-Control"] = "no-store"
@@ -34,5 +20,11 @@ def healthz() -> Response:
 
 
 @bp.get("/")
-def index() -> str:
-    return render_template_string(INDEX_HTML, version=__version__)
+@public
+def index() -> ResponseReturnValue:
+    user = current_user()
+    if user is not None:
+        target = home_for(user)
+        if target != "/":
+            return redirect(target)
+    return render_template("health/index.html", version=__version__)

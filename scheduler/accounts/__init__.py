@@ -1,0 +1,7 @@
+"""Accounts: users and their roles, one-time login codes, login throttling, site scope.
+
+`models` holds the tables, `services` the actions (create, disable, authenticate, issue
+and check one-time codes) and the scoping helpers every page and API uses
+(`visible_site_ids`, `own_volunteer_id`). Services take the acting user or actor name as
+an argument and never look at request state.
+"""

@@ -1,0 +1,374 @@
+"""Every route against every role, CSRF on every state-changing route, scope, query counts.
+
+`ROUTES` lists every endpoint of the app with the status each role gets; a test fails
+when the app has an endpoint the table does not list, so a new route cannot skip its
+access check.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import Engine, event, select
+from sqlalchemy.orm import Session
+
+from scheduler import rosters
+from scheduler.accounts.models import User
+from scheduler.models import (
+    Assignment,
+    Demand,
+    Preference,
+    Roster,
+    RosterVersion,
+    ShiftTemplate,
+    Site,
+    SolveRun,
+    Unavailability,
+    Volunteer,
+)
+from tests.fixtures.webhelp import login
+from web.i18n import local_now
+
+pytest_plugins = ["tests.fixtures.db", "tests.fixtures.web"]
+
+ROLES = ("anonymous", "volunteer_a", "volunteer_b", "secretary_x", "secretary_y",
+         "coordinator")
+
+
+@dataclass
+class World:
+    site_x: Site
+    site_y: Site
+    shift: ShiftTemplate
+    roster: Roster
+    version: RosterVersion
+    run: SolveRun
+    users: dict[str, User]
+    a_unavailable: Unavailability
+    a_preference: Preference
+    volunteers: list[Volunteer]
+    db: Session
+
+
+def build_world(db: Session, create_site: Callable[..., Site],
+                create_shift: Callable[..., ShiftTemplate],
+                create_roster: Callable[..., Roster], create_user: Callable[..., User]
+                ) -> World:
+    today = local_now().date()
+    site_x = create_site("x-gate", name="甲卡口", posts=["x-gate-check"])
+    site_y = create_site("y-gate", name="乙卡口", posts=["y-gate-check"])
+    shift = create_shift("M", "08:00", "16:00", name="早班")
+    roster = create_roster(start=today, days=3)
+    for i, site in enumerate((site_x, site_y)):
+        db.add(Demand(roster_id=roster.id, position=i, post_id=site.posts[0].id,
+                      shift_id=shift.id, min=2, max=3, requires={"medical": 1}))
+    version = RosterVersion(roster_id=roster.id, number=1, state="published",
+                            created_by="test", unmet=[{
+                                "post": "y-gate-check", "date": today.isoformat(),
+                                "shift": "M", "missing": 1, "skill": "medical",
+                                "reason": "缺 1 名医护：无人可排"}])
+    run = SolveRun(roster_id=roster.id, status="finished", requested_by="test",
+                   time_limit=10.0, objective=12.0, bound=10.0, coverage=0.9, elapsed=3.2)
+    db.add_all([version, run])
+    db.flush()
+    users = {
+        "volunteer_a": create_user("volunteer", phone="13800000001"),
+        "volunteer_b": create_user("volunteer", phone="13800000002"),
+        "secretary_x": create_user("secretary", sites=[site_x], branch="甲支部"),
+        "secretary_y": create_user("secretary", sites=[site_y], branch="乙支部"),
+        "coordinator": create_user("coordinator"),
+    }
+    people = [db.get(Volunteer, users[k].volunteer_id) for k in ("volunteer_a", "volunteer_b")]
+    volunteers = [v for v in people if v is not None]
+    for i, v in enumerate(volunteers):
+        site = site_x if i % 2 == 0 else site_y
+        for day in range(3):
+            db.add(Assignment(version_id=version.id, volunteer_id=v.id, post_id=site.posts[0].id,
+                              shift_id=shift.id, date=today + dt.timedelta(days=day)))
+    a_id = users["volunteer_a"].volunteer_id
+    assert a_id is not None
+    unavailable = Unavailability(volunteer_id=a_id, date=today + dt.timedelta(days=5))
+    preference = Preference(volunteer_id=a_id, date=today + dt.timedelta(days=6), want=True)
+    db.add_all([unavailable, preference])
+    db.flush()
+    return World(site_x, site_y, shift, roster, version, run, users, unavailable, preference,
+                 volunteers, db)
+
+
+@pytest.fixture
+def world(db: Session, create_site: Callable[..., Site],
+          create_shift: Callable[..., ShiftTemplate], create_roster: Callable[..., Roster],
+          create_user: Callable[..., User]) -> World:
+    return build_world(db, create_site, create_shift, create_roster, create_user)
+
+
+def _all(status: int) -> dict[str, int]:
+    return dict.fromkeys(ROLES, status)
+
+
+def _only(roles: tuple[str, ...], ok: int = 200, anonymous: int = 302) -> dict[str, int]:
+    out = {r: (ok if r in roles else 403) for r in ROLES}
+    out["anonymous"] = anonymous
+    return out
+
+
+COORD = ("coordinator",)
+VOLUNTEERS = ("volunteer_a", "volunteer_b")
+SECRETARIES = ("secretary_x", "secretary_y")
+LOGGED_IN_HOME = {r: 302 for r in ROLES} | {"anonymous": 200}
+
+# endpoint: (method, path for the world, status per role)
+ROUTES: dict[str, tuple[str, Callable[[World], str], dict[str, int]]] = {
+    "static": ("GET", lambda w: "/static/bastion.css", _all(200)),
+    "health.healthz": ("GET", lambda w: "/healthz", _all(200)),
+    "health.index": ("GET", lambda w: "/", LOGGED_IN_HOME),
+    "auth.login": ("GET", lambda w: "/login", _all(200)),
+    "auth.login_code": ("POST", lambda w: "/login/code", _all(422)),
+    "auth.staff_login": ("GET", lambda w: "/login/staff", _all(200)),
+    "auth.logout": ("POST", lambda w: "/logout", _all(302)),
+    "auth.set_language": ("POST", lambda w: "/lang", _all(302)),
+    "dashboard.index": ("GET", lambda w: "/dashboard", _only(COORD)),
+    "rosters.index": ("GET", lambda w: "/rosters", _only(COORD)),
+    "rosters.show": ("GET", lambda w: f"/rosters/{w.roster.id}", _only(COORD)),
+    "rosters.generate": ("POST", lambda w: f"/rosters/{w.roster.id}/generate",
+                         _only(COORD, 302)),
+    "rosters.run": ("GET", lambda w: f"/runs/{w.run.id}", _only(COORD)),
+    "rosters.run_status": ("GET", lambda w: f"/runs/{w.run.id}.json", _only(COORD)),
+    "rosters.version": ("GET", lambda w: f"/rosters/{w.roster.id}/versions/1", _only(COORD)),
+    "rosters.publish": ("POST", lambda w: f"/rosters/{w.roster.id}/versions/1/publish",
+                        _only(COORD, 303)),  # version 1 is published already: refused
+    "rosters.diff": ("GET", lambda w: f"/rosters/{w.roster.id}/diff?a=1&b=1", _only(COORD)),
+    "rosters.rules": ("GET", lambda w: f"/rosters/{w.roster.id}/rules", _only(COORD)),
+    "imports.index": ("GET", lambda w: "/imports", _only(COORD)),
+    "imports.upload": ("POST", lambda w: "/imports", _only(COORD, 400)),
+    "imports.template": ("GET", lambda w: "/imports/templates/volunteers.xlsx", _only(COORD)),
+    "me.index": ("GET", lambda w: "/me", _only(VOLUNTEERS)),
+    "me.add_unavailability": ("POST", lambda w: "/me/unavailability",
+                              _only(VOLUNTEERS, 303)),  # no date: refused, nothing added
+    "me.delete_unavailability": (
+        "POST", lambda w: f"/me/unavailability/{w.a_unavailable.id}/delete",
+        _only(VOLUNTEERS, 302) | {"volunteer_b": 404}),
+    "me.add_preference": ("POST", lambda w: "/me/preferences", _only(VOLUNTEERS, 303)),
+    "me.delete_preference": (
+        "POST", lambda w: f"/me/preferences/{w.a_preference.id}/delete",
+        _only(VOLUNTEERS, 302) | {"volunteer_b": 404}),
+    "branch.index": ("GET", lambda w: "/branch", _only(SECRETARIES)),
+}
+
+
+def _client(app: Flask, world: World, role: str) -> FlaskClient:
+    client = app.test_client()
+    if role != "anonymous":
+        world.db.refresh(world.users[role])  # a logout in an earlier request moved it on
+        login(client, world.users[role])
+    return client
+
+
+def test_every_endpoint_is_in_the_table(app: Flask) -> None:
+    endpoints = {rule.endpoint for rule in app.url_map.iter_rules()}
+    assert endpoints == set(ROUTES), (
+        f"missing from ROUTES: {sorted(endpoints - set(ROUTES))}; "
+        f"gone from the app: {sorted(set(ROUTES) - endpoints)}")
+
+
+def test_every_view_declares_its_access(app: Flask) -> None:
+    for endpoint, view in app.view_functions.items():
+        if endpoint != "static":
+            assert hasattr(view, "bastion_roles"), f"{endpoint}: no @login_required/@public"
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_every_route_for_every_role(app: Flask, world: World, role: str,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    app.config["WTF_CSRF_ENABLED"] = False  # CSRF has its own test below
+    enqueued: list[int] = []
+    monkeypatch.setattr(rosters, "enqueue_run",
+                        lambda session, run, queue="solve": enqueued.append(run.id))
+    failures = []
+    for endpoint, (method, path, expected) in ROUTES.items():
+        client = _client(app, world, role)
+        url = path(world)
+        response = client.open(url, method=method)
+        response.close()
+        if response.status_code != expected[role]:
+            failures.append(f"{method} {url} ({endpoint}): {response.status_code}, "
+                            f"expected {expected[role]}")
+        elif response.status_code == 302 and expected[role] == 302 and role == "anonymous" \
+                and endpoint not in ("auth.logout", "auth.set_language"):
+            assert response.headers["Location"].startswith("/login"), endpoint
+    assert not failures, "\n".join(failures)
+    assert len(enqueued) == (1 if role == "coordinator" else 0)
+
+
+def test_state_changing_routes_refuse_a_missing_csrf_token(app: Flask, world: World) -> None:
+    for endpoint, (method, path, _expected) in ROUTES.items():
+        if method != "POST":
+            continue
+        for role in ("coordinator", "volunteer_a", "anonymous"):
+            response = _client(app, world, role).post(path(world), data={"date": "2030-01-01"})
+            assert response.status_code == 400, f"{endpoint} as {role}"
+
+
+def test_json_requests_need_the_csrf_header(app: Flask, world: World, db: Session) -> None:
+    client = _client(app, world, "volunteer_a")
+    url = f"/me/unavailability/{world.a_unavailable.id}/delete"
+    assert client.post(url, json={}).status_code == 400
+    html = client.get("/me").get_data(as_text=True)
+    token = html.split('name="csrf-token" content="')[1].split('"')[0]
+    assert client.post(url, headers={"X-CSRFToken": token}).status_code == 302
+    assert db.scalar(select(Unavailability.id).where(
+        Unavailability.id == world.a_unavailable.id)) is None
+
+
+def test_volunteer_cannot_touch_another_volunteers_availability(
+        app: Flask, world: World, db: Session) -> None:
+    app.config["WTF_CSRF_ENABLED"] = False
+    b = _client(app, world, "volunteer_b")
+    assert b.post(f"/me/unavailability/{world.a_unavailable.id}/delete").status_code == 404
+    assert b.post(f"/me/preferences/{world.a_preference.id}/delete").status_code == 404
+    assert db.get(Unavailability, world.a_unavailable.id) is not None
+    assert db.get(Preference, world.a_preference.id) is not None
+    # What B adds is B's, whatever the form says.
+    day = (local_now().date() + dt.timedelta(days=3)).isoformat()
+    response = b.post("/me/unavailability", data={"date": day, "volunteer_id":
+                                                   world.users["volunteer_a"].volunteer_id})
+    assert response.status_code == 302
+    added = db.scalars(select(Unavailability).where(
+        Unavailability.date == dt.date.fromisoformat(day))).one()
+    assert added.volunteer_id == world.users["volunteer_b"].volunteer_id
+    page_b = b.get("/me").get_data(as_text=True)
+    a_name = db.get(Volunteer, world.users["volunteer_a"].volunteer_id).name  # type: ignore[union-attr]
+    assert a_name not in page_b
+
+
+def test_volunteer_sees_only_published_own_shifts(app: Flask, world: World,
+                                                  db: Session) -> None:
+    world.version.state = "draft"
+    db.flush()
+    page = _client(app, world, "volunteer_a").get("/me").get_data(as_text=True)
+    assert "甲卡口" not in page
+    world.version.state = "published"
+    db.flush()
+    page = _client(app, world, "volunteer_a").get("/me").get_data(as_text=True)
+    assert "甲卡口" in page and "乙卡口" not in page  # A works at X only
+
+
+def test_secretary_sees_only_their_branch(app: Flask, world: World) -> None:
+    page = _client(app, world, "secretary_x").get("/branch").get_data(as_text=True)
+    assert "甲卡口" in page and "乙卡口" not in page
+    names = [v.name for v in world.volunteers]
+    assert names[0] in page and names[1] not in page  # B works at Y
+    other = _client(app, world, "secretary_y").get("/branch").get_data(as_text=True)
+    assert "乙卡口" in other and "甲卡口" not in other
+
+
+def test_grid_shows_unmet_reasons_and_filters(app: Flask, world: World) -> None:
+    client = _client(app, world, "coordinator")
+    html = client.get(f"/rosters/{world.roster.id}/versions/1").get_data(as_text=True)
+    assert 'class="unmet"' in html and "缺 1 名医护：无人可排" in html
+    only_x = client.get(f"/rosters/{world.roster.id}/versions/1?site=x-gate").get_data(
+        as_text=True)
+    assert "缺 1 名医护" not in only_x and world.volunteers[0].name in only_x
+
+
+def test_publish_conflict_is_shown(app: Flask, world: World, db: Session) -> None:
+    app.config["WTF_CSRF_ENABLED"] = False
+    db.add(RosterVersion(roster_id=world.roster.id, number=2, state="draft", created_by="t"))
+    db.flush()
+    client = _client(app, world, "coordinator")
+    stale = client.post(f"/rosters/{world.roster.id}/versions/2/publish",
+                        data={"expected": ""}, follow_redirects=True)
+    assert "发布冲突" in stale.get_data(as_text=True)
+    ok = client.post(f"/rosters/{world.roster.id}/versions/2/publish", data={"expected": "1"})
+    assert ok.status_code == 302
+    assert rosters.published_version(db, world.roster.id).number == 2  # type: ignore[union-attr]
+
+
+def test_run_progress_json_is_from_the_database(app: Flask, world: World) -> None:
+    data = _client(app, world, "coordinator").get(f"/runs/{world.run.id}.json").get_json()
+    assert data["objective"] == 12.0 and data["bound"] == 10.0
+    assert data["coverage_percent"] == 90.0 and data["elapsed"] == 3.2
+    assert data["active"] is False and data["percent"] == 100.0
+
+
+def test_rule_settings_refuse_bad_values(app: Flask, world: World, db: Session) -> None:
+    from scheduler.models import Rule
+
+    app.config["WTF_CSRF_ENABLED"] = False
+    db.add(Rule(rule_set_id=world.roster.rule_set_id, position=0, type="min_rest_hours",
+                params={"hours": 12}, weight=None))
+    db.flush()
+    client = _client(app, world, "coordinator")
+    url = f"/rosters/{world.roster.id}/rules"
+    bad = client.post(url, data={"r0-hours": "twelve", "r0-weight": ""})
+    assert bad.status_code == 422 and "rules[0].hours" in bad.get_data(as_text=True)
+    negative = client.post(url, data={"r0-hours": "12", "r0-weight": "-3"})
+    assert negative.status_code == 422
+    assert client.post(url, data={"r0-hours": "10", "r0-weight": "5"}).status_code == 302
+    rule = db.scalars(select(Rule).where(Rule.rule_set_id == world.roster.rule_set_id)).one()
+    db.refresh(rule)
+    assert (rule.params, rule.weight) == ({"hours": 10}, 5)
+
+
+def _statements(engine: Engine, client: FlaskClient, url: str) -> int:
+    count = 0
+
+    def on_execute(*_args: Any) -> None:
+        nonlocal count
+        count += 1
+
+    event.listen(engine, "before_cursor_execute", on_execute)
+    try:
+        assert client.get(url).status_code == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", on_execute)
+    return count
+
+
+def _add_volunteers(db: Session, world: World, n: int) -> None:
+    today = world.roster.start
+    for k in range(n):
+        v = Volunteer(code=f"more{k:04d}", name=f"增{k}", phone=f"+86136{k:08d}")
+        db.add(v)
+        db.flush()
+        site = world.site_x if k % 2 == 0 else world.site_y
+        for day in range(3):
+            db.add(Assignment(version_id=world.version.id, volunteer_id=v.id,
+                              post_id=site.posts[0].id, shift_id=world.shift.id,
+                              date=today + dt.timedelta(days=day)))
+    a_id = world.users["volunteer_a"].volunteer_id
+    for k in range(n):
+        db.add(Unavailability(volunteer_id=a_id, date=today + dt.timedelta(days=10 + k)))
+    db.flush()
+
+
+def test_pages_run_a_fixed_number_of_queries(app: Flask, db: Session, db_engine: Engine,
+                                             world: World) -> None:
+    pages = {
+        "coordinator": [f"/rosters/{world.roster.id}/versions/1", "/dashboard",
+                        f"/rosters/{world.roster.id}", "/rosters"],
+        "volunteer_a": ["/me"],
+        "secretary_x": ["/branch"],
+    }
+
+    def measure() -> dict[str, int]:
+        counts = {}
+        for role, urls in pages.items():
+            client = _client(app, world, role)
+            for url in urls:
+                counts[url] = _statements(db_engine, client, url)
+        return counts
+
+    small = measure()
+    _add_volunteers(db, world, 60)
+    large = measure()
+    assert large == small, f"queries grow with the data: {small} -> {large}"
+    grid = _client(app, world, "coordinator").get(
+        f"/rosters/{world.roster.id}/versions/1").get_data(as_text=True)
+    assert "增59" in grid  # the new people are on the page

@@ -1,0 +1,194 @@
+"""Chinese first, English second: a message catalogue and Asia/Shanghai times.
+
+Templates write the Chinese text through ``_()``: ``{{ _("我的班次") }}``. With the
+``lang`` cookie set to ``en`` (the switch in the footer), ``_`` returns the English
+entry of `EN`; a text without an entry stays Chinese (a test checks every template text
+has one). Times are stored in UTC and shown in the zone of ``TIMEZONE`` (Asia/Shanghai).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from flask import Flask, current_app, g, request
+
+LANG_COOKIE = "lang"
+LANGS = ("zh", "en")
+
+EN: dict[str, str] = {
+    "Bastion 志愿者排班": "Bastion volunteer rostering",
+    "疫情防控志愿者排班与任务调度系统。": "Volunteer rostering and task dispatch for epidemic control.",
+    "志愿者登录": "Volunteer login",
+    "工作人员登录": "Staff login",
+    "手机号": "Phone number",
+    "获取验证码": "Send me a code",
+    "验证码": "Code",
+    "登录": "Log in",
+    "用户名": "Username",
+    "密码": "Password",
+    "退出登录": "Log out",
+    "已退出登录。": "You are logged out.",
+    "手机号格式不正确。": "That is not a phone number.",
+    "如果该手机号已登记为志愿者，验证码已发送，5 分钟内有效。":
+        "If this phone is registered as a volunteer's, a code was sent; it is valid for 5 minutes.",
+    "重新获取验证码": "Request a new code",
+    "用户名或密码错误。": "Wrong username or password.",
+    "验证码错误或已过期，请重新获取。": "The code is wrong or has expired; request a new one.",
+    "尝试次数过多，请 15 分钟后再试。": "Too many attempts; try again in 15 minutes.",
+    "语言": "Language",
+    "首页": "Home",
+    "排班": "Rosters",
+    "概览": "Dashboard",
+    "导入": "Imports",
+    "我的班次": "My shifts",
+    "本支部": "My branch",
+    "版本": "Version",
+    "没有权限": "Forbidden",
+    "你没有权限查看此页面。": "You may not see this page.",
+    "页面不存在": "Not found",
+    "找不到这个页面。": "There is no such page.",
+    "请求无效": "Bad request",
+    "表单已过期或无效，请刷新页面后重试。": "The form has expired or is invalid; reload the page and try again.",
+    "返回首页": "Back to the home page",
+    '。请查看最新情况后再发布。': '. Look at the roster again before publishing.',
+    '下界': 'Bound',
+    '下载模板': 'Download templates',
+    '不可用时间': 'When I cannot work',
+    '与已发布版本比较': 'Compare with the published version',
+    '两个版本相同。': 'The two versions are the same.',
+    '今天': 'Today',
+    '保存': 'Save',
+    '值': 'Value',
+    '全天': 'All day',
+    '全部': 'All',
+    '列': 'Column',
+    '创建': 'Created',
+    '删除': 'Delete',
+    '前一周': 'Previous week',
+    '原因（可不填）': 'Reason (optional)',
+    '参数': 'Parameters',
+    '发布': 'Publish',
+    '发布冲突：其他人已发布了版本 ': 'Publish conflict: someone else published version ',
+    '只检查，不写入': 'Check only, write nothing',
+    '可用志愿者': 'Volunteers with it',
+    '名称': 'Name',
+    '后一周': 'Next week',
+    '周期': 'Period',
+    '在岗志愿者': 'Active volunteers',
+    '导入失败，未写入任何内容': 'Import failed; nothing was written',
+    '导入类型': 'What to import',
+    '岗位': 'Post',
+    '已发布版本': 'Published version',
+    '已发布版本 ': 'Published version ',
+    '已用时间（秒）': 'Elapsed (s)',
+    '希望不排': 'Rather not',
+    '希望排班': 'I would like to work',
+    '总人数': 'People',
+    '技能': 'Skill',
+    '排班意愿': 'My wishes',
+    '排班（用人需求、不可用时间）': 'Roster (for demand and unavailability)',
+    '文件（XLSX 或 CSV）': 'File (XLSX or CSV)',
+    '新增': 'Added',
+    '无': 'None',
+    '日期': 'Date',
+    '明天': 'Tomorrow',
+    '最忙一天需要': 'Needed on the busiest day',
+    '最近求解': 'Latest solve',
+    '未保存，请修改以下错误：': 'Not saved; fix these:',
+    '未满足': 'Unmet',
+    '权重（留空为硬性规则）': 'Weight (blank: a hard rule)',
+    '查看生成的版本': 'See the new version',
+    '正在求解，查看进度': 'Solving: see the progress',
+    '求解时间须在 1 到 3600 秒之间。': 'The time limit must be 1 to 3600 seconds.',
+    '求解时间（秒）': 'Time limit (s)',
+    '求解记录': 'Solve runs',
+    '求解进度': 'Solve progress',
+    '没有已发布的班次。': 'No published shifts.',
+    '没有符合条件的岗位。': 'No posts match.',
+    '点位': 'Site',
+    '状态': 'Status',
+    '班次': 'Shift',
+    '生成': 'Generate',
+    '生成排班': 'Generate a roster',
+    '登记不可用': 'Add',
+    '登记意愿': 'Add',
+    '目标值': 'Objective',
+    '确定发布此版本？': 'Publish this version?',
+    '移除': 'Removed',
+    '筛选': 'Filter',
+    '行': 'Row',
+    '街道': 'Street',
+    '覆盖率 %': 'Coverage %',
+    '规则': 'Rule',
+    '规则已保存。': 'Rules saved.',
+    '规则设置': 'Rule settings',
+    '调整': 'Moved',
+    '近期没有已发布的班次。': 'No published shifts coming up.',
+    '还没有排班。': 'No rosters yet.',
+    '还没有版本。': 'No versions yet.',
+    '问题': 'Problem',
+    '须为不小于 0 的整数（留空为硬性规则）': 'a whole number ≥ 0 (blank: a hard rule)',
+    '须为数字': 'must be a number',
+    '已登记不可用时间。': 'Saved.',
+    '已登记意愿。': 'Saved.',
+    '已删除。': 'Deleted.',
+    '无法开始求解：': 'Could not start the solve: ',
+    '请选择导入类型和文件。': 'Choose what to import and a file.',
+}
+
+
+def init_app(app: Flask) -> None:
+    app.jinja_env.globals.update(_=gettext, current_lang=current_lang)
+    app.jinja_env.filters.update(localtime=localtime, localdate=localdate)
+
+
+def current_lang() -> str:
+    """``en`` if the language cookie says so, else ``zh``."""
+    lang = g.get("lang")
+    if lang is None:
+        lang = g.lang = "en" if request.cookies.get(LANG_COOKIE) == "en" else "zh"
+    return str(lang)
+
+
+def gettext(text: str) -> str:
+    """`text` (Chinese) in the current language."""
+    if current_lang() == "en":
+        return EN.get(text, text)
+    return text
+
+
+DEFAULT_ZONE = "Asia/Shanghai"
+
+
+def zone() -> ZoneInfo:
+    """The app's time zone (``TIMEZONE``); Asia/Shanghai outside a request."""
+    name = current_app.config.get("TIMEZONE") if current_app else None
+    return ZoneInfo(name or DEFAULT_ZONE)
+
+
+def local_now() -> dt.datetime:
+    """Now, in the app's time zone (Asia/Shanghai)."""
+    return dt.datetime.now(zone())
+
+
+def localtime(value: dt.datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """An aware timestamp as local wall-clock time (``2022-04-04 16:00``)."""
+    if value is None:
+        return ""
+    if value.tzinfo is None:
+        raise ValueError(f"naive datetime {value!r}")
+    return value.astimezone(zone()).strftime(fmt)
+
+
+WEEKDAYS_ZH = "一二三四五六日"
+WEEKDAYS_EN = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+def localdate(value: dt.date | None) -> str:
+    """A date with its weekday: ``4月4日 周一`` / ``Mon 4 Apr``."""
+    if value is None:
+        return ""
+    if current_lang() == "en":
+        return f"{WEEKDAYS_EN[value.weekday()]} {value.day} {value.strftime('%b')}"
+    return f"{value.month}月{value.day}日 周{WEEKDAYS_ZH[value.weekday()]}"
