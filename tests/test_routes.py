@@ -8,6 +8,7 @@ access check.
 from __future__ import annotations
 
 import datetime as dt
+import io
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -145,6 +146,8 @@ ROUTES: dict[str, tuple[str, Callable[[World], str], dict[str, int]]] = {
                         _only(COORD, 303)),  # version 1 is published already: refused
     "rosters.diff": ("GET", lambda w: f"/rosters/{w.roster.id}/diff?a=1&b=1", _only(COORD)),
     "rosters.rules": ("GET", lambda w: f"/rosters/{w.roster.id}/rules", _only(COORD)),
+    "rosters.export": ("GET", lambda w: f"/rosters/{w.roster.id}/export/roster.xlsx",
+                       _only(COORD)),
     "imports.index": ("GET", lambda w: "/imports", _only(COORD)),
     "imports.upload": ("POST", lambda w: "/imports", _only(COORD, 400)),
     "imports.template": ("GET", lambda w: "/imports/templates/volunteers.xlsx", _only(COORD)),
@@ -275,6 +278,22 @@ def test_grid_shows_unmet_reasons_and_filters(app: Flask, world: World) -> None:
     only_x = client.get(f"/rosters/{world.roster.id}/versions/1?site=x-gate").get_data(
         as_text=True)
     assert "缺 1 名医护" not in only_x and world.volunteers[0].name in only_x
+
+
+def test_coordinator_downloads_the_exports(app: Flask, world: World) -> None:
+    from openpyxl import load_workbook
+
+    client = _client(app, world, "coordinator")
+    book = client.get(f"/rosters/{world.roster.id}/export/roster.xlsx")
+    assert book.status_code == 200 and book.mimetype.endswith("spreadsheetml.sheet")
+    assert "attachment" in book.headers["Content-Disposition"]
+    sheets = load_workbook(io.BytesIO(book.data)).sheetnames
+    assert sheets[0] == "说明" and "甲卡口" in sheets and "乙卡口" in sheets
+    hours = client.get(f"/rosters/{world.roster.id}/export/hours.csv?version=1")
+    assert hours.status_code == 200 and hours.data.startswith("\ufeff".encode())
+    assert world.volunteers[0].name in hours.data.decode("utf-8-sig")
+    assert client.get(f"/rosters/{world.roster.id}/export/hours.csv?version=9").status_code == 404
+    assert client.get(f"/rosters/{world.roster.id}/export/roster.pdf").status_code == 404
 
 
 def test_publish_conflict_is_shown(app: Flask, world: World, db: Session) -> None:

@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 from typing import Any
 
-from flask import abort, flash, jsonify, redirect, render_template, request, url_for
+from flask import (
+    abort,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
-from scheduler import queues, reports, rosters, rulesets
+from scheduler import exports, queues, reports, rosters, rulesets
 from scheduler.models import Roster, RosterVersion, SolveRun
 from web.auth import current_user, login_required, site_scope
 from web.database import db_session
@@ -20,6 +30,7 @@ from .forms import GenerateForm, PublishForm
 from .schemas import run_json
 
 COORDINATOR = ("coordinator",)
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def _actor() -> str:
@@ -219,3 +230,35 @@ def _rule_changes(items: list[Any]) -> tuple[dict[int, dict[str, Any]], dict[str
                 errors[f"rules[{rule.position}].{key}"] = gettext("须为数字")
         changes[rule.position] = change
     return changes, errors
+
+
+#: Downloads of a roster: what each builds, its file suffix and media type.
+_EXPORTS = {
+    "roster.xlsx": (exports.roster_workbook, "排班表", XLSX),
+    "hours.xlsx": (exports.service_hours_xlsx, "服务时长", XLSX),
+    "hours.csv": (exports.service_hours_csv, "服务时长", "text/csv; charset=utf-8"),
+}
+
+
+@bp.get("/rosters/<int:roster_id>/export/<any('roster.xlsx', 'hours.xlsx', 'hours.csv'):kind>")
+@login_required(roles=COORDINATOR)
+def export(roster_id: int, kind: str) -> ResponseReturnValue:
+    """The roster workbook or the service-hours report (`?version=N`, default as the CLI).
+
+    Phones are masked: a download leaves the system.
+    """
+    build, title, media_type = _EXPORTS[kind]
+    number = request.args.get("version", type=int)
+    session = db_session()
+    try:
+        version = exports.export_version(session, roster_id, number)
+        data = build(session, roster_id, version.number)
+    except LookupError:
+        abort(404)
+    roster = _roster(roster_id)
+    suffix = kind.rsplit(".", 1)[1]
+    filename = f"{roster.name}-{title}-v{version.number}.{suffix}"
+    response = send_file(io.BytesIO(data), mimetype=media_type, as_attachment=True,
+                         download_name=filename, max_age=0)
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
