@@ -137,3 +137,41 @@ def test_every_interface_text_has_an_english_entry() -> None:
         texts |= set(re.findall(r"""gettext\((["'])(.+?)\1\)""", path.read_text(encoding="utf-8")))
     missing = sorted(text for _quote, text in texts if text not in EN)
     assert not missing, f"no English for: {missing}"
+
+
+@pytest.mark.parametrize("accept", ["text/html", "application/json"])
+def test_a_database_outage_answers_503_with_retry_after(accept: str) -> None:
+    """Nothing listens on port 1: every query fails as during a PostgreSQL restart."""
+    from sqlalchemy import text
+
+    from web.database import db_session
+
+    app = create_app({"TESTING": True, "SECRET_KEY": "test-secret",
+                      "DATABASE_URL": "postgresql+psycopg://postgres@127.0.0.1:1/down"})
+
+    @app.get("/_probe")
+    def probe() -> str:
+        return str(db_session().execute(text("SELECT 1")).scalar())
+
+    response = app.test_client().get("/_probe", headers={"Accept": accept})
+    assert response.status_code == 503 and response.headers["Retry-After"] == "5"
+    if accept == "application/json":
+        assert response.mimetype == "application/problem+json"
+        assert response.get_json()["status"] == 503
+    else:
+        assert "数据库暂时不可用" in response.get_data(as_text=True)
+
+
+def test_a_programming_error_in_sql_is_still_a_500() -> None:
+    from sqlalchemy import text
+
+    from web.database import db_session
+
+    app = create_app({"TESTING": False, "SECRET_KEY": "test-secret",
+                      "DATABASE_URL": "sqlite://"})
+
+    @app.get("/_probe")
+    def probe() -> str:
+        return str(db_session().execute(text("SELECT * FROM no_such_table")).scalar())
+
+    assert app.test_client().get("/_probe").status_code == 500

@@ -60,6 +60,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     cli.init_app(app)
     _register_error_pages(app)
+    from . import outage
+
+    outage.init_app(app)
 
     @app.context_processor
     def navigation() -> dict[str, Any]:
