@@ -174,7 +174,12 @@ class _Neighbourhood:
         self.depth = 0
 
     def widen(self) -> bool:
-        """Add the next ring; False when it brings no one new."""
+        """Add the next ring; False when it brings neither people nor slots.
+
+        A ring may bring only slots: ring-1 people who could cover each other's shifts.
+        """
+        if not self.frontier:
+            return False
         pairs = eligible_pairs(self.problem, self.rules, self.frontier)
         for v, s in pairs:
             self.cands[s].append(v)
@@ -182,9 +187,9 @@ class _Neighbourhood:
         self.slots |= self.frontier
         new = {v for s in self.frontier for v in self.cands[s]} - self.people
         self.people |= new
-        self.frontier = {s for v in new for s in self.mine[v]} - self.slots
-        self.depth += bool(new)
-        return bool(new)
+        self.frontier = {s for v in self.people for s in self.mine[v]} - self.slots
+        self.depth += 1
+        return True
 
     def free(self) -> set[Pair]:
         """What may change: ring people on ring slots, and their own future shifts."""
@@ -257,6 +262,8 @@ def repair(problem: Problem | dict[str, Any], solution: dict[str, Any],
     t0 = time.monotonic()
     if not isinstance(problem, Problem):
         problem = parse_problem(problem)
+    if isinstance(change_weight, bool) or not isinstance(change_weight, int) or change_weight < 0:
+        raise ProblemError("change_weight", f"expected a whole number >= 0, got {change_weight!r}")
     original = set(parse_assignments(problem, solution))
     windows = _windows(problem, absences)
     if frozen_before is not None:
