@@ -291,10 +291,12 @@ def repair(problem: Problem | dict[str, Any], solution: dict[str, Any],
     report = check(adj, sorted(best), rules)
     if not report.ok:
         # The neighbourhood keeps every hard rule of a valid roster, so the published
-        # roster itself must be at fault (checked only now: a full check costs time).
-        bad = (check(adj, sorted(start), rules).hard or report.hard)[0]
+        # roster itself should be at fault (checked only now: a full check costs time).
+        broken = check(adj, sorted(start), rules).hard
+        if not broken:
+            raise AssertionError("repair broke a hard rule: " + report.hard[0].message.en)
         raise ProblemError("solution", f"the roster breaks a hard rule outside the absences: "
-                           f"[{bad.rule}] {bad.message.en}")
+                           f"[{broken[0].rule}] {broken[0].message.en}")
     bound = _bound(adj, rules, report, solution, excused is adj)
     doc = solution_document(adj, rules, sorted(best),
                             "OPTIMAL" if report.objective <= bound else "FEASIBLE", bound,
@@ -336,7 +338,7 @@ def _summary(problem: Problem, windows: list[_Window], frozen: int, vacated: set
     return {
         "absences": [{"volunteer": p.volunteers[w.volunteer].id,
                       "from": p.iso(max(w.first, frozen)), "to": p.iso(w.last)}
-                     for w in windows],
+                     for w in windows if max(w.first, frozen) <= w.last],
         "frozen_before": p.iso(frozen),
         "vacated": len(vacated),
         "changed_others": len(others),
