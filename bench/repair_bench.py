@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import random
 import sys
 import time
@@ -73,6 +74,13 @@ def others_changed(before: set[Row], after: set[Row], vid: str) -> int:
     return sum(1 for r in before ^ after if r[0] != vid)
 
 
+def save(folder: Path, seed: int, **docs: dict[str, Any]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, doc in docs.items():
+        (folder / f"seed-{seed}-{name}.json").write_text(json.dumps(doc, ensure_ascii=False),
+                                                         encoding="utf-8")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seed", type=int, nargs="+", default=[1, 2, 3])
@@ -83,12 +91,15 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--shifts", type=int, default=8)
     ap.add_argument("--today", type=int, default=3)
+    ap.add_argument("--save", metavar="DIR", help="write problem, published and repaired "
+                    "rosters there (seed-S-*.json), to look at the changes")
     args = ap.parse_args()
 
     print("| seed | volunteers | absent (future shifts) | method | seconds | vacated | "
           "other changes (moves as 1) | per vacated | other assignments +/- | "
-          "uncovered before → after | hard violations |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          "uncovered before → after | hard violations | rings |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    notes: list[str] = []
     for seed in args.seed:
         doc = generate(districts=args.districts, seed=seed, days=args.days)
         problem = parse_problem(doc)
@@ -105,11 +116,15 @@ def main() -> int:
                        workers=args.workers, seed=seed)
         seconds = time.monotonic() - t0
         info = fixed["repair"]
+        if args.save:
+            save(Path(args.save), seed, doc=doc, published=published, repaired=fixed)
         hard = len(check(judged, parse_assignments(judged, fixed)).hard)
         per = info["changed_others"] / info["vacated"] if info["vacated"] else 0.0
         print(f"{head}| repair | {seconds:.1f} | {info['vacated']} | {info['changed_others']} "
               f"| {per:.2f} | {others_changed(before, rows(fixed), vid)} | "
-              f"{missing(published)} → {missing(fixed)} | {hard} |", flush=True)
+              f"{missing(published)} → {missing(fixed)} | {hard} | {info['depth']} |",
+              flush=True)
+        notes += [f"seed {seed}: {u['reason']}" for u in info["uncovered"]]
 
         t0 = time.monotonic()
         fresh = solve(judged, time_limit=args.solve_time, workers=args.workers, seed=seed)
@@ -118,7 +133,10 @@ def main() -> int:
         changed = others_changed(before, rows(fresh), vid)
         print(f"{head}| re-solve from scratch | {seconds:.1f} | {info['vacated']} | – | "
               f"{changed / info['vacated'] if info['vacated'] else 0:.2f} (+/-) | {changed} | "
-              f"{missing(published)} → {missing(fresh)} | {hard} |", flush=True)
+              f"{missing(published)} → {missing(fresh)} | {hard} | – |", flush=True)
+    if notes:
+        print("\nvacated shifts the repair left uncovered:")
+        print("\n".join(f"- {n}" for n in notes))
     return 0
 
 

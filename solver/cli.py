@@ -127,7 +127,7 @@ def cmd_repair(args: argparse.Namespace) -> int:
     sol = repair(problem, solution, absences, frozen_before=args.frozen_before,
                  time_limit=args.time_limit, workers=args.workers, seed=args.seed,
                  change_weight=CHANGE_WEIGHT if args.change_weight is None
-                 else args.change_weight)
+                 else args.change_weight, fill_gaps=args.fill_gaps)
     _write_json(sol, args.output)
     if args.output not in (None, "-"):
         print(repair_summary(sol))
@@ -220,6 +220,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--frozen-before", metavar="DATE",
                    help="keep every assignment before DATE (default: the first absent date)")
     p.add_argument("--change-weight", type=int, default=None, metavar="W")
+    p.add_argument("--fill-gaps", action="store_true",
+                   help="also fill gaps the published roster already had, near the absences")
     p.add_argument("-o", "--output")
     solving(p, 10)
     p.set_defaults(func=cmd_repair)

@@ -34,6 +34,7 @@ from typing import Any
 from ortools.sat.python import cp_model
 
 from solver.greedy import eligible_pairs, unary
+from solver.model import ModelContext
 from solver.problem import Problem, ProblemError, Slot, parse_problem
 from solver.rules import Rule, instantiate
 from solver.search import fixed_solve, submodel
@@ -200,14 +201,43 @@ class _Neighbourhood:
         return free
 
 
+def _keep_old_gaps(problem: Problem, ctx: ModelContext, start: set[Pair],
+                   vacated: set[int]) -> None:
+    """Leave the gaps the published roster already had as they were.
+
+    A repair answers for the vacated shifts; filling older gaps on the way would change
+    assignments nobody asked to change (and is the solver's job), so on every other slot
+    that falls short, the short head count or skill count may not grow.
+    """
+    vols = problem.volunteers
+    here: dict[int, list[int]] = defaultdict(list)
+    for v, s in start:
+        here[s].append(v)
+    for s in ctx.slots:
+        if s in vacated:
+            continue
+        slot, people = problem.slots[s], here.get(s, [])
+        for skill, need in (("", slot.min), *slot.requires):
+            have = sum(1 for v in people if not skill or skill in vols[v].skills)
+            if have < need:
+                ctx.model.add(sum(var for v, var in ctx.by_slot[s]
+                                  if not skill or skill in vols[v].skills) <= have)
+
+
 def _solve_neighbourhood(problem: Problem, rules: list[Rule], free: set[Pair],
                          start: set[Pair], incumbent: set[Pair], change_weight: int,
-                         limit: float, workers: int, seed: int) -> tuple[set[Pair] | None, str]:
-    """Re-optimise `free` (plus change costs against `start`) from the incumbent roster."""
+                         limit: float, workers: int, seed: int,
+                         vacated: set[int] | None) -> tuple[set[Pair] | None, str]:
+    """Re-optimise `free` (plus change costs against `start`) from the incumbent roster.
+
+    `vacated`: the slots the repair is for; other gaps are kept (None: fill them too).
+    """
     ctx = submodel(problem, rules, incumbent, free)
     for key in sorted(free):
         var = ctx.x[key]
         ctx.penalise("changes", change_weight, 1 - var if key in start else var)
+    if vacated is not None:
+        _keep_old_gaps(problem, ctx, start, vacated)
     ctx.finish()
     before = fixed_solve(ctx, incumbent)
     if before is not None:
@@ -249,12 +279,14 @@ def _short(problem: Problem, roster: set[Pair], slots: Iterable[int]) -> list[in
 def repair(problem: Problem | dict[str, Any], solution: dict[str, Any],
            absences: Sequence[Absence], *, frozen_before: str | None = None,
            time_limit: float = 10.0, workers: int = 2, change_weight: int = CHANGE_WEIGHT,
-           seed: int = 0) -> dict[str, Any]:
+           fill_gaps: bool = False, seed: int = 0) -> dict[str, Any]:
     """A new roster for `problem` that keeps `solution` wherever the absences allow.
 
     `frozen_before` (ISO date): assignments before it are the past and never change; by
     default the earliest absence start (what happened before someone fell ill stands).
-    An absence cannot reach into the frozen past.  The result is a `roster-solution/1`
+    An absence cannot reach into the frozen past.  Gaps the published roster already had
+    stay as they were unless `fill_gaps` (then the neighbourhood may fill them too, at
+    `change_weight` per change).  The result is a `roster-solution/1`
     document for the problem with the absences applied, plus `changes` (the diff against
     `solution`) and `repair` (a summary).  Malformed input raises `ProblemError` naming
     the place.
@@ -287,7 +319,7 @@ def repair(problem: Problem | dict[str, Any], solution: dict[str, Any],
     vacated_slots = {s for _, s in vacated}
     if vacated_slots:
         best, depth = _widen(adj, rules, start, vacated_slots, frozen, t0 + time_limit,
-                             workers, seed, change_weight)
+                             workers, seed, change_weight, fill_gaps)
     report = check(adj, sorted(best), rules)
     if not report.ok:
         # The neighbourhood keeps every hard rule of a valid roster, so the published
@@ -350,7 +382,7 @@ def _summary(problem: Problem, windows: list[_Window], frozen: int, vacated: set
 
 def _widen(problem: Problem, rules: list[Rule], start: set[Pair], vacated: set[int],
            frozen: int, deadline: float, workers: int, seed: int,
-           change_weight: int) -> tuple[set[Pair], int]:
+           change_weight: int, fill_gaps: bool) -> tuple[set[Pair], int]:
     """Repair in growing rings until the vacated slots are covered (or nothing more helps).
 
     A ring is widened only when its model was solved to optimality and still leaves a
@@ -362,7 +394,8 @@ def _widen(problem: Problem, rules: list[Rule], start: set[Pair], vacated: set[i
         left = deadline - time.monotonic()
         share = left / (MAX_DEPTH - hood.depth + 1)
         found, status = _solve_neighbourhood(problem, rules, hood.free(), start, best,
-                                             change_weight, share, workers, seed)
+                                             change_weight, share, workers, seed,
+                                             None if fill_gaps else vacated)
         if found is not None:
             best = found
         if status != "OPTIMAL" or not _short(problem, best, vacated):

@@ -104,6 +104,26 @@ def test_no_chain_move_when_a_free_volunteer_can_fill_in() -> None:
         ("v4", "added", "p1")]
 
 
+@pytest.mark.parametrize("fill_gaps", [False, True])
+def test_old_gaps_stay_unless_asked_to_fill_them(fill_gaps: bool) -> None:
+    # v4, the other medic, moves to cover v1; p2 already lacked one of its two people.
+    # Someone free takes v4's place on p2; a second free person would fill the old gap,
+    # which only --fill-gaps allows.
+    doc = two_posts()
+    doc["demand"][1]["min"] = 2
+    doc["volunteers"][1]["skills"] = []  # v2: not a medic any more; v4 is
+    doc["volunteers"].append(volunteer("v4", skills=["medical"]))
+    published = assign(doc, [("v1", 0, "M", "p1"), ("v1", 1, "M", "p1"),
+                             ("v4", 0, "M", "p2"), ("v4", 1, "M", "p2")])
+    sol = repair(doc, published, [Absence("v1", date(1), date(1))], time_limit=5, workers=1,
+                 fill_gaps=fill_gaps)
+    assert ("v4", date(1), "M", "p1") in rows_of(sol)
+    on_p2 = {r[0] for r in rows_of(sol) if r[1:] == (date(1), "M", "p2")}
+    assert len(on_p2) == (2 if fill_gaps else 1) and on_p2 <= {"v2", "v3"}
+    gap_fills = [c for c in others(sol) if c["action"] == "added" and c["replaces"] is None]
+    assert len(gap_fills) == (1 if fill_gaps else 0)
+
+
 def test_the_past_before_frozen_before_never_changes() -> None:
     # Day 0 has a gap v3 could fill; v1 is absent on days 0-2, but day 0 is frozen, so
     # v1 keeps day 0 and the gap stays; only days 1-2 are refilled.
