@@ -390,16 +390,23 @@ def _widen(problem: Problem, rules: list[Rule], start: set[Pair], vacated: set[i
     """
     hood = _Neighbourhood(problem, rules, start, vacated, frozen)
     best = set(start)
+    keep = None if fill_gaps else vacated
     while hood.depth < MAX_DEPTH and hood.widen():
-        left = deadline - time.monotonic()
-        share = left / (MAX_DEPTH - hood.depth + 1)
-        found, status = _solve_neighbourhood(problem, rules, hood.free(), start, best,
-                                             change_weight, share, workers, seed,
-                                             None if fill_gaps else vacated)
-        if found is not None:
-            best = found
-        if status != "OPTIMAL" or not _short(problem, best, vacated):
-            break
+        free = hood.free()
+        share = (deadline - time.monotonic()) / (MAX_DEPTH - hood.depth + 1)
+        found, status = _solve_neighbourhood(problem, rules, free, start, best, change_weight,
+                                             share, workers, seed, keep)
+        best = found if found is not None else best
+        if status == "OPTIMAL" and _short(problem, best, vacated):
+            continue
+        if status == "FEASIBLE" and _short(problem, best, vacated):
+            # Out of time for this ring, not out of people: the time kept for wider
+            # rings goes to this one instead, from where it stopped.
+            found, status = _solve_neighbourhood(
+                problem, rules, free, start, best, change_weight,
+                deadline - time.monotonic(), workers, seed, keep)
+            best = found if found is not None else best
+        break
     return best, hood.depth
 
 
@@ -460,7 +467,7 @@ def diff(problem: Problem, before: set[Pair], after: set[Pair],
     return out
 
 
-_ABSENT = ("缺勤，班次空出", "absent: the shift is vacated")
+_ABSENT = ("缺勤（不可排班），班次空出", "absent (unavailable): the shift is vacated")
 _TAKEN_OFF = ("调整中撤下", "taken off in the adjustment")
 
 
