@@ -1,7 +1,8 @@
 """Repair benchmark: a volunteer falls ill; minimal-change repair against re-solving.
 
     python bench/repair_bench.py [--seed S ...] [--districts 1] [--solve-time 30]
-                                 [--time-limit 5] [--workers 2] [--shifts 8] [--today 3]
+                                 [--time-limit 5] [--workers 2] [--repair-workers 1]
+                                 [--shifts 8] [--today 3] [--save DIR]
 
 For each seed: generate a district (one generated district has ~900 volunteers, the
 issue's size; `--districts 4` gives a ~3600-volunteer city), solve it for `--solve-time` seconds to get the published
@@ -89,6 +90,7 @@ def main() -> int:
     ap.add_argument("--solve-time", type=float, default=30.0)
     ap.add_argument("--time-limit", type=float, default=5.0)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--repair-workers", type=int, default=1)
     ap.add_argument("--shifts", type=int, default=8)
     ap.add_argument("--today", type=int, default=3)
     ap.add_argument("--save", metavar="DIR", help="write problem, published and repaired "
@@ -113,7 +115,7 @@ def main() -> int:
 
         t0 = time.monotonic()
         fixed = repair(problem, published, [Absence(vid, today)], time_limit=args.time_limit,
-                       workers=args.workers, seed=seed)
+                       workers=args.repair_workers, seed=seed)
         seconds = time.monotonic() - t0
         info = fixed["repair"]
         if args.save:

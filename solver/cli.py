@@ -223,7 +223,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--fill-gaps", action="store_true",
                    help="also fill gaps the published roster already had, near the absences")
     p.add_argument("-o", "--output")
-    solving(p, 10)
+    p.add_argument("--time-limit", type=float, default=10, metavar="S")
+    p.add_argument("--workers", type=int, default=1)  # see solver.repair: one is faster
+    p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_repair)
 
     p = sub.add_parser("scenario", help="generate a seeded district or city problem")
