@@ -10,7 +10,8 @@ their shifts.  `repair` therefore
 3. re-optimises only a neighbourhood of the vacated shifts with CP-SAT: the people who
    could take a vacated shift (ring 1) are free over those shifts and their own; when a
    shift stays uncovered, the people who could take the shifts of ring 1 join (ring 2,
-   a chain move), and so on up to `MAX_DEPTH`.  Everyone else stays fixed;
+   a chain move), and so on up to `MAX_DEPTH`.  Everyone else stays fixed, and gaps
+   the published roster already had stay as they were (unless `fill_gaps`);
 4. prices every added or removed assignment of the published roster at `change_weight`,
    on top of the roster's own objective, so a free volunteer is preferred to a chain move
    and nothing is reshuffled for a small soft gain;
