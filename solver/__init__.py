@@ -5,8 +5,9 @@ solutions travel in the exchange format `roster-problem/1` / `roster-solution/1`
 """
 
 from solver.problem import Problem, ProblemError, load_problem, parse_problem
+from solver.repair import Absence, check_change, repair
 from solver.solve import Progress, solve
 from solver.validate import Report, check, parse_assignments
 
-__all__ = ["Problem", "ProblemError", "Progress", "Report", "check", "load_problem",
-           "parse_assignments", "parse_problem", "solve"]
+__all__ = ["Absence", "Problem", "ProblemError", "Progress", "Report", "check", "check_change",
+           "load_problem", "parse_assignments", "parse_problem", "repair", "solve"]

@@ -1,4 +1,4 @@
-"""`python -m solver …`: solve, check, scenario, greedy, demo, curtois, bench.
+"""`python -m solver …`: solve, check, repair, scenario, greedy, demo, curtois, bench.
 
 Malformed input exits with status 2 and one line naming the place; a roster that breaks a
 hard rule makes `check` exit 1.  No command prints a traceback for bad input.
@@ -118,6 +118,35 @@ def cmd_check(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_repair(args: argparse.Namespace) -> int:
+    from solver.repair import CHANGE_WEIGHT, Absence, repair
+
+    problem = load_problem(args.problem)
+    solution = read_json(args.solution)
+    absences = [Absence.parse(text) for text in args.absent]
+    sol = repair(problem, solution, absences, frozen_before=args.frozen_before,
+                 time_limit=args.time_limit, workers=args.workers, seed=args.seed,
+                 change_weight=CHANGE_WEIGHT if args.change_weight is None
+                 else args.change_weight, fill_gaps=args.fill_gaps)
+    _write_json(sol, args.output)
+    if args.output not in (None, "-"):
+        print(repair_summary(sol))
+    return EXIT_OK
+
+
+def repair_summary(solution: dict[str, Any], limit: int = 20) -> str:
+    """The secretary's reading of a repair: what was vacated, who replaces whom, gaps left."""
+    info = solution["repair"]
+    lines = [f"空出 {info['vacated']} 个班次，调整他人 {info['changed_others']} 处；"
+             f"{info['frozen_before']} 之前的安排不变；用时 {solution['seconds']:.1f}s"]
+    lines += [f"  - {c['reason']}" for c in solution["changes"][:limit]]
+    if len(solution["changes"]) > limit:
+        lines.append(f"  … 另有 {len(solution['changes']) - limit} 处")
+    for u in info["uncovered"]:
+        lines.append(f"  ! {u['reason']}")
+    return "\n".join(lines)
+
+
 def cmd_scenario(args: argparse.Namespace) -> int:
     from solver.scenario import generate
 
@@ -182,6 +211,22 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("problem")
     p.add_argument("solution")
     p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("repair", help="re-plan around absent volunteers with few changes")
+    p.add_argument("problem")
+    p.add_argument("solution")
+    p.add_argument("--absent", action="append", required=True,
+                   metavar="VOLUNTEER[:FROM_DATE[:TO_DATE]]")
+    p.add_argument("--frozen-before", metavar="DATE",
+                   help="keep every assignment before DATE (default: the first absent date)")
+    p.add_argument("--change-weight", type=int, default=None, metavar="W")
+    p.add_argument("--fill-gaps", action="store_true",
+                   help="also fill gaps the published roster already had, near the absences")
+    p.add_argument("-o", "--output")
+    p.add_argument("--time-limit", type=float, default=10, metavar="S")
+    p.add_argument("--workers", type=int, default=1)  # see solver.repair: one is faster
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_repair)
 
     p = sub.add_parser("scenario", help="generate a seeded district or city problem")
     p.add_argument("--districts", type=int, default=1)

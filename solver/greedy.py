@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
+from collections.abc import Iterable
 
 from solver.problem import Problem
 from solver.rules import Rule, instantiate
@@ -21,8 +22,12 @@ PRICED = 8
 LOAD_PRICE = 20
 
 
-def eligible_pairs(problem: Problem, rules: list[Rule]) -> dict[tuple[int, int], None]:
-    """Every (volunteer, slot) pair that no hard unary rule forbids, in slot order."""
+def eligible_pairs(problem: Problem, rules: list[Rule],
+                   slots: Iterable[int] | None = None) -> dict[tuple[int, int], None]:
+    """Every (volunteer, slot) pair that no hard unary rule forbids, in slot order.
+
+    `slots` limits it to those slots (a repair asks only around the shifts it refills).
+    """
     by_site: dict[int, list[int]] = defaultdict(list)
     anywhere: list[int] = []
     for vol in problem.volunteers:
@@ -31,14 +36,20 @@ def eligible_pairs(problem: Problem, rules: list[Rule]) -> dict[tuple[int, int],
         else:
             for s in vol.sites:
                 by_site[s].append(vol.index)
-    filters = [r for r in rules if type(r).eligible is not Rule.eligible]
+    filters = unary(rules)
     pairs: dict[tuple[int, int], None] = {}
-    for slot in problem.slots:
+    chosen = problem.slots if slots is None else [problem.slots[s] for s in sorted(slots)]
+    for slot in chosen:
         for v in sorted(by_site.get(slot.site, []) + anywhere):
             vol = problem.volunteers[v]
             if all(r.eligible(vol, slot) for r in filters):
                 pairs[(v, slot.index)] = None
     return pairs
+
+
+def unary(rules: list[Rule]) -> list[Rule]:
+    """The rules that forbid pairs on their own (their `eligible` is not the default)."""
+    return [r for r in rules if type(r).eligible is not Rule.eligible]
 
 
 def greedy(problem: Problem, rules: list[Rule] | None = None,

@@ -115,25 +115,8 @@ class PartSearch:
 
     # -- one step ------------------------------------------------------------------------
     def submodel(self, free: set[Pair]) -> ModelContext:
-        """The model of what `free` can change; fixed pairs are pinned to 1.
-
-        Costs it leaves out (other people's rules, untouched slots) are the same before and
-        after the step, so the model's objective moves exactly as the part's does.
-        """
-        freed = {v for v, _ in free}
-        touched = {s for _, s in free}
-        fixed = {(v, s) for v, s in self.assigned
-                 if (v, s) not in free and (v in freed or s in touched)}
-        pairs = dict.fromkeys(sorted(free | fixed))
-        slots = sorted({s for _, s in pairs})
-        # Only the freed people's own rules go in: others appear through fixed assignments
-        # on the touched slots, where they count for coverage and head-count caps only.
-        ctx = build(self.problem, self.rules, sorted(freed), slots, pairs)
-        for key in fixed:
-            dom = ctx.model.proto.variables[ctx.x[key].index].domain
-            dom[0] = 1
-            dom[1] = 1
-        return ctx
+        """The model of what `free` can change from the incumbent (see `submodel`)."""
+        return submodel(self.problem, self.rules, self.assigned, free)
 
     def step(self, limit: float) -> bool:
         """Re-optimise one neighbourhood; True if the incumbent improved."""
@@ -178,6 +161,29 @@ class PartSearch:
         if gain > 0:
             self.improvements += 1
         return gain > 0
+
+
+def submodel(problem: Problem, rules: list[Rule], assigned: set[Pair],
+             free: set[Pair]) -> ModelContext:
+    """The model of what `free` can change in the roster `assigned`; fixed pairs pinned to 1.
+
+    Costs it leaves out (other people's rules, untouched slots) are the same before and
+    after any change of `free`, so the model's objective moves exactly as the roster's does.
+    """
+    freed = {v for v, _ in free}
+    touched = {s for _, s in free}
+    fixed = {(v, s) for v, s in assigned
+             if (v, s) not in free and (v in freed or s in touched)}
+    pairs = dict.fromkeys(sorted(free | fixed))
+    slots = sorted({s for _, s in pairs})
+    # Only the freed people's own rules go in: others appear through fixed assignments
+    # on the touched slots, where they count for coverage and head-count caps only.
+    ctx = build(problem, rules, sorted(freed), slots, pairs)
+    for key in fixed:
+        dom = ctx.model.proto.variables[ctx.x[key].index].domain
+        dom[0] = 1
+        dom[1] = 1
+    return ctx
 
 
 def fixed_solve(ctx: ModelContext, assigned: set[Pair]) -> tuple[list[int], int] | None:

@@ -31,7 +31,7 @@ from solver.model import ModelContext, build
 from solver.problem import SOLUTION_FORMAT, Problem, parse_problem
 from solver.rules import Rule, instantiate
 from solver.search import PartSearch, fixed_solve
-from solver.validate import check
+from solver.validate import Report, check
 
 
 @dataclass(frozen=True)
@@ -173,7 +173,17 @@ def solve(problem: Problem | dict[str, Any], time_limit: float = 60.0, workers: 
     # One greedy pass over everything, attributed to parts by volunteer and slot (the
     # parts share neither), gives each part its incumbent and its starting cost.
     start = greedy(problem, rules, pairs, seed=seed)
-    report = check(problem, start, rules)
+    _attribute(problem, parts, check(problem, start, rules))
+    tracker = _Tracker(parts, t0, progress)
+    _Scheduler(problem, rules, parts, t0 + time_limit, workers, seed, tracker).run()
+    return _solution(problem, rules, parts, time.monotonic() - t0)
+
+
+def _attribute(problem: Problem, parts: list[Part], report: Report) -> None:
+    """Give each part its share of a checked roster: its assignments and its objective.
+
+    Parts share neither volunteers nor slots, so every cost belongs to exactly one part.
+    """
     cost_v: dict[str, int] = {}
     cost_s: dict[int, int] = {}
     for bad in report.violations:
@@ -182,14 +192,25 @@ def solve(problem: Problem | dict[str, Any], time_limit: float = 60.0, workers: 
         elif bad.slot is not None:
             cost_s[bad.slot] = cost_s.get(bad.slot, 0) + bad.cost
     owner = {v: i for i, part in enumerate(parts) for v in part.volunteers}
-    for v, s in start:
+    for v, s in report.roster.assignments:
         parts[owner[v]].assignments.append((v, s))
     for part in parts:
         part.objective = (sum(cost_v.get(problem.volunteers[v].id, 0) for v in part.volunteers)
                           + sum(cost_s.get(s, 0) for s in part.slots))
-    tracker = _Tracker(parts, t0, progress)
-    _Scheduler(problem, rules, parts, t0 + time_limit, workers, seed, tracker).run()
-    return _solution(problem, rules, parts, time.monotonic() - t0)
+
+
+def roster_bound(problem: Problem, rules: list[Rule], pairs: dict[tuple[int, int], None],
+                 report: Report) -> int:
+    """A valid lower bound on the whole problem's objective, given a checked roster.
+
+    The same cheap bounds as the solver's large parts (`part_bound`), summed over the
+    independent parts; the roster's cost in each part is the incumbent they need.  Used
+    where no whole-model search ran (repairs) but the solution still reports a bound.
+    """
+    parts = decompose(problem, pairs)
+    _attribute(problem, parts, report)
+    return sum(min(part.objective, part_bound(problem, rules, part, part.objective))
+               for part in parts)
 
 
 #: Parts with at most this many eligible pairs go to CP-SAT whole; larger ones to LNS.
@@ -400,10 +421,15 @@ def _solution(problem: Problem, rules: list[Rule], parts: list[Part],
 
 
 def solution_document(problem: Problem, rules: list[Rule], assignments: list[tuple[int, int]],
-                      status: str, bound: int, seconds: float) -> dict[str, Any]:
-    """A `roster-solution/1` document for a roster, its cost recomputed by the validator."""
+                      status: str, bound: int, seconds: float,
+                      report: Report | None = None) -> dict[str, Any]:
+    """A `roster-solution/1` document for a roster, its cost recomputed by the validator.
+
+    `report`: the validator's report of these very assignments, when the caller has one.
+    """
     assignments = sorted(assignments)
-    report = check(problem, assignments, rules)
+    if report is None or sorted(report.roster.assignments) != assignments:
+        report = check(problem, assignments, rules)
     if not report.ok:  # never hand out a roster that breaks a hard rule
         raise AssertionError("invalid roster: " + "; ".join(v.message.en for v in report.hard[:5]))
     slots, vols, shifts, posts = problem.slots, problem.volunteers, problem.shifts, problem.posts

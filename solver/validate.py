@@ -55,28 +55,29 @@ def parse_assignments(problem: Problem, doc: Any) -> list[tuple[int, int]]:
     items = doc.get("assignments")
     if not isinstance(items, list):
         raise ProblemError("assignments", "expected a list")
-    out = []
-    for i, a in enumerate(items):
-        path = f"assignments[{i}]"
-        if not isinstance(a, dict):
-            raise ProblemError(path, "expected an object")
-        vol = problem.volunteer_by_id.get(_key(a.get("volunteer")))
-        if vol is None:
-            raise ProblemError(f"{path}.volunteer", f"unknown volunteer {a.get('volunteer')!r}")
-        post = problem.post_by_id.get(_key(a.get("post")))
-        if post is None:
-            raise ProblemError(f"{path}.post", f"unknown post {a.get('post')!r}")
-        shift = problem.shift_by_id.get(_key(a.get("shift")))
-        if shift is None:
-            raise ProblemError(f"{path}.shift", f"unknown shift {a.get('shift')!r}")
-        day = problem.day_of(_key(a.get("date")))
-        if day is None:
-            raise ProblemError(f"{path}.date", f"{a.get('date')!r} is not a date in the horizon")
-        slot = problem.slot_at.get((post.index, shift.index, day))
-        if slot is None:
-            raise ProblemError(path, f"no demand asks for {post.id} {shift.id} on {a['date']}")
-        out.append((vol.index, slot))
-    return out
+    return [parse_assignment(problem, a, f"assignments[{i}]") for i, a in enumerate(items)]
+
+
+def parse_assignment(problem: Problem, a: Any, path: str) -> tuple[int, int]:
+    """One assignment object as a (volunteer, slot) pair; errors name `path`."""
+    if not isinstance(a, dict):
+        raise ProblemError(path, "expected an object")
+    vol = problem.volunteer_by_id.get(_key(a.get("volunteer")))
+    if vol is None:
+        raise ProblemError(f"{path}.volunteer", f"unknown volunteer {a.get('volunteer')!r}")
+    post = problem.post_by_id.get(_key(a.get("post")))
+    if post is None:
+        raise ProblemError(f"{path}.post", f"unknown post {a.get('post')!r}")
+    shift = problem.shift_by_id.get(_key(a.get("shift")))
+    if shift is None:
+        raise ProblemError(f"{path}.shift", f"unknown shift {a.get('shift')!r}")
+    day = problem.day_of(_key(a.get("date")))
+    if day is None:
+        raise ProblemError(f"{path}.date", f"{a.get('date')!r} is not a date in the horizon")
+    slot = problem.slot_at.get((post.index, shift.index, day))
+    if slot is None:
+        raise ProblemError(path, f"no demand asks for {post.id} {shift.id} on {a['date']}")
+    return vol.index, slot
 
 
 def _key(value: Any) -> str:
