@@ -33,8 +33,8 @@ from typing import Any
 
 from flask import Flask, current_app, request
 from flask_smorest import Api, Blueprint
-from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException, Unauthorized
+from webargs.flaskparser import FlaskParser
+from werkzeug.exceptions import HTTPException, Unauthorized, default_exceptions
 
 from web.auth import current_user
 
@@ -45,7 +45,20 @@ from .schemas import ProblemSchema
 TITLE = "Bastion API"
 VERSION = "1"
 
-bp = Blueprint("api", __name__, url_prefix=PREFIX,
+
+
+class _Parser(FlaskParser):  # type: ignore[misc]
+    # An unknown query parameter is a 422, not ignored: ``site=3`` for ``site_id=3``
+    # must not quietly list every site.
+    DEFAULT_UNKNOWN_BY_LOCATION = {**FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION,
+                                   "query": None, "querystring": None}
+
+
+class _Blueprint(Blueprint):  # type: ignore[misc]
+    ARGUMENTS_PARSER = _Parser()
+
+
+bp = _Blueprint("api", __name__, url_prefix=PREFIX,
                description="Bastion 志愿者排班 JSON API / volunteer rostering JSON API")
 
 #: The security requirements of reads (the session cookie) and writes (cookie + CSRF).
@@ -81,14 +94,16 @@ def _login_first() -> None:
                            "session cookie")
 
 
-@bp.errorhandler(HTTPException)
 def _problem(exc: HTTPException) -> Any:
     return problems.from_exception(exc)
 
 
-@bp.errorhandler(CSRFError)
-def _csrf_problem(exc: CSRFError) -> Any:
-    return problems.from_exception(exc)
+# Flask looks for a handler of the status code (blueprint, then app) before one of the
+# class, so the pages' 400/403/404 handlers would win over a class handler here: register
+# each error status on the blueprint. (CSRFError is a 400: it lands here too.)
+for _code in sorted(c for c in default_exceptions if c >= 400):
+    bp.register_error_handler(_code, _problem)
+bp.register_error_handler(HTTPException, _problem)
 
 
 def init_app(app: Flask) -> Api:

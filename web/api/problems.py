@@ -63,7 +63,7 @@ def problem(status: int, detail: str | None = None, *, type_: str = "about:blank
     if detail:
         body["detail"] = detail
     body["instance"] = request.path
-    body.update({k: v for k, v in members.items() if v is not None or k == "current"})
+    body.update(members)
     response = Response(json.dumps(body), status=status, mimetype=MEDIA_TYPE)
     response.headers["Cache-Control"] = "no-store"
     for name, value in (headers or {}).items():
