@@ -31,7 +31,7 @@ from .problems import PUBLISH_CONFLICT, QUEUE_UNAVAILABLE, VERSION_STATE, abort_
 F = TypeVar("F", bound=Callable[..., Any])
 
 #: Ids in paths are positive 32-bit integers; anything else is a 404 before any query.
-ID = "int(min=1, max=2147483647)"
+ID = "id"
 COORDINATOR = ("coordinator",)
 STAFF = ("coordinator", "secretary")
 EVERYONE = ("coordinator", "secretary", "volunteer")
