@@ -122,6 +122,20 @@ def _only(roles: tuple[str, ...], ok: int = 200, anonymous: int = 302) -> dict[s
 COORD = ("coordinator",)
 VOLUNTEERS = ("volunteer_a", "volunteer_b")
 SECRETARIES = ("secretary_x", "secretary_y")
+STAFF = COORD + SECRETARIES
+EVERYONE = COORD + SECRETARIES + VOLUNTEERS
+
+
+def _api(roles: tuple[str, ...], ok: int = 200) -> dict[str, int]:
+    """The JSON API: anonymous calls are 401, never a redirect to the login page."""
+    return _only(roles, ok, anonymous=401)
+
+
+def _vol(w: World, key: str) -> int:
+    volunteer_id = w.users[key].volunteer_id
+    assert volunteer_id is not None
+    return volunteer_id
+
 LOGGED_IN_HOME = {r: 302 for r in ROLES} | {"anonymous": 200}
 
 # endpoint: (method, path for the world, status per role)
@@ -162,6 +176,30 @@ ROUTES: dict[str, tuple[str, Callable[[World], str], dict[str, int]]] = {
         "POST", lambda w: f"/me/preferences/{w.a_preference.id}/delete",
         _only(VOLUNTEERS, 302) | {"volunteer_b": 404}),
     "branch.index": ("GET", lambda w: "/branch", _only(SECRETARIES)),
+    "api.openapi": ("GET", lambda w: "/api/v1/openapi.json", _all(200)),
+    "api.me": ("GET", lambda w: "/api/v1/me", _api(EVERYONE)),
+    "api.my_assignments": ("GET", lambda w: "/api/v1/me/assignments", _api(VOLUNTEERS)),
+    "api.roster_list": ("GET", lambda w: "/api/v1/rosters", _api(STAFF)),
+    "api.roster_get": ("GET", lambda w: f"/api/v1/rosters/{w.roster.id}", _api(STAFF)),
+    "api.version_list": ("GET", lambda w: f"/api/v1/rosters/{w.roster.id}/versions",
+                         _api(STAFF)),
+    "api.version_get": ("GET", lambda w: f"/api/v1/rosters/{w.roster.id}/versions/1",
+                        _api(STAFF)),
+    "api.assignment_list": (
+        "GET", lambda w: f"/api/v1/rosters/{w.roster.id}/versions/1/assignments",
+        _api(EVERYONE)),  # each sees their own part (tests/test_api.py)
+    "api.publish": ("POST", lambda w: f"/api/v1/rosters/{w.roster.id}/versions/1/publish",
+                    _api(COORD, 422)),  # no body: refused, nothing published
+    "api.diff": ("GET", lambda w: f"/api/v1/rosters/{w.roster.id}/diff?from=1&to=1",
+                 _api(COORD)),
+    "api.run_list": ("GET", lambda w: f"/api/v1/rosters/{w.roster.id}/solve-runs", _api(COORD)),
+    # After rosters.generate above: the run it queued is returned (200), nothing enqueued.
+    "api.run_create": ("POST", lambda w: f"/api/v1/rosters/{w.roster.id}/solve-runs",
+                       _api(COORD)),
+    "api.run_get": ("GET", lambda w: f"/api/v1/solve-runs/{w.run.id}", _api(COORD)),
+    "api.volunteer_list": ("GET", lambda w: "/api/v1/volunteers", _api(STAFF)),
+    "api.volunteer_get": ("GET", lambda w: f"/api/v1/volunteers/{_vol(w, 'volunteer_a')}",
+                          _api(STAFF) | {"secretary_y": 404}),  # A works at X only
 }
 
 

@@ -55,6 +55,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     auth_feature.init_app(app)
     i18n.init_app(app)
     _register_blueprints(app)
+    from . import api
+
+    api.init_app(app)  # /api/v1 and its OpenAPI document (flask-smorest)
 
     from . import cli
 
@@ -112,6 +115,10 @@ def _register_error_pages(app: Flask) -> None:
     }
 
     def render(status: int, message: str | None = None) -> Any:
+        from .api import problems
+
+        if problems.is_api_request():  # the JSON API answers application/problem+json
+            return problems.problem(status, message or problems.TITLES[status][1])
         title, default = pages[status]
         if request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json":
             return {"error": gettext(title), "message": message or gettext(default)}, status
