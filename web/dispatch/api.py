@@ -23,7 +23,7 @@ from web.database import db_session
 
 from . import bp
 from .actions import ACTION_CONVERTER, load_task, perform
-from .routes import STAFF, SUGGESTIONS, _actor, viewer
+from .routes import STAFF, SUGGESTIONS, actor_name, viewer
 
 
 def problem(status: int, title: str, detail: str, **extra: Any) -> ResponseReturnValue:
@@ -72,7 +72,7 @@ def act_json(task_id: int, action: str) -> ResponseReturnValue:
         return problem(400, "Bad request", "the body must be a JSON object")
     session = db_session()
     try:
-        perform(action, found, data, _actor())
+        perform(action, found, data, actor_name())
     except dispatch.TaskConflict as exc:
         session.rollback()
         return problem(409, "Conflict", str(exc), current=exc.current)

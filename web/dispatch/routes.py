@@ -29,14 +29,14 @@ URGENCY_NAMES = {"urgent": Text("紧急", "urgent"), "today": Text("今日", "to
                  "normal": Text("普通", "normal")}
 
 
-def _actor() -> str:
+def actor_name() -> str:
     user = current_user()
     assert user is not None
     return user.name
 
 
 def viewer() -> dispatch.Viewer:
-    return dispatch.Viewer(actor=_actor())
+    return dispatch.Viewer(actor=actor_name())
 
 
 @bp.get("/dispatch")
@@ -76,7 +76,7 @@ def create() -> ResponseReturnValue:
     failure: dispatch.TaskInputError | None = None
     task = None
     try:
-        task = dispatch.create_task(session, _actor(), **kwargs)
+        task = dispatch.create_task(session, actor_name(), **kwargs)
     except dispatch.TaskInputError as exc:
         failure = exc
     if failure is not None or errors:
@@ -116,7 +116,7 @@ def act(task_id: int, action: str) -> ResponseReturnValue:
     found = load_task(task_id)
     session = db_session()
     try:
-        message = perform(action, found, request.form, _actor())
+        message = perform(action, found, request.form, actor_name())
     except dispatch.TaskConflict as exc:
         session.rollback()
         return render_task(task_id, 409, conflict=exc)
