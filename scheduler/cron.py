@@ -3,8 +3,8 @@
     rq cron -c scheduler.queues --serializer json scheduler.cron
 
 Run exactly one clock per deployment; it only enqueues, workers do the work. Without
-``REDIS_URL`` the web process runs the same job itself
-(`scheduler.jobs.start_local_reconciler`).
+``REDIS_URL`` the web process runs the same jobs itself (`scheduler.jobs.start_local_clock`,
+with the schedule `scheduler.jobs.PERIODIC`).
 """
 
 from __future__ import annotations
@@ -13,6 +13,6 @@ from rq import cron
 
 from scheduler import jobs, queues
 
-cron.register(jobs.reconcile, queue_name=queues.MAINTENANCE,
-              interval=jobs.RECONCILE_INTERVAL, job_timeout=jobs.RECONCILE_INTERVAL * 5,
-              ttl=jobs.RECONCILE_INTERVAL * 2)
+for _func, _interval in jobs.PERIODIC:
+    cron.register(_func, queue_name=queues.MAINTENANCE, interval=_interval,
+                  job_timeout=_interval * 5, ttl=_interval * 2)

@@ -13,6 +13,7 @@ import datetime as dt
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from rq import get_current_job
@@ -350,33 +351,59 @@ def reconcile() -> dict[str, int]:
 #: Seconds between two reconciler passes.
 RECONCILE_INTERVAL = 60
 
+
+def _periodic() -> list[tuple[Callable[[], Any], int]]:
+    from scheduler.dispatch import jobs as dispatch_jobs
+
+    return [(reconcile, RECONCILE_INTERVAL),
+            (dispatch_jobs.expire_offers, dispatch_jobs.EXPIRE_INTERVAL),
+            (dispatch_jobs.refresh_statuses, dispatch_jobs.REFRESH_INTERVAL)]
+
+
+#: Every periodic job and its interval in seconds: `rq cron` (`scheduler.cron`) registers
+#: these, and the in-process clock runs them when there is no Redis.
+PERIODIC: list[tuple[Callable[[], Any], int]] = _periodic()
+
 _clock: threading.Thread | None = None
 _clock_lock = threading.Lock()
 
 
-def start_local_reconciler(interval: float = RECONCILE_INTERVAL,
-                           stop: threading.Event | None = None) -> threading.Thread | None:
-    """Run `reconcile` now and then every `interval` seconds in a daemon thread.
+def start_local_clock(schedule: list[tuple[Callable[[], Any], float]] | None = None,
+                      stop: threading.Event | None = None) -> threading.Thread | None:
+    """Run each job of `schedule` (default `PERIODIC`) now and then every its interval.
 
-    For the embedded default (no ``REDIS_URL``), where no `rq cron` process exists: the
-    first pass at start-up ends the runs a previous process left behind when it died.
-    Starts one thread per process; returns it, or None when one is already running.
+    For the embedded default (no ``REDIS_URL``), where no `rq cron` process exists. One
+    daemon thread runs every job in turn, so jobs never overlap each other; the first
+    pass at start-up ends the solve runs a previous process left behind when it died.
+    Starts one clock per process; returns its thread, or None when one is running.
     """
     global _clock
     with _clock_lock:
         if _clock is not None and _clock.is_alive():
             return None
+        jobs_due = [(func, float(interval)) for func, interval in (schedule or PERIODIC)]
         stop = stop or threading.Event()
 
         def tick() -> None:
+            due = [time.monotonic()] * len(jobs_due)
             while True:
-                try:
-                    reconcile()
-                except Exception:  # a database outage must not kill the clock
-                    log.exception("reconciler pass failed")
-                if stop.wait(interval):
+                for i, (func, interval) in enumerate(jobs_due):
+                    if time.monotonic() < due[i]:
+                        continue
+                    try:
+                        func()
+                    except Exception:  # a database outage must not kill the clock
+                        log.exception("periodic job %s failed", func.__name__)
+                    due[i] = time.monotonic() + interval
+                if stop.wait(max(0.0, min(due) - time.monotonic())):
                     return
 
-        _clock = threading.Thread(target=tick, name="bastion-reconciler", daemon=True)
+        _clock = threading.Thread(target=tick, name="bastion-clock", daemon=True)
         _clock.start()
         return _clock
+
+
+def start_local_reconciler(interval: float = RECONCILE_INTERVAL,
+                           stop: threading.Event | None = None) -> threading.Thread | None:
+    """The clock with the reconciler alone (see `start_local_clock`)."""
+    return start_local_clock([(reconcile, interval)], stop)

@@ -143,3 +143,17 @@ def test_bootstrap_refuses_production(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BASTION_OTP_SENDER", "sms:send")
     result = create_app().test_cli_runner().invoke(args=["bastion", "bootstrap"])
     assert result.exit_code == 1 and "development only" in result.output
+
+
+def test_migrate_seeds_the_default_task_types_once(runner: FlaskCliRunner) -> None:
+    from sqlalchemy import select
+
+    from scheduler.dispatch.models import TaskType
+    from scheduler.dispatch.services import DEFAULT_TASK_TYPES
+
+    first = invoke(runner, "migrate")
+    assert "task types added: medicine_delivery" in first
+    assert "task types added" not in invoke(runner, "migrate")  # idempotent
+    with db.session_scope() as session:
+        codes = set(session.scalars(select(TaskType.code)))
+    assert codes == {t.code for t in DEFAULT_TASK_TYPES}

@@ -349,14 +349,21 @@ def test_reporter_throttles_progress_and_keeps_the_heartbeat(
     assert 2 <= sum(writes) <= 15  # progress once, then heartbeats; never per improvement
 
 
-def test_the_clock_process_enqueues_the_reconciler(redis_conn: Redis) -> None:
-    """`rq cron scheduler.cron` (the Procfile's clock) knows the reconciler and its queue."""
+def test_the_clock_process_enqueues_the_periodic_jobs(redis_conn: Redis) -> None:
+    """`rq cron scheduler.cron` (the Procfile's clock) knows every periodic job and its queue:
+    the reconciler, expiring offers and refreshing absence statuses."""
+    from scheduler.dispatch import jobs as dispatch_jobs
+
     assert "clock: rq cron -c scheduler.queues" in (REPO / "Procfile").read_text()
     scheduler = CronScheduler(connection=redis_conn)
     scheduler.load_config_from_file("scheduler.cron")
-    (job,) = scheduler.get_jobs()
-    assert job.func is jobs.reconcile and job.interval == jobs.RECONCILE_INTERVAL
-    assert job.queue_name == queues.MAINTENANCE and queues.MAINTENANCE in queues.QUEUES
+    found = {job.func: job for job in scheduler.get_jobs()}
+    assert found.keys() == {jobs.reconcile, dispatch_jobs.expire_offers,
+                            dispatch_jobs.refresh_statuses}
+    assert found[jobs.reconcile].interval == jobs.RECONCILE_INTERVAL
+    assert found[dispatch_jobs.expire_offers].interval == dispatch_jobs.EXPIRE_INTERVAL
+    for job in found.values():
+        assert job.queue_name == queues.MAINTENANCE and queues.MAINTENANCE in queues.QUEUES
 
 
 def test_the_in_process_reconciler_ends_a_dead_run_by_itself(engine: Engine,

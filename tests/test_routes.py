@@ -109,6 +109,26 @@ def world(db: Session, create_site: Callable[..., Site],
     return build_world(db, create_site, create_shift, create_roster, create_user)
 
 
+def _task(w: World) -> int:
+    """A task at site X with a pending offer to volunteer A (made once per world)."""
+    from scheduler.dispatch import services as dispatch
+    from scheduler.dispatch.models import TaskOffer
+
+    found: int | None = getattr(w, "task_id", None)
+    if found is None:
+        dispatch.ensure_task_types(w.db)
+        due = dt.datetime.now(dt.UTC) + dt.timedelta(hours=3)
+        task = dispatch.create_task(w.db, "test", type_code="grocery_run", site_id=w.site_x.id,
+                                    requester_name="张三", requester_phone="13800138000",
+                                    due_at=due)
+        task.offers.append(TaskOffer(volunteer_id=w.volunteers[0].id, state="pending",
+                                     offered_by="test", expires_at=due))
+        task.status = "offered"
+        w.db.flush()
+        found = w.task_id = task.id  # type: ignore[attr-defined]
+    return found
+
+
 def _all(status: int) -> dict[str, int]:
     return dict.fromkeys(ROLES, status)
 
@@ -200,6 +220,24 @@ ROUTES: dict[str, tuple[str, Callable[[World], str], dict[str, int]]] = {
     "api.volunteer_list": ("GET", lambda w: "/api/v1/volunteers", _api(STAFF)),
     "api.volunteer_get": ("GET", lambda w: f"/api/v1/volunteers/{_vol(w, 'volunteer_a')}",
                           _api(STAFF) | {"secretary_y": 404}),  # A works at X only
+    "dispatch.board": ("GET", lambda w: "/dispatch", _only(STAFF)),
+    "dispatch.new": ("GET", lambda w: "/dispatch/tasks/new", _only(STAFF)),
+    "dispatch.create": ("POST", lambda w: "/dispatch/tasks", _only(STAFF, 422)),  # empty form
+    "dispatch.task": ("GET", lambda w: f"/dispatch/tasks/{_task(w)}",
+                      _only(STAFF) | {"secretary_y": 404}),
+    "dispatch.task_json": ("GET", lambda w: f"/dispatch/tasks/{_task(w)}.json",
+                           _only(STAFF) | {"secretary_y": 404}),
+    # No reason given: refused, nothing changes.
+    "dispatch.act": ("POST", lambda w: f"/dispatch/tasks/{_task(w)}/cancel",
+                     _only(STAFF, 422) | {"secretary_y": 404}),
+    "dispatch.act_json": ("POST", lambda w: f"/dispatch/tasks/{_task(w)}/cancel.json",
+                          _only(STAFF, 400) | {"secretary_y": 404}),  # no JSON body
+    "absences.index": ("GET", lambda w: "/absences", _only(STAFF)),
+    "absences.create": ("POST", lambda w: "/absences", _only(STAFF, 422)),  # empty form
+    "me.tasks": ("GET", lambda w: "/me/tasks", _only(VOLUNTEERS)),
+    # A has the offer and accepts it; B has none: 404, nothing changes.
+    "me.task_action": ("POST", lambda w: f"/me/tasks/{_task(w)}/accept",
+                       _only(VOLUNTEERS, 302) | {"volunteer_b": 404}),
 }
 
 

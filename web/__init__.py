@@ -33,9 +33,11 @@ csrf = CSRFProtect()
 #: The main pages of each role, in the header (shown when their blueprint is registered).
 NAV = {
     "coordinator": [("dashboard.index", "概览"), ("rosters.index", "排班"),
-                    ("imports.index", "导入")],
-    "secretary": [("branch.index", "本支部")],
-    "volunteer": [("me.index", "我的班次")],
+                    ("imports.index", "导入"), ("dispatch.board", "派单"),
+                    ("absences.index", "缺勤登记")],
+    "secretary": [("branch.index", "本支部"), ("dispatch.board", "派单"),
+                  ("absences.index", "缺勤登记")],
+    "volunteer": [("me.index", "我的班次"), ("me.tasks", "我的任务")],
 }
 
 
@@ -66,6 +68,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from . import outage
 
     outage.init_app(app)
+    _start_clock_on_first_request(app)
 
     @app.context_processor
     def navigation() -> dict[str, Any]:
@@ -92,17 +95,37 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
 
 def _register_blueprints(app: Flask) -> None:
+    from .absences import bp as absences_bp
     from .auth import bp as auth_bp
     from .branch import bp as branch_bp
     from .dashboard import bp as dashboard_bp
+    from .dispatch import bp as dispatch_bp
     from .health import bp as health_bp
     from .imports import bp as imports_bp
     from .me import bp as me_bp
     from .rosters import bp as rosters_bp
 
     for blueprint in (health_bp, auth_bp, dashboard_bp, rosters_bp, imports_bp, me_bp,
-                      branch_bp):
+                      branch_bp, dispatch_bp, absences_bp):
         app.register_blueprint(blueprint)
+
+
+def _start_clock_on_first_request(app: Flask) -> None:
+    """Without Redis there is no `rq cron`: the web process runs the periodic jobs.
+
+    Started by the first request rather than by `create_app`, so ``flask bastion …``
+    commands (which build the app too, e.g. before the schema exists) never start it.
+    """
+    if not app.config.get("CLOCK") or app.config.get("TESTING") or app.config.get("REDIS_URL"):
+        return
+
+    @app.before_request
+    def start_clock() -> None:
+        if not app.extensions.get("bastion_clock"):
+            from scheduler import jobs
+
+            app.extensions["bastion_clock"] = True
+            jobs.start_local_clock()
 
 
 def _register_error_pages(app: Flask) -> None:

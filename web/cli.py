@@ -20,6 +20,7 @@ from sqlalchemy.engine import make_url
 
 from scheduler import db, exports, imports, problems, queues, rosters
 from scheduler.accounts import services as accounts
+from scheduler.dispatch import services as dispatch
 from scheduler.models import ACTIVE_RUN_STATUSES, Roster, RosterVersion, SolveRun
 from solver import scenario
 
@@ -46,10 +47,23 @@ def _fail(exc: Exception) -> click.ClickException:
 
 @bastion.command("migrate")
 def migrate() -> None:
-    """Run the database migrations up to the latest revision."""
+    """Run the database migrations up to the latest revision; add missing task types."""
     url = db.database_url()
-    db.upgrade(url)
+    added = _upgrade(url)
     click.echo(f"database migrated: {make_url(url).render_as_string(hide_password=True)}")
+    if added:
+        click.echo(f"task types added: {', '.join(added)}")
+
+
+def _upgrade(url: str) -> list[str]:
+    """Migrate to head, then seed the default task types that are missing.
+
+    Seeded here because every deployment migrates before it serves (production never runs
+    ``demo`` or ``bootstrap``); `ensure_task_types` never overwrites an edited type.
+    """
+    db.upgrade(url)
+    with db.session_scope() as session:
+        return [t.code for t in dispatch.ensure_task_types(session, DEFAULT_ACTOR)]
 
 
 @bastion.command("demo")
@@ -83,7 +97,7 @@ def bootstrap(days: int) -> None:
         raise click.ClickException("bootstrap loads demo data and demo passwords: "
                                    "development only")
     url = db.database_url()
-    db.upgrade(url)
+    _upgrade(url)
     today = dt.datetime.now(zone()).date()
     with db.session_scope() as session:
         result = demo_data.seed_demo(session, "bootstrap", start=today, days=days)

@@ -105,6 +105,9 @@ def load(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "DATABASE_URL": database_url(env),
         "REDIS_URL": redis_url(env),
         "OTP_SENDER": otp_sender,
+        # The in-process clock (expire offers, refresh absences, reconcile solve runs) when
+        # there is no REDIS_URL; off under TESTING whatever this says.
+        "CLOCK": env_bool("CLOCK", True, env=env),
         "PERMANENT_SESSION_LIFETIME": dt.timedelta(hours=env_int("SESSION_HOURS", 12, env=env)),
         "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
         "MAX_CONTENT_LENGTH": env_int("MAX_CONTENT_LENGTH", 16 * 1024 * 1024, env=env),

@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("me", __name__, template_folder="templates")
 
-from . import routes  # noqa: E402,F401  (registers the views on bp)
+from . import routes, tasks  # noqa: E402,F401  (registers the views on bp)
