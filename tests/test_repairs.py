@@ -23,7 +23,7 @@ from scheduler.problems import load_problem, store_solution
 from scheduler.repairs import services
 from scheduler.repairs.models import RepairProposal
 
-pytest_plugins = ["tests.fixtures.db"]
+pytest_plugins = ["tests.fixtures.db", "tests.fixtures.web"]
 
 ACTOR = "书记甲"
 
@@ -298,3 +298,62 @@ def test_manual_move_and_stale_expected_number(engine: Engine) -> None:
         s.commit()
     after = _rows(engine, roster_id, 2)
     assert ("vb", d[0]) in after and ("vb", d[2]) not in after
+
+
+# -- the web pages (rolled-back `db`, the route tests' world) ----------------------------
+
+def test_proposal_page_shows_the_diff_in_scope_and_a_stale_accept_is_409(
+        app: Any, world: Any, db: Any) -> None:
+    from tests.test_routes import _client, repair_fixture
+
+    app.config["WTF_CSRF_ENABLED"] = False
+    proposal = db.get(RepairProposal, repair_fixture(world)[0])
+    day = (world.roster.start + dt.timedelta(days=1)).isoformat()
+    a, b = world.volunteers
+    proposal.status, proposal.base_number = "ready", 1
+    proposal.result = {"changes": [
+        {"action": "removed", "volunteer": a.code, "name": a.name, "date": day, "shift": "M",
+         "post": "x-gate-check", "replaces": None, "covers_for": None,
+         "reason": f"{a.name} 缺勤", "reason_en": "absent"},
+        {"action": "added", "volunteer": b.code, "name": b.name, "date": day, "shift": "M",
+         "post": "x-gate-check", "replaces": a.code, "covers_for": a.code,
+         "reason": f"{b.name} 补排，顶替 {a.name}", "reason_en": "replacing"}],
+        "repair": {"uncovered": [{"date": day, "shift": "M", "post": "x-gate-check",
+                                  "missing": 1, "reason": "无人可排：技能不符"}]}}
+    db.flush()
+    page = _client(app, world, "secretary_x").get(f"/repairs/{proposal.id}")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert f"{a.code} → {b.name}" in html and "无人可排：技能不符" in html
+    assert _client(app, world, "secretary_y").get(f"/repairs/{proposal.id}").status_code == 404
+    proposal.base_number = 0  # made for a version that is no longer published
+    db.flush()
+    stale = _client(app, world, "secretary_x").post(f"/repairs/{proposal.id}/accept",
+                                                    data={"expected": "0"})
+    assert stale.status_code == 409 and "已过期" in stale.get_data(as_text=True)
+    db.refresh(proposal)
+    assert proposal.status == "stale"
+    assert rosters.published_version(db, world.roster.id).number == 1
+
+
+def test_manual_change_page_previews_and_scopes(app: Any, world: Any, db: Any) -> None:
+    from tests.test_routes import _client
+
+    a = world.volunteers[0]
+    url = (f"/rosters/{world.roster.id}/change?action=added&volunteer={a.code}"
+           f"&date={world.roster.start.isoformat()}&shift=M&post=y-gate-check")
+    # A already works the morning shift that day (at X): one shift per day is hard.
+    page = _client(app, world, "coordinator").get(url)
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and "违反硬性规则" in html and "调整并发布" not in html
+    assert _client(app, world, "secretary_x").get(url).status_code == 404  # Y is not theirs
+    bad = _client(app, world, "coordinator").get(url.replace("shift=M", "shift=ZZ"))
+    assert bad.status_code == 422 and "change.shift" in bad.get_data(as_text=True)
+
+
+@pytest.fixture
+def world(db: Any, create_site: Any, create_shift: Any, create_roster: Any,
+          create_user: Any) -> Any:
+    from tests.test_routes import build_world
+
+    return build_world(db, create_site, create_shift, create_roster, create_user)
