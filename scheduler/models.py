@@ -121,6 +121,11 @@ class Site(Timestamps, Base):
     name: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(16), default="other")
     active: Mapped[bool] = mapped_column(default=True)
+    address: Mapped[str | None] = mapped_column(String(300))
+    # 街道 (sub-district), for filtering sites by the street office responsible for them.
+    street: Mapped[str | None] = mapped_column(String(100), index=True)
+    contact_name: Mapped[str | None] = mapped_column(String(100))
+    contact_phone: Mapped[str | None] = mapped_column(String(32))
 
     posts: Mapped[list[Post]] = relationship(
         back_populates="site", order_by="Post.position, Post.id", cascade="all, delete-orphan")
@@ -466,3 +471,8 @@ class AuditEvent(Base):
     before: Mapped[Any | None] = mapped_column(JSON)
     after: Mapped[Any | None] = mapped_column(JSON)
     reason: Mapped[str | None] = mapped_column(Text)
+
+
+# Feature models live in their feature folders; importing them here puts every table on
+# `Base.metadata` for Alembic and the schema test.
+from scheduler.calendars import models as _calendar_models  # noqa: E402,F401

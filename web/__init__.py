@@ -38,6 +38,10 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(health_bp)
 
+    from . import calendar
+
+    calendar.init_app(app)
+
     from . import cli
 
     cli.init_app(app)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 PREFIX = "BASTION_"
 
@@ -81,6 +82,7 @@ def load(env: Mapping[str, str] | None = None) -> dict[str, Any]:
             raise ConfigError(f"{PREFIX}SECRET_KEY must be set when {PREFIX}ENV=production")
         secret_key = DEV_SECRET_KEY
 
+    base_url = (env_str("BASE_URL", "http://localhost:5000", env=env) or "").rstrip("/")
     return {
         "BASTION_ENV": bastion_env,
         "SECRET_KEY": secret_key,
@@ -93,4 +95,9 @@ def load(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": production,
+        # The public address of the app: calendar feed links are built on it.
+        "BASE_URL": base_url,
+        # Right-hand side of calendar event UIDs; keep it fixed once feeds are subscribed.
+        "FEED_DOMAIN": env_str("FEED_DOMAIN", urlsplit(base_url).hostname or "bastion.local",
+                               env=env),
     }

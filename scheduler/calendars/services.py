@@ -1,0 +1,462 @@
+"""Calendar feeds: issuing, resolving and revoking feed tokens; building the feeds.
+
+Tokens. A token is HMAC-SHA256(secret key, random 128-bit salt), base64url (43
+characters). The database holds only its SHA-256 (to find the row) and the salt; the
+server's secret key never reaches the database. So a copy of the database alone reveals no
+feed URL, yet the server can show a volunteer their current link again (derive it from
+the salt) without rotating it, which a subscribed phone would not survive. Issuing a token
+revokes the owner's previous one in the same transaction, with an audit row.
+
+Feeds. Only published rosters are shown: for every roster, the events come from its
+published version; an assignment that an earlier published (now superseded) version had
+and the published one lacks is shown as STATUS:CANCELLED for `CANCELLED_DAYS` after the
+publication that removed it. An event's SEQUENCE counts the publications that changed it
+(post moved, removed), and its DTSTAMP and LAST-MODIFIED are the publication time of the
+last such change, so an unchanged roster gives an identical feed, byte for byte.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import hmac
+import re
+import secrets
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, select, update
+from sqlalchemy.orm import Session
+
+from scheduler import audit
+from scheduler.calendars import ical
+from scheduler.calendars.models import FeedToken
+from scheduler.db import utcnow
+from scheduler.models import Assignment, Post, RosterVersion, ShiftTemplate, Site, Volunteer
+
+#: How long a removed assignment stays in feeds as STATUS:CANCELLED.
+CANCELLED_DAYS = 7
+#: `last_used_at` is written at most this often per token, so polls stay read-only.
+LAST_USED_RESOLUTION = dt.timedelta(hours=1)
+#: Domain separation of the HMAC that derives tokens from the secret key.
+_TOKEN_CONTEXT = b"bastion/feed-token/1:"
+_TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{43}")
+#: Said for a missing shift leader or site contact.
+TBD = "待定"
+
+
+class FeedTokenError(ValueError):
+    """A feed token cannot be issued (unknown owner, no secret key)."""
+
+
+# -- tokens -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class FeedOwner:
+    """Whose feed a token opens: a volunteer's or a site's."""
+
+    kind: str  # "volunteer" | "site"
+    id: int
+    token_id: int
+    last_used_at: dt.datetime | None = None
+
+
+def _key(secret: str | bytes) -> bytes:
+    key = secret.encode("utf-8") if isinstance(secret, str) else secret
+    if not key:
+        raise FeedTokenError("feed tokens need the server's secret key")
+    return key
+
+
+def derive_token(secret: str | bytes, salt: str) -> str:
+    """The token of a row with `salt`, under the server's `secret` key."""
+    digest = hmac.new(_key(secret), _TOKEN_CONTEXT + bytes.fromhex(salt), hashlib.sha256)
+    return base64.urlsafe_b64encode(digest.digest()).rstrip(b"=").decode("ascii")
+
+
+def hash_token(token: str) -> str:
+    """The hex SHA-256 under which a token is stored and looked up."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def _owner_filter(kind: str, owner_id: int) -> ColumnElement[bool]:
+    column = FeedToken.volunteer_id if kind == "volunteer" else FeedToken.site_id
+    return column == owner_id
+
+
+def _issue(session: Session, kind: str, owner_id: int, actor: str, secret: str | bytes,
+           reason: str | None) -> str:
+    """Revoke the owner's live token, if any, and store a new one; return the new token."""
+    model = Volunteer if kind == "volunteer" else Site
+    key = _key(secret)
+    with session.begin_nested():
+        if session.get(model, owner_id) is None:
+            raise FeedTokenError(f"no {kind} {owner_id}")
+        now = utcnow()
+        live = session.scalars(select(FeedToken).where(
+            _owner_filter(kind, owner_id), FeedToken.revoked_at.is_(None))
+            .with_for_update()).all()
+        for row in live:
+            row.revoked_at = now
+        session.flush()  # one live token per owner, at every moment
+        salt = secrets.token_hex(16)
+        token = derive_token(key, salt)
+        row = FeedToken(token_hash=hash_token(token), salt=salt, created_at=now,
+                        created_by=actor, **{f"{kind}_id": owner_id})
+        session.add(row)
+        session.flush()
+        audit.record(session, actor, "feed_token.issue", "feed_token", row.id,
+                     before={"revoked": [r.id for r in live]} if live else None,
+                     after={"owner": kind, "owner_id": owner_id}, reason=reason)
+    return token
+
+
+def issue_volunteer_token(session: Session, volunteer_id: int, actor: str, *,
+                          secret: str | bytes, reason: str | None = None) -> str:
+    """A new feed token for the volunteer; their previous one stops working at once.
+
+    Works in a savepoint of the caller's transaction (the caller commits), with an audit
+    row that names the revoked token rows but never a token or hash.
+    """
+    return _issue(session, "volunteer", volunteer_id, actor, secret, reason)
+
+
+def issue_site_token(session: Session, site_id: int, actor: str, *, secret: str | bytes,
+                     reason: str | None = None) -> str:
+    """A new feed token for the site (its leaders' feed); the previous one stops working."""
+    return _issue(session, "site", site_id, actor, secret, reason)
+
+
+def reset_volunteer_token(session: Session, volunteer_id: int, actor: str, *,
+                          secret: str | bytes) -> str:
+    """"Reset my calendar link" (重置日历链接): a new token, the old link answers 404."""
+    return issue_volunteer_token(session, volunteer_id, actor, secret=secret,
+                                 reason="reset calendar link")
+
+
+def current_token(session: Session, kind: str, owner_id: int, *,
+                  secret: str | bytes) -> str | None:
+    """The owner's live token, derived again from its salt; None if there is none.
+
+    None too when the secret key has changed since the token was issued (the derived token
+    no longer matches the stored hash): the old link still works, but only a reset can
+    show a link again.
+    """
+    row = session.scalars(select(FeedToken).where(
+        _owner_filter(kind, owner_id), FeedToken.revoked_at.is_(None))).one_or_none()
+    if row is None:
+        return None
+    token = derive_token(secret, row.salt)
+    return token if hmac.compare_digest(hash_token(token), row.token_hash) else None
+
+
+def volunteer_token(session: Session, volunteer_id: int, actor: str, *,
+                    secret: str | bytes) -> str:
+    """The volunteer's current token, issuing one if they have none (or it can't be shown)."""
+    token = current_token(session, "volunteer", volunteer_id, secret=secret)
+    if token is None:
+        token = issue_volunteer_token(session, volunteer_id, actor, secret=secret)
+    return token
+
+
+def site_token(session: Session, site_id: int, actor: str, *, secret: str | bytes) -> str:
+    """The site's current token, issuing one if it has none (or it can't be shown)."""
+    token = current_token(session, "site", site_id, secret=secret)
+    if token is None:
+        token = issue_site_token(session, site_id, actor, secret=secret)
+    return token
+
+
+def resolve(session: Session, token: str) -> FeedOwner | None:
+    """The owner of a live token, or None for anything else (unknown, revoked, malformed)."""
+    if not _TOKEN_SHAPE.fullmatch(token):
+        return None
+    row = session.execute(
+        select(FeedToken.id, FeedToken.volunteer_id, FeedToken.site_id, FeedToken.last_used_at)
+        .where(FeedToken.token_hash == hash_token(token), FeedToken.revoked_at.is_(None))
+    ).one_or_none()
+    if row is None:
+        return None
+    token_id, volunteer_id, site_id, last_used = row
+    if volunteer_id is not None:
+        return FeedOwner("volunteer", volunteer_id, token_id, last_used)
+    return FeedOwner("site", site_id, token_id, last_used)
+
+
+def mark_used(session: Session, owner: FeedOwner, now: dt.datetime) -> bool:
+    """Record that the token was used, at most once per `LAST_USED_RESOLUTION`.
+
+    Returns whether anything was written (the caller commits). Not audited: it is a
+    sign of life, not a change anyone made.
+    """
+    if owner.last_used_at is not None and now - owner.last_used_at < LAST_USED_RESOLUTION:
+        return False
+    session.execute(update(FeedToken).where(FeedToken.id == owner.token_id)
+                    .values(last_used_at=now))
+    return True
+
+
+# -- feeds --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Feed:
+    """An iCalendar document with its strong ETag and the time it last changed."""
+
+    body: bytes
+    etag: str
+    last_modified: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class _Row:
+    uid: str
+    version_id: int
+    volunteer_id: int
+    post_id: int
+    shift_id: int
+    date: dt.date
+
+
+@dataclass(frozen=True)
+class _Version:
+    id: int
+    roster_id: int
+    published_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class _Item:
+    """An assignment's state in the feed: its last row, SEQUENCE and last change."""
+
+    row: _Row
+    sequence: int
+    modified: dt.datetime
+    cancelled: bool
+
+
+def _history(session: Session, where: ColumnElement[bool]) -> tuple[
+        list[_Row], dict[int, list[_Version]]]:
+    """Assignment rows matching `where` in published or superseded versions, and the
+    published/superseded versions of their rosters in order of publication."""
+    found = session.execute(
+        select(Assignment.uid, Assignment.version_id, Assignment.volunteer_id,
+               Assignment.post_id, Assignment.shift_id, Assignment.date,
+               RosterVersion.roster_id)
+        .join(RosterVersion, Assignment.version_id == RosterVersion.id)
+        .join(Post, Assignment.post_id == Post.id)
+        .where(where, RosterVersion.state != "draft")).all()
+    rows = [_Row(uid, vid, vol, post, shift, date)
+            for uid, vid, vol, post, shift, date, _roster in found]
+    roster_ids = sorted({r[-1] for r in found})
+    versions: dict[int, list[_Version]] = defaultdict(list)
+    if roster_ids:
+        for vid, roster_id, published_at in session.execute(
+                select(RosterVersion.id, RosterVersion.roster_id, RosterVersion.published_at)
+                .where(RosterVersion.roster_id.in_(roster_ids),
+                       RosterVersion.state != "draft")
+                .order_by(RosterVersion.published_at, RosterVersion.number)):
+            # iCalendar and HTTP dates have whole seconds; so does every comparison here.
+            versions[roster_id].append(
+                _Version(vid, roster_id, published_at.replace(microsecond=0)))
+    return rows, versions
+
+
+def _items(rows: Sequence[_Row], versions: dict[int, list[_Version]],
+           now: dt.datetime) -> list[_Item]:
+    """Walk each assignment through its roster's publications, in order.
+
+    SEQUENCE starts at 0 and grows at every publication that changes the event (another
+    post, or absent); the event is cancelled if the latest publication lacks it, and
+    dropped once that was more than `CANCELLED_DAYS` ago.
+    """
+    by_uid: dict[str, dict[int, _Row]] = defaultdict(dict)
+    roster_of_version = {v.id: v.roster_id for vs in versions.values() for v in vs}
+    for row in rows:
+        by_uid[row.uid][row.version_id] = row
+    window = dt.timedelta(days=CANCELLED_DAYS)
+    items = []
+    for present in by_uid.values():
+        roster_id = roster_of_version[next(iter(present))]
+        sequence, changed, state, last = -1, None, None, None
+        for version in versions[roster_id]:
+            row = present.get(version.id)
+            new_state = None if row is None else row.post_id
+            if sequence < 0 and row is None:
+                continue  # not yet in the roster
+            if sequence < 0 or new_state != state:
+                sequence, changed, state = sequence + 1, version.published_at, new_state
+            if row is not None:
+                last = row
+        assert last is not None and changed is not None
+        cancelled = state is None
+        if cancelled and now - changed >= window:
+            continue
+        items.append(_Item(last, sequence, changed, cancelled))
+    return items
+
+
+@dataclass(frozen=True)
+class _Place:
+    post_name: str
+    site_id: int
+    site_name: str
+    address: str | None
+    contact_name: str | None
+    contact_phone: str | None
+
+
+def _places(session: Session, post_ids: Iterable[int]) -> dict[int, _Place]:
+    ids = sorted(set(post_ids))
+    if not ids:
+        return {}
+    return {pid: _Place(pname, sid, sname, addr, cname, cphone)
+            for pid, pname, sid, sname, addr, cname, cphone in session.execute(
+                select(Post.id, Post.name, Site.id, Site.name, Site.address, Site.contact_name,
+                       Site.contact_phone)
+                .join(Site, Post.site_id == Site.id).where(Post.id.in_(ids)))}
+
+
+def _shifts(session: Session, shift_ids: Iterable[int]) -> dict[int, tuple[str, dt.time,
+                                                                       dt.time]]:
+    ids = sorted(set(shift_ids))
+    if not ids:
+        return {}
+    return {sid: (name, start, end) for sid, name, start, end in session.execute(
+        select(ShiftTemplate.id, ShiftTemplate.name, ShiftTemplate.start, ShiftTemplate.end)
+        .where(ShiftTemplate.id.in_(ids)))}
+
+
+def _leaders(session: Session, items: Sequence[_Item],
+             places: dict[int, _Place]) -> dict[tuple[int, dt.date, int, int], str]:
+    """The shift leader of each (version, date, shift, site) of live events: the Party
+    member there with the smallest volunteer code (stable across polls)."""
+    live = [i.row for i in items if not i.cancelled]
+    if not live:
+        return {}
+    wanted = {(r.version_id, r.date, r.shift_id, places[r.post_id].site_id) for r in live}
+    found = session.execute(
+        select(Assignment.version_id, Assignment.date, Assignment.shift_id, Post.site_id,
+               Volunteer.code, Volunteer.name)
+        .join(Post, Assignment.post_id == Post.id)
+        .join(Volunteer, Assignment.volunteer_id == Volunteer.id)
+        .where(Assignment.version_id.in_(sorted({r.version_id for r in live})),
+               Assignment.date.in_(sorted({r.date for r in live})),
+               Volunteer.party_member.is_(True))).all()
+    best: dict[tuple[int, dt.date, int, int], tuple[str, str]] = {}
+    for version_id, date, shift_id, site_id, code, name in found:
+        key = (version_id, date, shift_id, site_id)
+        if key in wanted and (key not in best or code < best[key][0]):
+            best[key] = (code, name)
+    return {key: name for key, (_code, name) in best.items()}
+
+
+def _times(date: dt.date, start: dt.time, end: dt.time) -> tuple[dt.datetime, dt.datetime]:
+    """Wall-clock start and end; a shift whose end is not after its start ends next day."""
+    end_date = date + dt.timedelta(days=1) if end <= start else date
+    return dt.datetime.combine(date, start), dt.datetime.combine(end_date, end)
+
+
+def _contact(place: _Place) -> str:
+    parts = [p for p in (place.contact_name, place.contact_phone) if p]
+    return " ".join(parts) if parts else TBD
+
+
+def _location(place: _Place) -> str:
+    return f"{place.site_name}，{place.address}" if place.address else place.site_name
+
+
+def _events(session: Session, items: Sequence[_Item], domain: str, uid_suffix: str,
+            title: Any) -> list[ical.Event]:
+    """VEVENTs of `items`; `title(item, shift_name, place, names)` gives the SUMMARY head
+    and the extra description lines of the feed's kind."""
+    places = _places(session, (i.row.post_id for i in items))
+    shifts = _shifts(session, (i.row.shift_id for i in items))
+    leaders = _leaders(session, items, places)
+    names = dict(session.execute(select(Volunteer.id, Volunteer.name).where(
+        Volunteer.id.in_(sorted({i.row.volunteer_id for i in items})))).all()) if items else {}
+    events = []
+    for item in items:
+        row, place = item.row, places[item.row.post_id]
+        shift_name, start, end = shifts[row.shift_id]
+        begin, finish = _times(row.date, start, end)
+        summary, extra = title(item, shift_name, place, names)
+        leader = leaders.get((row.version_id, row.date, row.shift_id, place.site_id), TBD)
+        lines = [
+            *extra,
+            f"岗位 Post：{place.site_name} · {place.post_name}",
+            f"班次 Shift：{shift_name} {start:%H:%M}–{end:%H:%M}",
+            f"带班党员 Shift leader：{leader if not item.cancelled else TBD}",
+            f"点位联系人 Site contact：{_contact(place)}",
+        ]
+        if item.cancelled:
+            summary = f"【已取消】{summary}"
+            lines.insert(0, "此班次已取消 This shift was cancelled.")
+        events.append(ical.Event(
+            uid=f"{row.uid}{uid_suffix}@{domain}", sequence=item.sequence,
+            modified=item.modified, start=begin, end=finish, summary=summary,
+            location=_location(place), description="\n".join(lines),
+            cancelled=item.cancelled))
+    return ical.sorted_events(events)
+
+
+def _feed(name: str, events: Sequence[ical.Event]) -> Feed:
+    body = ical.calendar(name, events)
+    etag = '"' + hashlib.sha256(body).hexdigest()[:40] + '"'
+    modified = max((e.modified for e in events), default=None)
+    return Feed(body, etag, modified)
+
+
+def volunteer_feed(session: Session, volunteer_id: int, now: dt.datetime, *,
+                   domain: str) -> Feed:
+    """The volunteer's shifts in every published roster, as an iCalendar feed.
+
+    UIDs are `<assignment uid>@<domain>`: no name, phone or code in them. `now` decides
+    only which cancelled events are still within their `CANCELLED_DAYS`.
+    """
+    volunteer = session.get(Volunteer, volunteer_id)
+    if volunteer is None:
+        raise LookupError(f"no volunteer {volunteer_id}")
+    rows, versions = _history(session, Assignment.volunteer_id == volunteer_id)
+
+    def title(item: _Item, shift_name: str, place: _Place,
+              _names: dict[int, str]) -> tuple[str, list[str]]:
+        return f"{shift_name} · {place.site_name} · {place.post_name}", []
+
+    events = _events(session, _items(rows, versions, now), domain, "", title)
+    return _feed(f"Bastion 排班 · {volunteer.name}", events)
+
+
+def site_feed(session: Session, site_id: int, now: dt.datetime, *, domain: str) -> Feed:
+    """Every shift at the site in published rosters (for its leaders): one event per
+    volunteer and shift, UIDs `<assignment uid>.site@<domain>`.
+
+    An assignment that moves to another site is cancelled here and appears there.
+    """
+    site = session.get(Site, site_id)
+    if site is None:
+        raise LookupError(f"no site {site_id}")
+    rows, versions = _history(session, Post.site_id == site_id)
+
+    def title(item: _Item, shift_name: str, place: _Place,
+              names: dict[int, str]) -> tuple[str, list[str]]:
+        name = names.get(item.row.volunteer_id, "")
+        return (f"{shift_name} · {place.post_name} · {name}",
+                [f"志愿者 Volunteer：{name}"])
+
+    events = _events(session, _items(rows, versions, now), domain, ".site", title)
+    return _feed(f"Bastion 点位排班 · {site.name}", events)
+
+
+def owner_feed(session: Session, owner: FeedOwner, now: dt.datetime, *, domain: str) -> Feed:
+    """The feed a resolved token opens."""
+    build = volunteer_feed if owner.kind == "volunteer" else site_feed
+    return build(session, owner.id, now, domain=domain)
+
+
+__all__ = ["CANCELLED_DAYS", "Feed", "FeedOwner", "FeedTokenError", "current_token",
+           "derive_token", "hash_token", "issue_site_token", "issue_volunteer_token",
+           "mark_used", "owner_feed", "reset_volunteer_token", "resolve", "site_feed",
+           "site_token", "volunteer_feed", "volunteer_token"]
