@@ -400,6 +400,52 @@ def test_feed_route_etag_304_and_404(district: District, client: FlaskClient) ->
     assert len(events_by_uid(response.data)) == 2
 
 
+def test_cached_feeds_follow_publications_and_edits(district: District, app: Flask,
+                                                    client: FlaskClient) -> None:
+    d = district
+    d.version([(d.zhang, DAY, d.night, d.post(d.site), "a" * 32, 1)])
+    token = services.issue_volunteer_token(d.db, d.zhang.id, "c", secret=SECRET)
+    path = f"/ical/{token}.ics"
+    first = client.get(path)
+    cache = app.extensions["bastion.feed_cache"]
+    assert len(cache) == 1
+    assert client.get(path, headers={"If-None-Match": first.headers["ETag"]}).status_code == 304
+
+    d.version([(d.zhang, DAY, d.night, d.post(d.site, 1), "a" * 32, 2)])  # moved
+    moved = client.get(path, headers={"If-None-Match": first.headers["ETag"]})
+    assert moved.status_code == 200 and "人员登记" in moved.data.decode()
+    assert events_by_uid(moved.data)[f"{'a' * 32}@{DOMAIN}"]["sequence"] == 1
+
+    d.site.contact_phone = "13911112222"  # an edit, no publication
+    d.db.flush()
+    edited = client.get(path, headers={"If-None-Match": moved.headers["ETag"]})
+    assert edited.status_code == 200 and "13911112222" in edited.data.decode()
+
+    d.zhang.name = "张三丰"
+    d.db.flush()
+    renamed = client.get(path)
+    assert str(icalendar.Calendar.from_ical(renamed.data)["X-WR-CALNAME"]) == (
+        "Bastion 排班 · 张三丰")
+
+
+def test_cache_drops_a_feed_when_a_cancellation_expires(district: District) -> None:
+    d = district
+    d.version([(d.zhang, DAY, d.night, d.post(d.site), "a" * 32, 1)])
+    v2 = d.version([])
+    token = services.issue_volunteer_token(d.db, d.zhang.id, "c", secret=SECRET)
+    owner = services.resolve(d.db, token)
+    assert owner is not None
+    cache = services.FeedCache()
+    now = utc(v2.published_at) + dt.timedelta(days=1)
+    feed = services.owner_feed(d.db, owner, now, domain=DOMAIN, cache=cache)
+    assert feed.expires == utc(v2.published_at) + dt.timedelta(days=7)
+    assert services.owner_feed(d.db, owner, now, domain=DOMAIN, cache=cache) is feed
+    later = services.owner_feed(d.db, owner, feed.expires, domain=DOMAIN, cache=cache)
+    assert later is not feed and events_by_uid(later.body) == {} and later.expires is None
+    stale = services.FeedOwner(owner.kind, owner.id, owner.token_id, None, ("other",))
+    assert cache.get(stale, DOMAIN, now) is None  # another fingerprint: not served
+
+
 def test_feed_route_works_without_redis(district: District, client: FlaskClient,
                                         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")  # nothing listens there

@@ -100,4 +100,6 @@ def load(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         # Right-hand side of calendar event UIDs; keep it fixed once feeds are subscribed.
         "FEED_DOMAIN": env_str("FEED_DOMAIN", urlsplit(base_url).hostname or "bastion.local",
                                env=env),
+        # Built calendar feeds kept per worker process (0: none).
+        "FEED_CACHE_SIZE": env_int("FEED_CACHE_SIZE", 4096, env=env),
     }

@@ -43,20 +43,22 @@ def fold(line: str) -> bytes:
     """`line` as UTF-8, folded into CRLF-ended lines of at most 75 octets.
 
     A continuation line starts with one space, which counts towards its 75 octets. Cuts
-    fall between characters, so every physical line is valid UTF-8 on its own.
+    fall between characters (never before a UTF-8 continuation byte), so every physical
+    line is valid UTF-8 on its own.
     """
-    out = bytearray()
-    width = 0
-    limit = FOLD_OCTETS
-    for char in line:
-        encoded = char.encode("utf-8")
-        if width + len(encoded) > limit:
-            out += b"\r\n "
-            width = 1
-        out += encoded
-        width += len(encoded)
-    out += b"\r\n"
-    return bytes(out)
+    data = line.encode("utf-8")
+    if len(data) <= FOLD_OCTETS:
+        return data + b"\r\n"
+    parts = []
+    start, limit = 0, FOLD_OCTETS
+    while len(data) - start > limit:
+        cut = start + limit
+        while data[cut] & 0xC0 == 0x80:  # inside a character: cut before it
+            cut -= 1
+        parts.append(data[start:cut])
+        start, limit = cut, FOLD_OCTETS - 1  # the leading space takes one octet
+    parts.append(data[start:])
+    return b"\r\n ".join(parts) + b"\r\n"
 
 
 def utc_stamp(moment: dt.datetime) -> str:

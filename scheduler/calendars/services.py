@@ -23,12 +23,13 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+import threading
+from collections import OrderedDict, defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, select, update
+from sqlalchemy import ColumnElement, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from scheduler import audit
@@ -62,6 +63,8 @@ class FeedOwner:
     id: int
     token_id: int
     last_used_at: dt.datetime | None = None
+    # The state the feed is built from (see `resolve`); equal fingerprints, equal feeds.
+    fingerprint: tuple[Any, ...] = ()
 
 
 def _key(secret: str | bytes) -> bytes:
@@ -170,20 +173,47 @@ def site_token(session: Session, site_id: int, actor: str, *, secret: str | byte
     return token
 
 
+def _max(column: Any) -> Any:
+    return select(func.max(column)).scalar_subquery()
+
+
+#: What a feed's content depends on: every publication (count and latest time of
+#: non-draft versions; the count also moves when a roster is deleted) and every edit of the
+#: rows an event shows (sites, posts, shifts, volunteers: `updated_at` moves on each
+#: change; rows that assignments point to cannot be deleted). Coarse on purpose: any
+#: such change anywhere rebuilds every feed once, and these changes are rare next to polls.
+_FINGERPRINT = (
+    select(func.count(RosterVersion.id)).where(RosterVersion.state != "draft")
+    .scalar_subquery(),
+    _max(RosterVersion.published_at),
+    _max(Site.updated_at), _max(Post.updated_at), _max(ShiftTemplate.updated_at),
+    _max(Volunteer.updated_at),
+)
+
+
+# Built once: a prebuilt statement keeps its cache key, so a poll compiles nothing.
+_RESOLVE = (select(FeedToken.id, FeedToken.volunteer_id, FeedToken.site_id,
+                   FeedToken.last_used_at, *_FINGERPRINT)
+            .where(FeedToken.token_hash == bindparam("token_hash"),
+                   FeedToken.revoked_at.is_(None)))
+
+
 def resolve(session: Session, token: str) -> FeedOwner | None:
-    """The owner of a live token, or None for anything else (unknown, revoked, malformed)."""
+    """The owner of a live token, or None for anything else (unknown, revoked, malformed).
+
+    The same query reads the owner's fingerprint (`FeedOwner.fingerprint`), which lets a
+    `FeedCache` answer without building the feed.
+    """
     if not _TOKEN_SHAPE.fullmatch(token):
         return None
-    row = session.execute(
-        select(FeedToken.id, FeedToken.volunteer_id, FeedToken.site_id, FeedToken.last_used_at)
-        .where(FeedToken.token_hash == hash_token(token), FeedToken.revoked_at.is_(None))
-    ).one_or_none()
+    row = session.connection().execute(
+        _RESOLVE, {"token_hash": hash_token(token)}).one_or_none()
     if row is None:
         return None
-    token_id, volunteer_id, site_id, last_used = row
+    token_id, volunteer_id, site_id, last_used, *fingerprint = row
     if volunteer_id is not None:
-        return FeedOwner("volunteer", volunteer_id, token_id, last_used)
-    return FeedOwner("site", site_id, token_id, last_used)
+        return FeedOwner("volunteer", volunteer_id, token_id, last_used, tuple(fingerprint))
+    return FeedOwner("site", site_id, token_id, last_used, tuple(fingerprint))
 
 
 def mark_used(session: Session, owner: FeedOwner, now: dt.datetime) -> bool:
@@ -203,21 +233,44 @@ def mark_used(session: Session, owner: FeedOwner, now: dt.datetime) -> bool:
 
 @dataclass(frozen=True)
 class Feed:
-    """An iCalendar document with its strong ETag and the time it last changed."""
+    """An iCalendar document with its strong ETag and the time it last changed.
+
+    `expires` is the next moment the document changes by the clock alone (a cancelled
+    event leaving its 7 days), or None; until then only a database change can change it.
+    """
 
     body: bytes
     etag: str
     last_modified: dt.datetime | None
+    expires: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class _Place:
+    post_name: str
+    site_id: int
+    site_name: str
+    address: str | None
+    contact_name: str | None
+    contact_phone: str | None
 
 
 @dataclass(frozen=True)
 class _Row:
+    """An assignment row of a published or superseded version, with what the event shows."""
+
     uid: str
     version_id: int
     volunteer_id: int
+    volunteer_name: str
     post_id: int
     shift_id: int
     date: dt.date
+    roster_id: int
+    place: _Place
+    shift_name: str
+    start: dt.time
+    end: dt.time
 
 
 @dataclass(frozen=True)
@@ -237,27 +290,49 @@ class _Item:
     cancelled: bool
 
 
-def _history(session: Session, where: ColumnElement[bool]) -> tuple[
+_HISTORY = (
+    select(Assignment.uid, Assignment.version_id, Assignment.volunteer_id, Volunteer.name,
+           Assignment.post_id, Assignment.shift_id, Assignment.date, RosterVersion.roster_id,
+           Post.name, Site.id, Site.name, Site.address, Site.contact_name, Site.contact_phone,
+           ShiftTemplate.name, ShiftTemplate.start, ShiftTemplate.end)
+    .join(RosterVersion, Assignment.version_id == RosterVersion.id)
+    .join(Volunteer, Assignment.volunteer_id == Volunteer.id)
+    .join(Post, Assignment.post_id == Post.id)
+    .join(Site, Post.site_id == Site.id)
+    .join(ShiftTemplate, Assignment.shift_id == ShiftTemplate.id)
+    .where(RosterVersion.state != "draft"))
+_HISTORY_OF = {"volunteer": _HISTORY.where(Assignment.volunteer_id == bindparam("owner")),
+               "site": _HISTORY.where(Post.site_id == bindparam("owner"))}
+_VERSIONS = (select(RosterVersion.id, RosterVersion.roster_id, RosterVersion.published_at)
+             .where(RosterVersion.roster_id.in_(bindparam("rosters", expanding=True)),
+                    RosterVersion.state != "draft")
+             .order_by(RosterVersion.published_at, RosterVersion.number))
+_PARTY = (select(Assignment.version_id, Assignment.date, Assignment.shift_id, Post.site_id,
+                 Volunteer.code, Volunteer.name)
+          .join(Post, Assignment.post_id == Post.id)
+          .join(Volunteer, Assignment.volunteer_id == Volunteer.id)
+          .where(Assignment.version_id.in_(bindparam("versions", expanding=True)),
+                 Assignment.date.in_(bindparam("dates", expanding=True)),
+                 Assignment.shift_id.in_(bindparam("shifts", expanding=True)),
+                 Post.site_id.in_(bindparam("sites", expanding=True)),
+                 Volunteer.party_member.is_(True)))
+
+
+def _history(session: Session, kind: str, owner_id: int) -> tuple[
         list[_Row], dict[int, list[_Version]]]:
-    """Assignment rows matching `where` in published or superseded versions, and the
-    published/superseded versions of their rosters in order of publication."""
-    found = session.execute(
-        select(Assignment.uid, Assignment.version_id, Assignment.volunteer_id,
-               Assignment.post_id, Assignment.shift_id, Assignment.date,
-               RosterVersion.roster_id)
-        .join(RosterVersion, Assignment.version_id == RosterVersion.id)
-        .join(Post, Assignment.post_id == Post.id)
-        .where(where, RosterVersion.state != "draft")).all()
-    rows = [_Row(uid, vid, vol, post, shift, date)
-            for uid, vid, vol, post, shift, date, _roster in found]
-    roster_ids = sorted({r[-1] for r in found})
+    """Assignment rows of the owner (a volunteer's, or a site's) in published or superseded versions, with their
+    post, site, shift and volunteer; and the published/superseded versions of their rosters
+    in order of publication. Two queries, whatever the number of events."""
+    conn = session.connection()
+    rows = [_Row(uid, vid, vol, vname, post, shift, date, roster,
+                 _Place(pname, site_id, sname, addr, cname, cphone), shname, start, end)
+            for (uid, vid, vol, vname, post, shift, date, roster, pname, site_id, sname, addr,
+                 cname, cphone, shname, start, end) in conn.execute(_HISTORY_OF[kind],
+                                                                  {"owner": owner_id})]
+    roster_ids = sorted({r.roster_id for r in rows})
     versions: dict[int, list[_Version]] = defaultdict(list)
     if roster_ids:
-        for vid, roster_id, published_at in session.execute(
-                select(RosterVersion.id, RosterVersion.roster_id, RosterVersion.published_at)
-                .where(RosterVersion.roster_id.in_(roster_ids),
-                       RosterVersion.state != "draft")
-                .order_by(RosterVersion.published_at, RosterVersion.number)):
+        for vid, roster_id, published_at in conn.execute(_VERSIONS, {"rosters": roster_ids}):
             # iCalendar and HTTP dates have whole seconds; so does every comparison here.
             versions[roster_id].append(
                 _Version(vid, roster_id, published_at.replace(microsecond=0)))
@@ -270,16 +345,15 @@ def _items(rows: Sequence[_Row], versions: dict[int, list[_Version]],
 
     SEQUENCE starts at 0 and grows at every publication that changes the event (another
     post, or absent); the event is cancelled if the latest publication lacks it, and
-    dropped once that was more than `CANCELLED_DAYS` ago.
+    dropped once that was `CANCELLED_DAYS` ago or more.
     """
     by_uid: dict[str, dict[int, _Row]] = defaultdict(dict)
-    roster_of_version = {v.id: v.roster_id for vs in versions.values() for v in vs}
     for row in rows:
         by_uid[row.uid][row.version_id] = row
     window = dt.timedelta(days=CANCELLED_DAYS)
     items = []
     for present in by_uid.values():
-        roster_id = roster_of_version[next(iter(present))]
+        roster_id = next(iter(present.values())).roster_id
         sequence, changed, state, last = -1, None, None, None
         for version in versions[roster_id]:
             row = present.get(version.id)
@@ -298,53 +372,25 @@ def _items(rows: Sequence[_Row], versions: dict[int, list[_Version]],
     return items
 
 
-@dataclass(frozen=True)
-class _Place:
-    post_name: str
-    site_id: int
-    site_name: str
-    address: str | None
-    contact_name: str | None
-    contact_phone: str | None
+def _expires(items: Sequence[_Item]) -> dt.datetime | None:
+    """When the first cancelled event leaves the feed (the feed then changes)."""
+    window = dt.timedelta(days=CANCELLED_DAYS)
+    return min((i.modified + window for i in items if i.cancelled), default=None)
 
 
-def _places(session: Session, post_ids: Iterable[int]) -> dict[int, _Place]:
-    ids = sorted(set(post_ids))
-    if not ids:
-        return {}
-    return {pid: _Place(pname, sid, sname, addr, cname, cphone)
-            for pid, pname, sid, sname, addr, cname, cphone in session.execute(
-                select(Post.id, Post.name, Site.id, Site.name, Site.address, Site.contact_name,
-                       Site.contact_phone)
-                .join(Site, Post.site_id == Site.id).where(Post.id.in_(ids)))}
-
-
-def _shifts(session: Session, shift_ids: Iterable[int]) -> dict[int, tuple[str, dt.time,
-                                                                       dt.time]]:
-    ids = sorted(set(shift_ids))
-    if not ids:
-        return {}
-    return {sid: (name, start, end) for sid, name, start, end in session.execute(
-        select(ShiftTemplate.id, ShiftTemplate.name, ShiftTemplate.start, ShiftTemplate.end)
-        .where(ShiftTemplate.id.in_(ids)))}
-
-
-def _leaders(session: Session, items: Sequence[_Item],
-             places: dict[int, _Place]) -> dict[tuple[int, dt.date, int, int], str]:
+def _leaders(session: Session, items: Sequence[_Item]) -> dict[tuple[int, dt.date, int, int],
+                                                              str]:
     """The shift leader of each (version, date, shift, site) of live events: the Party
     member there with the smallest volunteer code (stable across polls)."""
     live = [i.row for i in items if not i.cancelled]
     if not live:
         return {}
-    wanted = {(r.version_id, r.date, r.shift_id, places[r.post_id].site_id) for r in live}
-    found = session.execute(
-        select(Assignment.version_id, Assignment.date, Assignment.shift_id, Post.site_id,
-               Volunteer.code, Volunteer.name)
-        .join(Post, Assignment.post_id == Post.id)
-        .join(Volunteer, Assignment.volunteer_id == Volunteer.id)
-        .where(Assignment.version_id.in_(sorted({r.version_id for r in live})),
-               Assignment.date.in_(sorted({r.date for r in live})),
-               Volunteer.party_member.is_(True))).all()
+    wanted = {(r.version_id, r.date, r.shift_id, r.place.site_id) for r in live}
+    found = session.connection().execute(_PARTY, {
+        "versions": sorted({r.version_id for r in live}),
+        "dates": sorted({r.date for r in live}),
+        "shifts": sorted({r.shift_id for r in live}),
+        "sites": sorted({r.place.site_id for r in live})})
     best: dict[tuple[int, dt.date, int, int], tuple[str, str]] = {}
     for version_id, date, shift_id, site_id, code, name in found:
         key = (version_id, date, shift_id, site_id)
@@ -369,26 +415,21 @@ def _location(place: _Place) -> str:
 
 
 def _events(session: Session, items: Sequence[_Item], domain: str, uid_suffix: str,
-            title: Any) -> list[ical.Event]:
-    """VEVENTs of `items`; `title(item, shift_name, place, names)` gives the SUMMARY head
-    and the extra description lines of the feed's kind."""
-    places = _places(session, (i.row.post_id for i in items))
-    shifts = _shifts(session, (i.row.shift_id for i in items))
-    leaders = _leaders(session, items, places)
-    names = dict(session.execute(select(Volunteer.id, Volunteer.name).where(
-        Volunteer.id.in_(sorted({i.row.volunteer_id for i in items})))).all()) if items else {}
+            title: Callable[[_Row], tuple[str, list[str]]]) -> list[ical.Event]:
+    """VEVENTs of `items`; `title(row)` gives the SUMMARY and the first description lines
+    of the feed's kind."""
+    leaders = _leaders(session, items)
     events = []
     for item in items:
-        row, place = item.row, places[item.row.post_id]
-        shift_name, start, end = shifts[row.shift_id]
-        begin, finish = _times(row.date, start, end)
-        summary, extra = title(item, shift_name, place, names)
+        row, place = item.row, item.row.place
+        begin, finish = _times(row.date, row.start, row.end)
+        summary, extra = title(row)
         leader = leaders.get((row.version_id, row.date, row.shift_id, place.site_id), TBD)
         lines = [
             *extra,
             f"岗位 Post：{place.site_name} · {place.post_name}",
-            f"班次 Shift：{shift_name} {start:%H:%M}–{end:%H:%M}",
-            f"带班党员 Shift leader：{leader if not item.cancelled else TBD}",
+            f"班次 Shift：{row.shift_name} {row.start:%H:%M}–{row.end:%H:%M}",
+            f"带班党员 Shift leader：{TBD if item.cancelled else leader}",
             f"点位联系人 Site contact：{_contact(place)}",
         ]
         if item.cancelled:
@@ -402,11 +443,31 @@ def _events(session: Session, items: Sequence[_Item], domain: str, uid_suffix: s
     return ical.sorted_events(events)
 
 
-def _feed(name: str, events: Sequence[ical.Event]) -> Feed:
+def _feed(name: str, items: Sequence[_Item], events: Sequence[ical.Event]) -> Feed:
     body = ical.calendar(name, events)
     etag = '"' + hashlib.sha256(body).hexdigest()[:40] + '"'
     modified = max((e.modified for e in events), default=None)
-    return Feed(body, etag, modified)
+    return Feed(body, etag, modified, _expires(items))
+
+
+_NAME = {"volunteer": select(Volunteer.name).where(Volunteer.id == bindparam("owner")),
+         "site": select(Site.name).where(Site.id == bindparam("owner"))}
+
+
+def _name(session: Session, kind: str, owner_id: int) -> str:
+    name = session.connection().execute(_NAME[kind], {"owner": owner_id}).scalar_one_or_none()
+    if name is None:
+        raise LookupError(f"no {kind} {owner_id}")
+    return str(name)
+
+
+def _volunteer_title(row: _Row) -> tuple[str, list[str]]:
+    return f"{row.shift_name} · {row.place.site_name} · {row.place.post_name}", []
+
+
+def _site_title(row: _Row) -> tuple[str, list[str]]:
+    return (f"{row.shift_name} · {row.place.post_name} · {row.volunteer_name}",
+            [f"志愿者 Volunteer：{row.volunteer_name}"])
 
 
 def volunteer_feed(session: Session, volunteer_id: int, now: dt.datetime, *,
@@ -416,17 +477,11 @@ def volunteer_feed(session: Session, volunteer_id: int, now: dt.datetime, *,
     UIDs are `<assignment uid>@<domain>`: no name, phone or code in them. `now` decides
     only which cancelled events are still within their `CANCELLED_DAYS`.
     """
-    volunteer = session.get(Volunteer, volunteer_id)
-    if volunteer is None:
-        raise LookupError(f"no volunteer {volunteer_id}")
-    rows, versions = _history(session, Assignment.volunteer_id == volunteer_id)
-
-    def title(item: _Item, shift_name: str, place: _Place,
-              _names: dict[int, str]) -> tuple[str, list[str]]:
-        return f"{shift_name} · {place.site_name} · {place.post_name}", []
-
-    events = _events(session, _items(rows, versions, now), domain, "", title)
-    return _feed(f"Bastion 排班 · {volunteer.name}", events)
+    name = _name(session, "volunteer", volunteer_id)
+    rows, versions = _history(session, "volunteer", volunteer_id)
+    items = _items(rows, versions, now)
+    events = _events(session, items, domain, "", _volunteer_title)
+    return _feed(f"Bastion 排班 · {name}", items, events)
 
 
 def site_feed(session: Session, site_id: int, now: dt.datetime, *, domain: str) -> Feed:
@@ -435,28 +490,70 @@ def site_feed(session: Session, site_id: int, now: dt.datetime, *, domain: str) 
 
     An assignment that moves to another site is cancelled here and appears there.
     """
-    site = session.get(Site, site_id)
-    if site is None:
-        raise LookupError(f"no site {site_id}")
-    rows, versions = _history(session, Post.site_id == site_id)
-
-    def title(item: _Item, shift_name: str, place: _Place,
-              names: dict[int, str]) -> tuple[str, list[str]]:
-        name = names.get(item.row.volunteer_id, "")
-        return (f"{shift_name} · {place.post_name} · {name}",
-                [f"志愿者 Volunteer：{name}"])
-
-    events = _events(session, _items(rows, versions, now), domain, ".site", title)
-    return _feed(f"Bastion 点位排班 · {site.name}", events)
+    name = _name(session, "site", site_id)
+    rows, versions = _history(session, "site", site_id)
+    items = _items(rows, versions, now)
+    events = _events(session, items, domain, ".site", _site_title)
+    return _feed(f"Bastion 点位排班 · {name}", items, events)
 
 
-def owner_feed(session: Session, owner: FeedOwner, now: dt.datetime, *, domain: str) -> Feed:
-    """The feed a resolved token opens."""
+def owner_feed(session: Session, owner: FeedOwner, now: dt.datetime, *, domain: str,
+               cache: FeedCache | None = None) -> Feed:
+    """The feed a resolved token opens, from `cache` while the owner's fingerprint (see
+    `resolve`) is unchanged and the clock has not reached the cached feed's `expires`."""
+    if cache is not None:
+        cached = cache.get(owner, domain, now)
+        if cached is not None:
+            return cached
     build = volunteer_feed if owner.kind == "volunteer" else site_feed
-    return build(session, owner.id, now, domain=domain)
+    feed = build(session, owner.id, now, domain=domain)
+    if cache is not None:
+        cache.put(owner, domain, feed)
+    return feed
 
 
-__all__ = ["CANCELLED_DAYS", "Feed", "FeedOwner", "FeedTokenError", "current_token",
-           "derive_token", "hash_token", "issue_site_token", "issue_volunteer_token",
-           "mark_used", "owner_feed", "reset_volunteer_token", "resolve", "site_feed",
-           "site_token", "volunteer_feed", "volunteer_token"]
+class FeedCache:
+    """Rendered feeds of one process, so that most polls (304 or not) render nothing.
+
+    An entry is used only while the owner's fingerprint is what it was when the feed was
+    built: the fingerprint (computed by `resolve` in the same query as the token lookup)
+    changes with any publication and any edit of a site, post, shift or volunteer, so a
+    stale feed is never served; such edits are rare next to hourly polls. Least recently
+    used entries are dropped beyond `size`.
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._entries: OrderedDict[tuple[str, int, str], tuple[tuple[Any, ...], Feed]] = (
+            OrderedDict())
+        self._lock = threading.Lock()
+
+    def get(self, owner: FeedOwner, domain: str, now: dt.datetime) -> Feed | None:
+        key = (owner.kind, owner.id, domain)
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            fingerprint, feed = entry
+            if fingerprint != owner.fingerprint or (feed.expires is not None
+                                                    and now >= feed.expires):
+                del self._entries[key]
+                return None
+            self._entries.move_to_end(key)
+            return feed
+
+    def put(self, owner: FeedOwner, domain: str, feed: Feed) -> None:
+        with self._lock:
+            self._entries[(owner.kind, owner.id, domain)] = (owner.fingerprint, feed)
+            self._entries.move_to_end((owner.kind, owner.id, domain))
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+__all__ = ["CANCELLED_DAYS", "Feed", "FeedCache", "FeedOwner", "FeedTokenError",
+           "current_token", "derive_token", "hash_token", "issue_site_token",
+           "issue_volunteer_token", "mark_used", "owner_feed", "reset_volunteer_token",
+           "resolve", "site_feed", "site_token", "volunteer_feed", "volunteer_token"]
