@@ -81,7 +81,7 @@ def build(url: str, volunteers: int, seed: int = 1) -> list[str]:
                         rule_set=RuleSet(name="默认"))
         session.add_all([*sites, *shifts, roster])
         session.flush()
-        people = [{"code": f"v{i:05d}", "name": rng.choice(SURNAMES) + rng.choice(GIVEN),
+        people: list[dict[str, object]] = [{"code": f"v{i:05d}", "name": rng.choice(SURNAMES) + rng.choice(GIVEN),
                    "phone": None, "unit": "", "skills": [], "party_member": i % 7 == 0,
                    "sites_restricted": False, "status": "active"} for i in range(volunteers)]
         session.execute(insert(Volunteer), people)

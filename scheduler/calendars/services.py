@@ -27,7 +27,7 @@ import threading
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import ColumnElement, bindparam, func, select, update
 from sqlalchemy.orm import Session
@@ -305,7 +305,7 @@ _HISTORY_OF = {"volunteer": _HISTORY.where(Assignment.volunteer_id == bindparam(
                "site": _HISTORY.where(Post.site_id == bindparam("owner"))}
 _VERSIONS = (select(RosterVersion.id, RosterVersion.roster_id, RosterVersion.published_at)
              .where(RosterVersion.roster_id.in_(bindparam("rosters", expanding=True)),
-                    RosterVersion.state != "draft")
+                    RosterVersion.state != "draft", RosterVersion.published_at.is_not(None))
              .order_by(RosterVersion.published_at, RosterVersion.number))
 _PARTY = (select(Assignment.version_id, Assignment.date, Assignment.shift_id, Post.site_id,
                  Volunteer.code, Volunteer.name)
@@ -334,8 +334,8 @@ def _history(session: Session, kind: str, owner_id: int) -> tuple[
     if roster_ids:
         for vid, roster_id, published_at in conn.execute(_VERSIONS, {"rosters": roster_ids}):
             # iCalendar and HTTP dates have whole seconds; so does every comparison here.
-            versions[roster_id].append(
-                _Version(vid, roster_id, published_at.replace(microsecond=0)))
+            published = cast(dt.datetime, published_at).replace(microsecond=0)
+            versions[roster_id].append(_Version(vid, roster_id, published))
     return rows, versions
 
 
@@ -354,17 +354,20 @@ def _items(rows: Sequence[_Row], versions: dict[int, list[_Version]],
     items = []
     for present in by_uid.values():
         roster_id = next(iter(present.values())).roster_id
-        sequence, changed, state, last = -1, None, None, None
+        sequence, state = -1, None
+        changed: dt.datetime | None = None
+        last: _Row | None = None
         for version in versions[roster_id]:
-            row = present.get(version.id)
-            new_state = None if row is None else row.post_id
-            if sequence < 0 and row is None:
+            found = present.get(version.id)
+            new_state = None if found is None else found.post_id
+            if sequence < 0 and found is None:
                 continue  # not yet in the roster
             if sequence < 0 or new_state != state:
                 sequence, changed, state = sequence + 1, version.published_at, new_state
-            if row is not None:
-                last = row
-        assert last is not None and changed is not None
+            if found is not None:
+                last = found
+        if last is None or changed is None:
+            continue  # only in versions never published (no publication time)
         cancelled = state is None
         if cancelled and now - changed >= window:
             continue
