@@ -379,6 +379,8 @@ def test_feed_route_etag_304_and_404(district: District, client: FlaskClient) ->
 
     cached = client.get(f"/ical/{zhang}.ics", headers={"If-None-Match": etag})
     assert cached.status_code == 304 and cached.data == b"" and cached.headers["ETag"] == etag
+    weak = client.get(f"/ical/{zhang}.ics", headers={"If-None-Match": f'"x", W/{etag}'})
+    assert weak.status_code == 304
     stale = client.get(f"/ical/{zhang}.ics", headers={"If-None-Match": '"other"'})
     assert stale.status_code == 200 and stale.data == response.data
 

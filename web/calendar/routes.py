@@ -98,7 +98,9 @@ def _serve(token: str, kind: str) -> Response:
     response.headers["X-Robots-Tag"] = "noindex"
     if feed.last_modified is not None:
         response.last_modified = feed.last_modified
-    if feed.etag.strip('"') in request.if_none_match:
+    # If-None-Match compares weakly (RFC 9110 13.1.2): a proxy that compressed the feed
+    # may have turned our ETag into W/"…".
+    if request.if_none_match.contains_weak(feed.etag.strip('"')):
         response.status_code = 304
         response.set_data(b"")
         del response.headers["Content-Type"]
