@@ -189,16 +189,42 @@ def server_cpu(server: subprocess.Popen[bytes]) -> float:
     return total
 
 
+#: The bench database's name when it is PostgreSQL (its backends' CPU is counted too).
+DATABASE: dict[str, str] = {}
+
+
+def database_cpu() -> dict[int, float]:
+    """CPU seconds so far of each PostgreSQL backend serving the bench database."""
+    if "name" not in DATABASE:
+        return {}
+    engine = create_engine(POSTGRES)
+    try:
+        with engine.connect() as conn:
+            pids = conn.execute(text("SELECT pid FROM pg_stat_activity WHERE datname = :d"),
+                                {"d": DATABASE["name"]}).scalars().all()
+    finally:
+        engine.dispose()
+    out = {}
+    for pid in pids:
+        try:
+            times = psutil.Process(pid).cpu_times()
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        out[pid] = times.user + times.system
+    return out
+
+
 def phase(name: str, server: subprocess.Popen[bytes], port: int,
           requests: list[tuple[str, str | None]], clients: int,
           expected: int) -> dict[str, str]:
     shares = [(port, requests[i::clients], expected) for i in range(clients)]
     with multiprocessing.Pool(clients) as pool:
-        cpu = server_cpu(server)
+        cpu, db_before = server_cpu(server), database_cpu()
         started = time.perf_counter()
         results = pool.map(client, shares)
         elapsed = time.perf_counter() - started
-        cpu = server_cpu(server) - cpu
+        cpu, db_after = server_cpu(server) - cpu, database_cpu()
+        db_cpu = sum(t - db_before.get(pid, 0.0) for pid, t in db_after.items())
     latencies = sorted(x for r in results for x in r[0])
     statuses: dict[int, int] = {}
     etags: dict[str, str] = {}
@@ -215,8 +241,10 @@ def phase(name: str, server: subprocess.Popen[bytes], port: int,
           f"{expected}-responses/s; latency p50 {pct(0.50):.1f} ms, p90 {pct(0.90):.1f} ms, "
           f"p99 {pct(0.99):.1f} ms, max {latencies[-1] * 1000:.1f} ms; statuses {statuses}")
     per_request = cpu / len(requests) * 1000
-    print(f"    server CPU {per_request:.2f} ms/request: {1000 / per_request:.0f}/s per free "
-          f"core; load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    per_query = db_cpu / len(requests) * 1000
+    print(f"    CPU per request: gunicorn {per_request:.2f} ms + PostgreSQL {per_query:.2f} ms "
+          f"= {1000 / (per_request + per_query):.0f}/s per free core; "
+          f"load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     return etags
 
 
@@ -238,7 +266,7 @@ def main() -> None:
             url = f"sqlite:///{Path(tmp) / 'feeds.sqlite3'}"
         else:
             admin = create_engine(POSTGRES, isolation_level="AUTOCOMMIT")
-            name = f"bastion_feed_bench_{os.getpid()}"
+            name = DATABASE["name"] = f"bastion_feed_bench_{os.getpid()}"
             with admin.connect() as conn:
                 conn.execute(text(f'CREATE DATABASE "{name}"'))
             url = make_url(POSTGRES).set(database=name).render_as_string(hide_password=False)

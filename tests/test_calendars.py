@@ -211,11 +211,17 @@ def test_last_used_is_written_at_most_hourly(district: District) -> None:
 def test_feed_after_publish_change_and_cancellation(district: District) -> None:
     d = district
     check, register = d.post(d.site, 0), d.post(d.site, 1)
+    # A Party member with the smallest code, but at another site: not the leader here.
+    elsewhere = Volunteer(code="a0000", name="钱党员", party_member=True)
+    d.db.add(elsewhere)
+    d.db.flush()
     v1 = d.version([
         (d.zhang, DAY, d.night, check, "a" * 32, 1),
         (d.zhang, DAY + dt.timedelta(days=1), d.day, register, "b" * 32, 1),
         (d.leader, DAY, d.night, register, "c" * 32, 1),
         (d.li, DAY, d.night, check, "d" * 32, 1),
+        (elsewhere, DAY, d.night, d.post(d.other_site), "f" * 32, 1),
+        (elsewhere, DAY + dt.timedelta(days=1), d.night, check, "0" * 32, 1),
     ])
     feed = d.feed()
     events = events_by_uid(feed.body)

@@ -29,8 +29,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, bindparam, func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, and_, bindparam, func, select, update
+from sqlalchemy.orm import Session, aliased
 
 from scheduler import audit
 from scheduler.calendars import ical
@@ -307,15 +307,23 @@ _VERSIONS = (select(RosterVersion.id, RosterVersion.roster_id, RosterVersion.pub
              .where(RosterVersion.roster_id.in_(bindparam("rosters", expanding=True)),
                     RosterVersion.state != "draft", RosterVersion.published_at.is_not(None))
              .order_by(RosterVersion.published_at, RosterVersion.number))
-_PARTY = (select(Assignment.version_id, Assignment.date, Assignment.shift_id, Post.site_id,
-                 Volunteer.code, Volunteer.name)
-          .join(Post, Assignment.post_id == Post.id)
-          .join(Volunteer, Assignment.volunteer_id == Volunteer.id)
-          .where(Assignment.version_id.in_(bindparam("versions", expanding=True)),
-                 Assignment.date.in_(bindparam("dates", expanding=True)),
-                 Assignment.shift_id.in_(bindparam("shifts", expanding=True)),
-                 Post.site_id.in_(bindparam("sites", expanding=True)),
-                 Volunteer.party_member.is_(True)))
+_MINE, _OTHER = aliased(Assignment), aliased(Assignment)
+_MINE_POST, _OTHER_POST = aliased(Post), aliased(Post)
+# The Party members on the same published version, date, shift and site as each of the
+# owner's rows; fixed SQL text, so PostgreSQL plans it once per connection.
+_PARTY = (select(_MINE.uid, Volunteer.code, Volunteer.name)
+          .select_from(_MINE)
+          .join(RosterVersion, and_(_MINE.version_id == RosterVersion.id,
+                                    RosterVersion.state == "published"))
+          .join(_MINE_POST, _MINE.post_id == _MINE_POST.id)
+          .join(_OTHER, and_(_OTHER.version_id == _MINE.version_id,
+                             _OTHER.date == _MINE.date, _OTHER.shift_id == _MINE.shift_id))
+          .join(_OTHER_POST, and_(_OTHER.post_id == _OTHER_POST.id,
+                                  _OTHER_POST.site_id == _MINE_POST.site_id))
+          .join(Volunteer, and_(_OTHER.volunteer_id == Volunteer.id,
+                                Volunteer.party_member.is_(True))))
+_PARTY_OF = {"volunteer": _PARTY.where(_MINE.volunteer_id == bindparam("owner")),
+             "site": _PARTY.where(_MINE_POST.site_id == bindparam("owner"))}
 
 
 def _history(session: Session, kind: str, owner_id: int) -> tuple[
@@ -381,25 +389,17 @@ def _expires(items: Sequence[_Item]) -> dt.datetime | None:
     return min((i.modified + window for i in items if i.cancelled), default=None)
 
 
-def _leaders(session: Session, items: Sequence[_Item]) -> dict[tuple[int, dt.date, int, int],
-                                                              str]:
-    """The shift leader of each (version, date, shift, site) of live events: the Party
-    member there with the smallest volunteer code (stable across polls)."""
-    live = [i.row for i in items if not i.cancelled]
-    if not live:
+def _leaders(session: Session, kind: str, owner_id: int,
+             items: Sequence[_Item]) -> dict[str, str]:
+    """The shift leader of each live event, by assignment uid: the Party member on the
+    same site and shift with the smallest volunteer code (stable across polls)."""
+    if all(i.cancelled for i in items):
         return {}
-    wanted = {(r.version_id, r.date, r.shift_id, r.place.site_id) for r in live}
-    found = session.connection().execute(_PARTY, {
-        "versions": sorted({r.version_id for r in live}),
-        "dates": sorted({r.date for r in live}),
-        "shifts": sorted({r.shift_id for r in live}),
-        "sites": sorted({r.place.site_id for r in live})})
-    best: dict[tuple[int, dt.date, int, int], tuple[str, str]] = {}
-    for version_id, date, shift_id, site_id, code, name in found:
-        key = (version_id, date, shift_id, site_id)
-        if key in wanted and (key not in best or code < best[key][0]):
-            best[key] = (code, name)
-    return {key: name for key, (_code, name) in best.items()}
+    best: dict[str, tuple[str, str]] = {}
+    for uid, code, name in session.connection().execute(_PARTY_OF[kind], {"owner": owner_id}):
+        if uid not in best or code < best[uid][0]:
+            best[uid] = (code, name)
+    return {uid: name for uid, (_code, name) in best.items()}
 
 
 def _times(date: dt.date, start: dt.time, end: dt.time) -> tuple[dt.datetime, dt.datetime]:
@@ -417,17 +417,16 @@ def _location(place: _Place) -> str:
     return f"{place.site_name}，{place.address}" if place.address else place.site_name
 
 
-def _events(session: Session, items: Sequence[_Item], domain: str, uid_suffix: str,
+def _events(items: Sequence[_Item], leaders: dict[str, str], domain: str, uid_suffix: str,
             title: Callable[[_Row], tuple[str, list[str]]]) -> list[ical.Event]:
     """VEVENTs of `items`; `title(row)` gives the SUMMARY and the first description lines
     of the feed's kind."""
-    leaders = _leaders(session, items)
     events = []
     for item in items:
         row, place = item.row, item.row.place
         begin, finish = _times(row.date, row.start, row.end)
         summary, extra = title(row)
-        leader = leaders.get((row.version_id, row.date, row.shift_id, place.site_id), TBD)
+        leader = leaders.get(row.uid, TBD)
         lines = [
             *extra,
             f"岗位 Post：{place.site_name} · {place.post_name}",
@@ -483,7 +482,8 @@ def volunteer_feed(session: Session, volunteer_id: int, now: dt.datetime, *,
     name = _name(session, "volunteer", volunteer_id)
     rows, versions = _history(session, "volunteer", volunteer_id)
     items = _items(rows, versions, now)
-    events = _events(session, items, domain, "", _volunteer_title)
+    leaders = _leaders(session, "volunteer", volunteer_id, items)
+    events = _events(items, leaders, domain, "", _volunteer_title)
     return _feed(f"Bastion 排班 · {name}", items, events)
 
 
@@ -496,7 +496,8 @@ def site_feed(session: Session, site_id: int, now: dt.datetime, *, domain: str) 
     name = _name(session, "site", site_id)
     rows, versions = _history(session, "site", site_id)
     items = _items(rows, versions, now)
-    events = _events(session, items, domain, ".site", _site_title)
+    leaders = _leaders(session, "site", site_id, items)
+    events = _events(items, leaders, domain, ".site", _site_title)
     return _feed(f"Bastion 点位排班 · {name}", items, events)
 
 
