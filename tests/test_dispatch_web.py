@@ -17,6 +17,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine, event, select
 from sqlalchemy.orm import Session
 
+from scheduler.absences.models import Absence
 from scheduler.accounts.models import User
 from scheduler.dispatch import services as dispatch
 from scheduler.dispatch.models import Task, TaskOffer
@@ -338,7 +339,9 @@ def test_recording_an_absence_lists_affected_shifts_and_returns_tasks(
     assert page.status_code == 200
     assert "东塘小区" in html and "east-gate" in html  # the affected shift
     assert f"/dispatch/tasks/{task.id}" in html  # back in the queue
-    assert "生成调整方案 (repair)" in html and "disabled" in html
+    absence_id = db.scalars(select(Absence.id).where(Absence.volunteer_id == a.id)).one()
+    assert "生成调整方案 (repair)" in html  # a form that asks for the repair proposal
+    assert f'action="/repairs/new?absence_id={absence_id}"' in html
     db.refresh(task)
     assert task.status == "open" and task.assignee_ids == []
 

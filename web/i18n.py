@@ -173,7 +173,7 @@ EN: dict[str, str] = {
     '开始班次': 'From (shift)',
     '当前版本': 'Version now',
     '当前状态': 'Status now',
-    '待接入': 'Coming soon',
+    '只调整受影响的班次，其他人的安排尽量不动。': "Changes only what the absence affects; everyone else's shifts stay where possible.",
     '待答复': 'Awaiting your answer',
     '志愿者': 'Volunteer',
     '您看到的版本': 'The version you saw',

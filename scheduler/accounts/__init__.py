@@ -5,3 +5,7 @@ and check one-time codes) and the scoping helpers every page and API uses
 (`visible_site_ids`, `own_volunteer_id`). Services take the acting user or actor name as
 an argument and never look at request state.
 """
+
+# The core models first: they register every feature's tables at their end, and a
+# feature module imported on its own must not run that while half initialised.
+import scheduler.models  # noqa: E402, F401
