@@ -31,6 +31,8 @@ from scheduler import db as scheduler_db
 from scheduler import rosters
 from scheduler.calendars import ical, services
 from scheduler.calendars.models import FeedToken
+from scheduler.dispatch import services as dispatch
+from scheduler.dispatch.models import TaskOffer
 from scheduler.models import (
     Assignment,
     AuditEvent,
@@ -272,6 +274,37 @@ def test_feed_after_publish_change_and_cancellation(district: District) -> None:
     assert "带班党员 Shift leader：待定" in gone["description"]
     later = events_by_uid(d.feed(now=published + dt.timedelta(days=7)).body)
     assert set(later) == {f"{'b' * 32}@{DOMAIN}"}
+
+
+def test_accepted_tasks_are_events_and_a_cancelled_one_stays_cancelled(
+        district: District) -> None:
+    """Issue 5: a volunteer's accepted tasks are in their feed, with the requester."""
+    d = district
+    dispatch.ensure_task_types(d.db)
+    now = scheduler_db.utcnow()
+    due = now + dt.timedelta(hours=3)
+    task = dispatch.create_task(d.db, "书记", type_code="medicine_delivery", site_id=d.site.id,
+                                requester_name="刘奶奶", requester_phone="13700001234",
+                                due_at=due, building="3栋", room="402", urgency="urgent",
+                                duration_minutes=45, notes="降压药")
+    task.offers.append(TaskOffer(volunteer_id=d.zhang.id, state="accepted", offered_by="t",
+                                 expires_at=now + dt.timedelta(minutes=5), accepted_at=now))
+    task.status = "accepted"
+    d.db.flush()
+    uid = f"task-{task.id}@{DOMAIN}"
+    event = events_by_uid(d.feed(now=now).body)[uid]
+    assert event["status"] == "CONFIRMED" and "万家丽南收费站卡口 3栋 402" in event["summary"]
+    assert "刘奶奶 +8613700001234" in event["description"] and "降压药" in event["description"]
+    assert event["end"] - event["start"] == dt.timedelta(minutes=45)
+    assert utc(event["end"]) == utc(due)
+    assert uid not in events_by_uid(d.feed(d.li, now=now).body)  # only the assignee's feed
+
+    before = event["sequence"]
+    dispatch.cancel(d.db, task.id, "书记", "居民已自行购药", task.version, now=now)
+    d.db.flush()
+    cancelled = events_by_uid(d.feed(now=now).body)[uid]
+    assert cancelled["status"] == "CANCELLED" and cancelled["sequence"] > before
+    assert cancelled["summary"].startswith("【已取消】")
 
 
 def test_unchanged_feed_is_byte_stable(district: District) -> None:

@@ -11,10 +11,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 #: The only time zone of the feeds; China has had no daylight saving time since 1991, so
 #: one STANDARD component at +0800 describes every date a roster can have.
 TZID = "Asia/Shanghai"
+ZONE = ZoneInfo(TZID)
 VTIMEZONE = (
     "BEGIN:VTIMEZONE",
     f"TZID:{TZID}",

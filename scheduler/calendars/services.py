@@ -36,6 +36,8 @@ from scheduler import audit
 from scheduler.calendars import ical
 from scheduler.calendars.models import FeedToken
 from scheduler.db import utcnow
+from scheduler.dispatch.models import Task
+from scheduler.dispatch.services import tasks_for_volunteer
 from scheduler.models import Assignment, Post, RosterVersion, ShiftTemplate, Site, Volunteer
 
 #: How long a removed assignment stays in feeds as STATUS:CANCELLED.
@@ -187,7 +189,7 @@ _FINGERPRINT = (
     .scalar_subquery(),
     _max(RosterVersion.published_at),
     _max(Site.updated_at), _max(Post.updated_at), _max(ShiftTemplate.updated_at),
-    _max(Volunteer.updated_at),
+    _max(Volunteer.updated_at), _max(Task.updated_at),
 )
 
 
@@ -445,6 +447,40 @@ def _events(items: Sequence[_Item], leaders: dict[str, str], domain: str, uid_su
     return ical.sorted_events(events)
 
 
+#: Urgency of a task as its event says it.
+_URGENCY = {"urgent": "紧急 urgent", "today": "今日 today", "normal": "一般 normal"}
+
+
+def _task_events(session: Session, volunteer_id: int, now: dt.datetime,
+                 domain: str) -> list[ical.Event]:
+    """The volunteer's accepted tasks as VEVENTs (`task-<id>@<domain>`), cancelled ones
+    (or ones they were taken off) kept as CANCELLED while their due time is within
+    `CANCELLED_DAYS`. SEQUENCE is the task's version, which grows with every change."""
+    events = []
+    for task in tasks_for_volunteer(session, volunteer_id,
+                                    now - dt.timedelta(days=CANCELLED_DAYS)):
+        summary = f"任务 · {task.summary.zh}"
+        lines = [f"任务 Task：{task.summary.zh} / {task.summary.en}",
+                 f"紧急程度 Urgency：{_URGENCY.get(task.urgency, task.urgency)}",
+                 f"求助居民 Requester：{task.requester_name} {task.requester_phone}"]
+        if task.notes:
+            lines.append(f"备注 Notes：{task.notes}")
+        if task.cancelled:
+            summary = f"【已取消】{summary}"
+            lines.insert(0, "此任务已取消或已改派 This task was cancelled or reassigned.")
+        events.append(ical.Event(
+            uid=f"task-{task.task_id}@{domain}", sequence=task.sequence,
+            modified=task.modified, start=_wall(task.starts_at), end=_wall(task.ends_at),
+            summary=summary, location=task.location, description="\n".join(lines),
+            cancelled=task.cancelled))
+    return events
+
+
+def _wall(moment: dt.datetime) -> dt.datetime:
+    """An aware time as the naive Asia/Shanghai wall time the events are written in."""
+    return moment.astimezone(ical.ZONE).replace(tzinfo=None)
+
+
 def _feed(name: str, items: Sequence[_Item], events: Sequence[ical.Event]) -> Feed:
     body = ical.calendar(name, events)
     etag = '"' + hashlib.sha256(body).hexdigest()[:40] + '"'
@@ -483,7 +519,8 @@ def volunteer_feed(session: Session, volunteer_id: int, now: dt.datetime, *,
     rows, versions = _history(session, "volunteer", volunteer_id)
     items = _items(rows, versions, now)
     leaders = _leaders(session, "volunteer", volunteer_id, items)
-    events = _events(items, leaders, domain, "", _volunteer_title)
+    events = ical.sorted_events([*_events(items, leaders, domain, "", _volunteer_title),
+                                 *_task_events(session, volunteer_id, now, domain)])
     return _feed(f"Bastion 排班 · {name}", items, events)
 
 

@@ -696,6 +696,8 @@ class FeedTask:
     requester_name: str
     requester_phone: str
     notes: str
+    #: When the task last changed (DTSTAMP and LAST-MODIFIED of its event).
+    modified: dt.datetime
 
 
 def tasks_for_volunteer(session: Session, volunteer_id: int, since: dt.datetime
@@ -724,7 +726,8 @@ def tasks_for_volunteer(session: Session, volunteer_id: int, since: dt.datetime
             summary=Text(f"{zh}：{place}", f"{en}: {place}"), location=place,
             starts_at=task.due_at - task.duration, ends_at=task.due_at, status=task.status,
             cancelled=task.status == "cancelled" or not still_on, urgency=task.urgency,
-            requester_name=name, requester_phone=phone, notes=task.notes))
+            requester_name=name, requester_phone=phone, notes=task.notes,
+            modified=task.updated_at))
     return out
 
 
