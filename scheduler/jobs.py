@@ -267,6 +267,11 @@ def _fail_parent(session: Session, child: SolveRun, message: str) -> None:
     audit.record(session, SYSTEM, "solve_run.fail", "solve_run", parent.id,
                  before={"status": "running"}, after={"status": "failed",
                                                       "error": parent.error})
+    # Parts not started yet would be wasted work: their jobs will skip them.
+    for sibling in session.scalars(select(SolveRun).where(
+            SolveRun.parent_id == parent.id, SolveRun.status == "queued")):
+        sibling.status, sibling.finished_at = "failed", parent.finished_at
+        sibling.error = f"not solved: {parent.error}"[:4000]
 
 
 def merge_parts(run_id: int) -> dict[str, Any]:
@@ -453,6 +458,8 @@ def reconcile_stale_runs(session: Session, max_age: dt.timedelta = STALE_AFTER, 
     ended: list[SolveRun] = []
     requeue: list[SolveRun] = []
     for run in candidates:
+        if run.status not in ACTIVE_RUN_STATUSES:
+            continue  # ended above with its failed part (see `_fail_parent`)
         if run.status == "queued" and run.job_id and queues.job_state(run.job_id) in (
                 "queued", "deferred", "scheduled", "started", queues.UNKNOWN):
             continue  # still waiting its turn in a busy queue (or Redis cannot tell)

@@ -9,8 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import signal
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,10 +25,11 @@ from rq.serializers import JSONSerializer
 from sqlalchemy import Engine, select
 
 from scheduler import jobs, rosters
-from scheduler.db import make_engine, session_scope, sessionmaker_for, upgrade, utcnow
+from scheduler.db import REPO, make_engine, session_scope, sessionmaker_for, upgrade, utcnow
 from scheduler.models import AuditEvent, RosterVersion, SolveRun
 from scheduler.problems import load_problem
-from tests.test_parts import four_parts
+from solver.scenario import generate
+from tests.fixtures.problems import four_parts
 
 pytest_plugins = ["tests.fixtures.db"]
 
@@ -192,3 +198,48 @@ def test_a_parent_lives_while_its_parts_do_and_fails_with_a_dead_one(
     assert children[1].status == "failed" and "worker gone" in (children[1].error or "")
     assert parent_now.status == "failed" and "part 1" in (parent_now.error or "")
     assert _versions(engine, roster_id) == []
+
+
+def test_sigkill_of_a_part_leaves_no_draft_and_the_reconciler_fails_the_whole(
+        engine: Engine, roster_id: int, job_url: str, queue: Queue) -> None:
+    with sessionmaker_for(engine)() as session:
+        run = rosters.generate(session, roster_id, ACTOR, time_limit=30, queue=queue.name)
+    worker = SimpleWorker([queue], connection=queue.connection, serializer=JSONSerializer)
+    worker.work(burst=True, max_jobs=1)  # only the parent: it splits and queues the parts
+    parent, children = _runs(engine, roster_id)
+    assert parent.status == "running" and [c.status for c in children] == ["queued"] * 3
+    with session_scope(engine) as session:  # part 0 becomes a district: time to kill it
+        first = session.get(SolveRun, children[0].id)
+        assert first is not None
+        first.problem, first.time_limit = generate(districts=1, seed=0, days=7), 30.0
+
+    rq_cli = Path(sys.executable).with_name("rq")
+    proc = subprocess.Popen(
+        [str(rq_cli), "worker", "--burst", "--url", REDIS_URL,
+         "--serializer", "rq.serializers.JSONSerializer", queue.name],
+        cwd=REPO, env={**os.environ, "DATABASE_URL": job_url, "REDIS_URL": REDIS_URL},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while _runs(engine, roster_id)[1][0].status != "running":
+            assert time.monotonic() < deadline, "part 0 never started"
+            time.sleep(0.1)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+    assert _versions(engine, roster_id) == []
+
+    later = utcnow() + jobs.STALE_AFTER + dt.timedelta(seconds=1)
+    with session_scope(engine) as session:
+        ended = jobs.reconcile_stale_runs(session, now=later)
+        assert children[0].id in [r.id for r in ended]
+    parent, children = _runs(engine, roster_id)
+    assert children[0].status == "failed" and "worker gone" in (children[0].error or "")
+    assert parent.status == "failed" and "part 0" in (parent.error or "")
+    # the parts still queued are not solved for nothing
+    assert [c.status for c in children[1:]] == ["failed", "failed"]
+    assert "not solved" in (children[1].error or "")
+    assert _versions(engine, roster_id) == []
+    with session_scope(engine) as session:
+        assert rosters.active_run(session, roster_id) is None
+    assert run.id == parent.id

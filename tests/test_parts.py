@@ -26,42 +26,9 @@ from solver.problem import parse_problem
 from solver.rules import instantiate
 from solver.scenario import generate
 from solver.solve import decompose
-from tests.fixtures.problems import (
-    demand,
-    make_problem,
-    preference,
-    recheck,
-    site,
-    solve_doc,
-    volunteer,
-)
+from tests.fixtures.problems import four_parts, recheck, solve_doc
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def four_parts() -> dict[str, Any]:
-    """Two independent streets, plus a site nobody may serve pooled with an idle volunteer.
-
-    `a1` wants a shift at `p2`, a post of another part it may never work at, and `idle`
-    (never available, allowed only at `s2`) wants one too: both wishes cost the same in
-    any split.  The hotel `s3`, a closed loop named by id, shares `c1` with street `s1`.
-    """
-    sites = [site("s1", posts=["p1"]), site("s2", posts=["p2"]),
-             site("s3", kind="hotel", posts=["p3"]), site("s4", posts=["p4"])]
-    vols = [volunteer("a1", sites=["s1"], preferences=[preference(0, want=True, post="p2",
-                                                                  weight=5)]),
-            volunteer("a2", sites=["s1"], max_shifts=2),
-            volunteer("b1", sites=["s2"]), volunteer("b2", sites=["s2"], max_shifts=1),
-            volunteer("c1", sites=["s3", "s1"], skills=["party"]), volunteer("c2", sites=["s3"]),
-            volunteer("idle", sites=["s2"], unavailable=[(0, None), (1, None), (2, None)],
-                      preferences=[preference(1, want=True, weight=3)])]
-    return make_problem(days=3, sites=sites, volunteers=vols,
-                        demand=[demand("p1", "M", min=2), demand("p2", "A", min=2),
-                                demand("p3", "N", min=1, requires={"party": 1}),
-                                demand("p4", "M")],
-                        rules=[{"type": "balance", "weight": 1},
-                               {"type": "closed_loop", "sites": ["s3"]},
-                               {"type": "min_rest_hours", "hours": 12}])
 
 
 def test_split_partitions_people_and_demand_into_valid_documents() -> None:
