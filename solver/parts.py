@@ -35,7 +35,7 @@ from solver.validate import check, parse_assignments
 GROUP_PAIRS = 150_000
 #: Share of the time limit kept back for merging and validating the whole roster.
 MERGE_SHARE = 0.04
-#: Seconds to start a worker process and hand back its result, until one is measured.
+#: Seconds a sub-problem takes beyond its budget, until one is measured.
 STARTUP = 2.0
 #: Worst first: the merged status is the worst of the parts'.
 STATUS_RANK = {"OPTIMAL": 0, "FEASIBLE": 1, "UNKNOWN": 2, "INFEASIBLE": 3}
@@ -180,8 +180,23 @@ def solve_subproblem(task: SubTask) -> dict[str, Any]:
 
     solution = solve(task.doc, time_limit=task.time_limit, workers=task.workers,
                      seed=task.seed + task.index)
-    return {"solution": solution,
-            "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    return {"solution": solution, "peak_mb": peak_rss_mb()}
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory in MB.
+
+    `VmHWM` rather than `ru_maxrss`: Linux carries `ru_maxrss` over `exec`, so a spawned
+    worker would report its parent's peak; `VmHWM` belongs to the process's own memory.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 PartSolver = Callable[[SubTask], dict[str, Any]]
@@ -204,15 +219,35 @@ def solve_parallel(problem: Problem | dict[str, Any], time_limit: float = 60.0, 
     failing again raises `PartFailed`.
     """
     t0 = time.monotonic()
-    if not isinstance(problem, Problem):
-        problem = parse_problem(problem)
-    # Two sub-problems per process at least: one that ends early leaves its time to others.
-    subs = split(problem, group_pairs=group_pairs, min_groups=2 * max(1, jobs))
+    jobs = max(1, jobs)
+    # The processes start (seconds each: a new interpreter importing OR-Tools) while this
+    # one parses and splits.
+    pool = _new_pool(jobs)
+    for _ in range(jobs):
+        pool.submit(_warm_up)
+    try:
+        if not isinstance(problem, Problem):
+            problem = parse_problem(problem)
+        # Two sub-problems per process at least: one ending early leaves its time to others.
+        subs = split(problem, group_pairs=group_pairs, min_groups=2 * jobs)
+    except BaseException:
+        pool.shutdown(cancel_futures=True)
+        raise
     deadline = t0 + time_limit * (1 - MERGE_SHARE)
     runner = _Runner(subs, deadline, jobs, workers if jobs == 1 else 1, seed, progress,
                      part_solver, t0)
-    solutions = runner.run()
+    solutions = runner.run(pool)
     return merge(problem, solutions, time.monotonic() - t0)
+
+
+def _new_pool(jobs: int) -> ProcessPoolExecutor:
+    """`jobs` spawned processes, not forked: OR-Tools threads and fork do not mix."""
+    return ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"))
+
+
+def _warm_up() -> None:
+    """Import the solver in a new worker process before it gets work."""
+    import solver.solve  # noqa: F401
 
 
 class _Runner:
@@ -234,13 +269,17 @@ class _Runner:
         self.results: dict[int, dict[str, Any]] = {}
         self.ends: dict[int, float] = {}  # when the running ones should be done
         self.started: dict[int, float] = {}
-        self.overhead = STARTUP
+        self.budgets: dict[int, float] = {}
+        self.overrun: float | None = None  # seconds beyond the budget per unit of size
 
-    def run(self) -> list[dict[str, Any]]:
-        while self.pending or self.retry:
-            ctx = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(self.jobs, mp_context=ctx) as pool:
+    def run(self, pool: ProcessPoolExecutor) -> list[dict[str, Any]]:
+        """Solve every sub-problem, in `pool` and then in new pools if one breaks."""
+        while True:
+            with pool:
                 self._drain(pool)
+            if not (self.pending or self.retry):
+                break
+            pool = _new_pool(self.jobs)
         return [self.results[i]["solution"] for i in range(len(self.subs))]
 
     def _budget(self, i: int, retry: bool) -> float:
@@ -248,8 +287,10 @@ class _Runner:
 
         The process time left is every process until the deadline less what the running
         sub-problems still hold; a sub-problem that ends early leaves its time to the
-        rest.  Starting a process and handing back the result take time that the solver
-        does not see, so the observed overhead is taken off the budget.
+        rest.  A sub-problem takes longer than its budget: handing it over and back, and
+        the construction and bounds that `solve` does whatever its limit (much longer on a
+        busy machine).  That overrun, measured per unit of size on the finished ones, is
+        taken off the budget.
         """
         now = time.monotonic()
         left = max(0.0, self.deadline - now)
@@ -258,7 +299,9 @@ class _Runner:
         waiting = self.left + (size if retry else 0)  # not started yet, `i` included
         slot = min(left, max(0.0, self.jobs * left - held) * size / max(1, waiting))
         self.ends[i] = now + slot
-        return max(0.1, slot - self.overhead)
+        overrun = STARTUP if self.overrun is None else self.overrun * size
+        self.budgets[i] = max(0.1, slot - overrun)
+        return self.budgets[i]
 
     def _drain(self, pool: ProcessPoolExecutor) -> None:
         """Run sub-problems in `pool` until none is left or the pool breaks."""
@@ -294,8 +337,10 @@ class _Runner:
         if exc is None:
             result = self.results[i] = future.result()
             sol = result["solution"]
-            seen = time.monotonic() - self.started[i] - float(sol.get("seconds") or 0)
-            self.overhead = (self.overhead + max(0.0, seen)) / 2  # recent ones count most
+            over = max(0.0, time.monotonic() - self.started[i] - self.budgets[i])
+            per_size = over / max(1, self.subs[i].size)
+            # recent ones count most: the machine's load changes
+            self.overrun = per_size if self.overrun is None else (self.overrun + per_size) / 2
             self._report(i, sol["status"], sol.get("objective"), sol.get("bound"),
                          result.get("peak_mb", 0.0), None)
             return False
