@@ -1,13 +1,15 @@
 """City benchmark: a generated city split into independent parts, solved in N processes.
 
     python bench/city_bench.py [--districts 44] [--days 14] [--seed S]
-                               [--time-limit 540] [--jobs 2 1]
+                               [--time-limit 540] [--jobs 2 1] [--database URL|sqlite]
 
 Prints the time to generate and to build (parse) the problem, how it splits (parts,
 sub-problems and their sizes), then for each `--jobs` value: wall time, objective, proven
 bound and gap, the gap of each sub-problem (worst and median), uncovered people and skills,
 hard violations (re-checked here by the validator), and peak memory (RSS) of the worker
-processes and of this process.  The machine load (`uptime`) is printed next to each
+processes and of this process.  With `--database`, the city is then loaded into that
+(empty) database, the first roster stored as a draft and published, each timed
+(`sqlite`: a new SQLite file in a temporary folder).  The machine load (`uptime`) is printed next to each
 figure: on a shared machine CPU-bound figures are noisy.
 """
 
@@ -18,8 +20,10 @@ import os
 import resource
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -56,7 +60,35 @@ def describe_split(problem: Problem, jobs: int) -> None:
           flush=True)
 
 
-def run(problem: Problem, jobs: int, time_limit: float, seed: int) -> None:
+def database_figures(url: str, doc: dict[str, Any], solution: dict[str, Any]) -> None:
+    """Time loading the city, storing its roster as a draft and publishing it."""
+    from scheduler.db import make_engine, session_scope, upgrade
+    from scheduler.problems import load_problem, store_solution
+    from scheduler.rosters import publish
+
+    if url == "sqlite":
+        url = f"sqlite:///{tempfile.mkdtemp(prefix='city-bench-')}/city.sqlite3"
+    upgrade(url)
+    engine = make_engine(url)
+    print(f"\n## database {url.split('@')[-1]}", flush=True)
+    t0 = time.monotonic()
+    with session_scope(engine) as session:
+        roster_id = load_problem(session, doc, actor="city-bench").id
+    t1 = time.monotonic()
+    print(f"load the city (sites, posts, volunteers, demand, rules) {t1 - t0:.1f} s  "
+          f"[{load()}]", flush=True)
+    with session_scope(engine) as session:
+        number = store_solution(session, roster_id, solution, actor="city-bench").number
+    t2 = time.monotonic()
+    print(f"store the roster as a draft (re-checked) {t2 - t1:.1f} s  [{load()}]", flush=True)
+    with session_scope(engine) as session:
+        publish(session, roster_id, number, None, "city-bench")
+    t3 = time.monotonic()
+    print(f"publish it {t3 - t2:.1f} s  [{load()}]", flush=True)
+    engine.dispose()
+
+
+def run(problem: Problem, jobs: int, time_limit: float, seed: int) -> dict[str, Any]:
     seen: list[PartProgress] = []
 
     def progress(p: PartProgress) -> None:
@@ -91,6 +123,7 @@ def run(problem: Problem, jobs: int, time_limit: float, seed: int) -> None:
           f"this process {peak_mb():.0f} MB (cumulative over the runs)")
     print("penalties: " + ", ".join(f"{p['rule']}={p['cost']}" for p in sol["penalties"]),
           flush=True)
+    return sol
 
 
 def main() -> int:
@@ -100,6 +133,7 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--time-limit", type=float, default=540.0)
     ap.add_argument("--jobs", type=int, nargs="+", default=[2, 1])
+    ap.add_argument("--database", help="an empty database URL, or sqlite for a new file")
     args = ap.parse_args()
 
     print(f"# City benchmark: {args.districts} districts, {args.days} days, seed {args.seed}")
@@ -113,8 +147,9 @@ def main() -> int:
           f"{len(problem.slots)} slots, {sum(s.min for s in problem.slots)} person-shifts "
           f"demanded; peak RSS {peak_mb():.0f} MB", flush=True)
     describe_split(problem, max(args.jobs))
-    for jobs in args.jobs:
-        run(problem, jobs, args.time_limit, args.seed)
+    solutions = [run(problem, jobs, args.time_limit, args.seed) for jobs in args.jobs]
+    if args.database:
+        database_figures(args.database, doc, solutions[0])
     return 0
 
 
