@@ -49,6 +49,9 @@ SYSTEM = "system"
 SPLIT_PAIRS = GROUP_PAIRS
 #: A child run whose job fails is tried this many more times by RQ, alone.
 PART_RETRIES = 1
+#: Seconds the merge of a split run may take: rebuilding, checking and storing a city's
+#: roster takes minutes.
+MERGE_TIME = 1800.0
 
 
 class RunGone(RuntimeError):
@@ -214,8 +217,8 @@ def solve_part(run_id: int) -> dict[str, Any]:
         raise
     if last:
         queues.enqueue("scheduler.jobs.merge_parts", parent_id,
-                       queue=job.origin if job else queues.SOLVE, meta={"run": parent_id},
-                       description=f"merge solve run {parent_id}")
+                       queue=job.origin if job else queues.SOLVE, time_limit=MERGE_TIME,
+                       meta={"run": parent_id}, description=f"merge solve run {parent_id}")
     return {"run": run_id, "status": "finished", "objective": solution.get("objective")}
 
 
