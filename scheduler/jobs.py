@@ -5,6 +5,12 @@
 draft version is written in one transaction at the end, together with finishing the run,
 so a worker killed mid-solve leaves nothing half-written; `reconcile_stale_runs` then
 ends the run whose heartbeat stopped.
+
+A roster too large for one job (several sub-problems of `solver.parts.split`) is solved
+as one child run per sub-problem: `solve_roster` stores each sub-problem on its child row
+and enqueues `solve_part(child_id)` for each (with one RQ retry); each child stores its
+solution on its row; the last one to finish enqueues `merge_parts(parent_id)`, which merges,
+validates the whole roster and stores the draft in one transaction.
 """
 
 from __future__ import annotations
@@ -17,14 +23,16 @@ from collections.abc import Callable
 from typing import Any
 
 from rq import get_current_job
-from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import exists, or_, select
+from sqlalchemy.orm import Session, aliased
 
 import solver
 from scheduler import audit, queues
 from scheduler.db import get_engine, session_scope, sessionmaker_for, utcnow
 from scheduler.models import ACTIVE_RUN_STATUSES, SolveRun
 from scheduler.problems import roster_problem, store_solution
+from solver.parts import GROUP_PAIRS, merge, split
+from solver.problem import parse_problem
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +46,13 @@ STALE_AFTER = dt.timedelta(seconds=60)
 WORKERS = 2
 #: The actor of audit rows the system writes on its own.
 SYSTEM = "system"
+#: Eligible pairs per child run of a split solve; a roster within one is solved whole.
+SPLIT_PAIRS = GROUP_PAIRS
+#: A child run whose job fails is tried this many more times by RQ, alone.
+PART_RETRIES = 1
+#: Seconds the merge of a split run may take: rebuilding, checking and storing a city's
+#: roster takes minutes.
+MERGE_TIME = 1800.0
 
 
 class RunGone(RuntimeError):
@@ -81,6 +96,9 @@ def solve_roster(run_id: int) -> dict[str, Any]:
     try:
         with session_scope() as session:
             problem = roster_problem(session, roster_id)
+        subs = split(problem, group_pairs=SPLIT_PAIRS)
+        if len(subs) > 1:
+            return _fan_out(run_id, attempt, subs, job.origin if job else queues.SOLVE)
         reporter.start()
         try:
             solution = solver.solve(problem, time_limit=time_limit, workers=WORKERS, seed=seed,
@@ -120,6 +138,186 @@ def solve_roster(run_id: int) -> dict[str, Any]:
         job.save_meta()
     return {"run": run_id, "status": "finished", "version": version_number,
             "objective": solution.get("objective"), "bound": solution.get("bound")}
+
+
+def _fan_out(run_id: int, attempt: int, subs: list[Any], queue: str) -> dict[str, Any]:
+    """Create one child run per sub-problem, in one transaction, then enqueue them.
+
+    Each child gets a share of the parent's time limit by size (the largest gets all of
+    it), so the roster takes about the time limit with as many workers as children.
+    """
+    with session_scope() as session:
+        run = _lock_run(session, run_id)
+        if run.status != "running" or (run.progress or {}).get("attempt", 1) != attempt:
+            raise RunGone(f"solve run {run_id} is {run.status}; not splitting it")
+        largest = max(sub.size for sub in subs)
+        children = [SolveRun(roster_id=run.roster_id, parent_id=run.id, part=sub.index,
+                             problem=sub.doc, status="queued", requested_by=run.requested_by,
+                             time_limit=max(1.0, run.time_limit * sub.size / largest),
+                             seed=run.seed + sub.index, created_at=utcnow())
+                     for sub in subs]
+        session.add_all(children)
+        run.heartbeat_at = utcnow()
+        run.progress = {"attempt": attempt, "parts": len(subs), "done": 0}
+        session.flush()
+        audit.record(session, SYSTEM, "solve_run.split", "solve_run", run.id,
+                     after={"parts": len(subs), "children": [c.id for c in children]})
+        child_ids = [c.id for c in children]
+    with sessionmaker_for(get_engine())() as session:
+        for child_id in child_ids:
+            child = session.get(SolveRun, child_id)
+            assert child is not None
+            enqueue_run(session, child, queue=queue)
+    return {"run": run_id, "status": "split", "parts": len(child_ids)}
+
+
+def solve_part(run_id: int) -> dict[str, Any]:
+    """Solve the sub-problem stored on child run `run_id` and keep its solution on the row.
+
+    The child that finishes last enqueues `merge_parts` for the parent.  A failure puts the
+    child back in the queue while RQ will try it again, and otherwise fails it and the
+    parent: a roster is never drafted from some of its parts.
+    """
+    job = get_current_job()
+    with session_scope() as session:
+        run = _lock_run(session, run_id)
+        if run.status != "queued" or run.parent_id is None:
+            return {"run": run_id, "status": run.status, "skipped": True}
+        now = utcnow()
+        run.status, run.started_at, run.heartbeat_at, run.error = "running", now, now, None
+        if job is not None:
+            run.job_id = job.id
+        attempt = int((run.progress or {}).get("attempt", 1))
+        run.progress = {"attempt": attempt}
+        parent_id, problem = run.parent_id, run.problem
+        time_limit, seed = run.time_limit, run.seed
+    reporter = _Reporter(run_id, attempt, job)
+    try:
+        reporter.start()
+        try:
+            solution = solver.solve(problem or {}, time_limit=time_limit, workers=WORKERS,
+                                    seed=seed, progress=reporter.progress)
+        finally:
+            reporter.stop()
+        with session_scope() as session:
+            parent = _lock_run(session, parent_id)  # parent first: children finish in turn
+            run = _lock_run(session, run_id)
+            if run.status != "running" or (run.progress or {}).get("attempt", 1) != attempt:
+                raise RunGone(f"solve run {run_id} is {run.status}; its result is dropped")
+            now = utcnow()
+            run.status, run.finished_at, run.heartbeat_at = "finished", now, now
+            run.solution, run.solver_status = solution, solution.get("status")
+            run.objective, run.bound = solution.get("objective"), solution.get("bound")
+            run.elapsed = solution.get("seconds")
+            run.progress = {**reporter.snapshot(), "attempt": attempt}
+            session.flush()
+            last = _count_parts(session, parent) if parent.status == "running" else False
+    except RunGone:
+        raise
+    except BaseException as exc:  # noqa: B036 - never stay running
+        _part_failed(run_id, attempt, exc, job)
+        raise
+    if last:
+        queues.enqueue("scheduler.jobs.merge_parts", parent_id,
+                       queue=job.origin if job else queues.SOLVE, time_limit=MERGE_TIME,
+                       meta={"run": parent_id}, description=f"merge solve run {parent_id}")
+    return {"run": run_id, "status": "finished", "objective": solution.get("objective")}
+
+
+def _count_parts(session: Session, parent: SolveRun) -> bool:
+    """Write the whole's progress on the parent; True when every part is finished."""
+    children = session.scalars(select(SolveRun).where(SolveRun.parent_id == parent.id)).all()
+    done = [c for c in children if c.status == "finished"]
+    parent.heartbeat_at = utcnow()
+    parent.progress = {**(parent.progress or {}), "parts": len(children), "done": len(done),
+                       "objective": sum(c.objective or 0 for c in done),
+                       "bound": sum(c.bound or 0 for c in done)}
+    return len(done) == len(children)
+
+
+def _part_failed(run_id: int, attempt: int, exc: BaseException, job: Any) -> None:
+    """Queue the child again if RQ will retry it, else fail it and its parent."""
+    message = f"{type(exc).__name__}: {exc}"[:4000]
+    retry = job is not None and job.retries_left is not None and job.retries_left > 0
+    try:
+        with session_scope() as session:
+            run = _lock_run(session, run_id)
+            if run.status != "running" or (run.progress or {}).get("attempt", 1) != attempt:
+                return
+            if retry:
+                run.status, run.error = "queued", message
+                run.progress = {"attempt": attempt + 1}
+                audit.record(session, SYSTEM, "solve_run.retry", "solve_run", run.id,
+                             before={"status": "running"},
+                             after={"status": "queued", "attempt": attempt + 1}, reason=message)
+                return
+            run.status, run.error, run.finished_at = "failed", message, utcnow()
+            audit.record(session, SYSTEM, "solve_run.fail", "solve_run", run.id,
+                         before={"status": "running"}, after={"status": "failed",
+                                                              "error": message})
+            _fail_parent(session, run, message)
+    except Exception:  # the reconciler will end it; do not hide the original error
+        log.exception("could not record the failure of solve run %s", run_id)
+
+
+def _fail_parent(session: Session, child: SolveRun, message: str) -> None:
+    """A part failed for good: the parent fails, and no draft is made from the rest."""
+    if child.parent_id is None:
+        return
+    parent = _lock_run(session, child.parent_id)
+    if parent.status not in ACTIVE_RUN_STATUSES:
+        return
+    parent.status, parent.finished_at = "failed", utcnow()
+    parent.error = f"part {child.part} (run {child.id}) failed: {message}"[:4000]
+    audit.record(session, SYSTEM, "solve_run.fail", "solve_run", parent.id,
+                 before={"status": "running"}, after={"status": "failed",
+                                                      "error": parent.error})
+    # Parts not started yet would be wasted work: their jobs will skip them.
+    for sibling in session.scalars(select(SolveRun).where(
+            SolveRun.parent_id == parent.id, SolveRun.status == "queued")):
+        sibling.status, sibling.finished_at = "failed", parent.finished_at
+        sibling.error = f"not solved: {parent.error}"[:4000]
+
+
+def merge_parts(run_id: int) -> dict[str, Any]:
+    """Merge the children's solutions of run `run_id`, validate the whole, store the draft.
+
+    The roster is rebuilt from the database and the merged roster checked against it as a
+    whole (`solver.parts.merge`, then `store_solution`); the draft and the end of the run
+    are one transaction.
+    """
+    try:
+        with session_scope() as session:
+            run = _lock_run(session, run_id)
+            if run.status != "running":
+                return {"run": run_id, "status": run.status, "skipped": True}
+            attempt = int((run.progress or {}).get("attempt", 1))
+            children = session.scalars(select(SolveRun).where(SolveRun.parent_id == run_id)
+                                       .order_by(SolveRun.part)).all()
+            if any(c.status != "finished" or c.solution is None for c in children):
+                return {"run": run_id, "status": run.status, "skipped": True}
+            doc = roster_problem(session, run.roster_id)
+            seconds = (utcnow() - run.started_at).total_seconds() if run.started_at else 0.0
+            solution = merge(parse_problem(doc), [c.solution or {} for c in children], seconds)
+            version = store_solution(session, run.roster_id, solution, actor=run.requested_by,
+                                     solve_run_id=run.id, note=f"solve run {run.id}")
+            now = utcnow()
+            run.status, run.finished_at, run.heartbeat_at = "finished", now, now
+            run.solver_status = solution.get("status")
+            run.objective, run.bound = solution.get("objective"), solution.get("bound")
+            run.elapsed, run.coverage = solution.get("seconds"), _coverage(doc, solution)
+            run.progress = {**(run.progress or {}), "attempt": attempt,
+                            "version": version.number}
+            audit.record(session, SYSTEM, "solve_run.finish", "solve_run", run.id,
+                         before={"status": "running"},
+                         after={"status": "finished", "version": version.number,
+                                "objective": run.objective, "bound": run.bound,
+                                "parts": len(children), "solver_status": run.solver_status})
+            number = version.number
+    except BaseException as exc:  # noqa: B036 - never stay running
+        _fail(run_id, attempt if "attempt" in locals() else 1, exc)
+        raise
+    return {"run": run_id, "status": "finished", "version": number}
 
 
 def _lock_run(session: Session, run_id: int) -> SolveRun:
@@ -250,8 +448,12 @@ def reconcile_stale_runs(session: Session, max_age: dt.timedelta = STALE_AFTER, 
     """
     now = now or utcnow()
     cutoff = now - max_age
+    # A split run is alive while its parts are: they carry the heartbeats.
+    part = aliased(SolveRun)
+    parts_alive = exists().where(part.parent_id == SolveRun.id,
+                                 part.status.in_(ACTIVE_RUN_STATUSES))
     query = select(SolveRun).where(
-        SolveRun.status.in_(ACTIVE_RUN_STATUSES),
+        SolveRun.status.in_(ACTIVE_RUN_STATUSES), ~parts_alive,
         or_(SolveRun.heartbeat_at < cutoff,
             SolveRun.heartbeat_at.is_(None) & (SolveRun.created_at < cutoff)))
     if roster_id is not None:
@@ -261,6 +463,8 @@ def reconcile_stale_runs(session: Session, max_age: dt.timedelta = STALE_AFTER, 
     ended: list[SolveRun] = []
     requeue: list[SolveRun] = []
     for run in candidates:
+        if run.status not in ACTIVE_RUN_STATUSES:
+            continue  # ended above with its failed part (see `_fail_parent`)
         if run.status == "queued" and run.job_id and _job_pending(run.job_id, cutoff):
             continue  # still waiting its turn in a busy queue (or Redis cannot tell)
         before = {"status": run.status, "heartbeat_at": run.heartbeat_at, "job": run.job_id}
@@ -280,6 +484,7 @@ def reconcile_stale_runs(session: Session, max_age: dt.timedelta = STALE_AFTER, 
             audit.record(session, SYSTEM, "solve_run.fail", "solve_run", run.id,
                          before=before, after={"status": "failed", "error": run.error},
                          reason="stale heartbeat")
+            _fail_parent(session, run, run.error)
         ended.append(run)
     session.flush()
     if requeue:
@@ -315,10 +520,17 @@ def enqueue_run(session: Session, run: SolveRun, *, queue: str = queues.SOLVE) -
     run.job_id = queues.new_job_id()
     session.commit()
     try:
-        queues.enqueue(
-            "scheduler.jobs.solve_roster", run.id, queue=queue, time_limit=run.time_limit,
-            meta={"run": run.id, "roster": run.roster_id}, job_id=run.job_id,
-            description=f"solve roster {run.roster_id} (run {run.id})")
+        if run.parent_id is None:
+            queues.enqueue(
+                "scheduler.jobs.solve_roster", run.id, queue=queue, time_limit=run.time_limit,
+                meta={"run": run.id, "roster": run.roster_id}, job_id=run.job_id,
+                description=f"solve roster {run.roster_id} (run {run.id})")
+        else:
+            queues.enqueue(
+                "scheduler.jobs.solve_part", run.id, queue=queue, time_limit=run.time_limit,
+                meta={"run": run.id, "parent": run.parent_id, "part": run.part},
+                job_id=run.job_id, retries=PART_RETRIES,
+                description=f"solve part {run.part} of run {run.parent_id}")
     except queues.QueueError as exc:
         fresh = session.get(SolveRun, run.id, with_for_update=True, populate_existing=True)
         if fresh is not None and fresh.status == "queued":

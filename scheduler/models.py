@@ -352,9 +352,12 @@ class SolveRun(Base):
     __table_args__ = (
         _one_of("status", RUN_STATUSES, "status"),
         # At most one queued or running solve per roster: a second request gets that one.
+        # The parts of a split solve (child runs) are not requests and do not count.
         Index("uq_solve_runs_active_roster", "roster_id", unique=True,
-              sqlite_where=Column("status").in_(ACTIVE_RUN_STATUSES),
-              postgresql_where=Column("status").in_(ACTIVE_RUN_STATUSES)),
+              sqlite_where=Column("status").in_(ACTIVE_RUN_STATUSES)
+              & Column("parent_id").is_(None),
+              postgresql_where=Column("status").in_(ACTIVE_RUN_STATUSES)
+              & Column("parent_id").is_(None)),
         Index("ix_solve_runs_roster_id_created_at", "roster_id", "created_at"),
     )
 
@@ -377,6 +380,14 @@ class SolveRun(Base):
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     # Last sign of life from the worker; the reconciler fails runs whose heartbeat is stale.
     heartbeat_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    # City scale: a run whose problem splits into several sub-problems has one child run
+    # per sub-problem (`part`), solved by a job of its own; the child keeps its sub-problem
+    # and, once solved, its solution until the parent merges them (Redis results expire).
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("solve_runs.id", ondelete="CASCADE"), index=True)
+    part: Mapped[int | None]
+    problem: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    solution: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     roster: Mapped[Roster] = relationship()
 

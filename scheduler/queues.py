@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from redis import Redis
-from rq import Queue
+from rq import Queue, Retry
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
@@ -101,12 +101,13 @@ def new_job_id() -> str:
 
 def enqueue(func: str, *args: int | str | float, queue: str = SOLVE, time_limit: float = 60.0,
             meta: dict[str, Any] | None = None, description: str | None = None,
-            job_id: str | None = None, connection: Redis | None = None) -> Enqueued:
+            job_id: str | None = None, connection: Redis | None = None,
+            retries: int = 0) -> Enqueued:
     """Run ``func(*args)`` (a dotted path; IDs and plain values only) in the background.
 
     Under RQ the job gets the defaults of this module: a timeout above `time_limit`,
-    result and failure TTLs, `meta`. Without ``REDIS_URL`` (and no `connection`) it runs
-    in a daemon thread of this process.
+    result and failure TTLs, `meta`, and `retries` more tries if it fails. Without
+    ``REDIS_URL`` (and no `connection`) it runs once in a daemon thread of this process.
     """
     if connection is None and redis_url() is None:
         return Enqueued(_run_local(func, args, job_id), local=True)
@@ -114,7 +115,8 @@ def enqueue(func: str, *args: int | str | float, queue: str = SOLVE, time_limit:
         job = get_queue(queue, connection).enqueue_call(
             func, args=list(args), timeout=job_timeout(time_limit), result_ttl=RESULT_TTL,
             failure_ttl=FAILURE_TTL, ttl=QUEUED_TTL, meta=dict(meta or {}),
-            description=description, job_id=job_id)
+            description=description, job_id=job_id,
+            retry=Retry(max=retries) if retries else None)
     except Exception as exc:  # redis.ConnectionError, timeouts, …
         raise QueueError(f"cannot enqueue {func}: {exc}") from exc
     return Enqueued(job.id, local=False)

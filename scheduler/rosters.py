@@ -55,9 +55,10 @@ class VersionStateError(ValueError):
 # -- generate -----------------------------------------------------------------------------
 
 def active_run(session: Session, roster_id: int) -> SolveRun | None:
-    """The queued or running solve of the roster, if any."""
+    """The queued or running solve of the roster, if any (not counting its parts)."""
     return session.scalars(select(SolveRun).where(
-        SolveRun.roster_id == roster_id, SolveRun.status.in_(ACTIVE_RUN_STATUSES))
+        SolveRun.roster_id == roster_id, SolveRun.status.in_(ACTIVE_RUN_STATUSES),
+        SolveRun.parent_id.is_(None))
         .order_by(SolveRun.id.desc()).limit(1)).one_or_none()
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from solver.problem import Problem, ProblemError, load_problem, parse_problem, read_json
 
-EXIT_OK, EXIT_VIOLATION, EXIT_INPUT = 0, 1, 2
+EXIT_OK, EXIT_VIOLATION, EXIT_INPUT, EXIT_FAILED = 0, 1, 2, 3
 
 
 def _write_json(doc: Any, path: str | None) -> None:
@@ -61,12 +61,33 @@ def _progress(p: Any) -> None:
           f"(part {p.part + 1}/{p.parts})", file=sys.stderr, flush=True)
 
 
+def _part_progress(p: Any) -> None:
+    if p.error:
+        print(f"  [{p.seconds:6.1f}s] part {p.index + 1}/{p.count} failed: {p.error}",
+              file=sys.stderr, flush=True)
+        return
+    gap = 100.0 * (p.objective - p.bound) / p.objective if p.objective else 0.0
+    print(f"  [{p.seconds:6.1f}s] part {p.index + 1}/{p.count} {p.status}  objective "
+          f"{p.objective}  bound {p.bound}  gap {gap:.1f}%  peak {p.peak_mb:.0f} MB  "
+          f"({p.done}/{p.count} done)", file=sys.stderr, flush=True)
+
+
 def cmd_solve(args: argparse.Namespace) -> int:
+    from solver.parts import PartFailed, solve_parallel
     from solver.solve import solve
 
     problem = load_problem(args.problem)
-    sol = solve(problem, time_limit=args.time_limit, workers=args.workers, seed=args.seed,
-                progress=None if args.quiet else _progress)
+    if args.jobs is None:
+        sol = solve(problem, time_limit=args.time_limit, workers=args.workers, seed=args.seed,
+                    progress=None if args.quiet else _progress)
+    else:
+        try:
+            sol = solve_parallel(problem, time_limit=args.time_limit, jobs=args.jobs,
+                                 workers=args.workers, seed=args.seed,
+                                 progress=None if args.quiet else _part_progress)
+        except PartFailed as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_FAILED
     _write_json(sol, args.output)
     if args.output not in (None, "-"):
         print(summary(problem, sol))
@@ -199,6 +220,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("problem")
     p.add_argument("-o", "--output")
     p.add_argument("--quiet", action="store_true")
+    p.add_argument("--jobs", type=int, default=None, metavar="N",
+                   help="split into independent parts solved in N processes")
     solving(p, 60)
     p.set_defaults(func=cmd_solve)
 

@@ -1,0 +1,245 @@
+"""A roster solved as parts: child runs, retries, merge (scheduler/jobs.py), real RQ.
+
+A database of this module's own: `roster_problem` takes every active volunteer, so the
+small split roster here must not share a database with the Yuhua roster of test_jobs.
+The split threshold is lowered so that a three-part roster splits.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from redis import Redis
+from rq import Queue, SimpleWorker
+from rq.serializers import JSONSerializer
+from sqlalchemy import Engine, select
+
+from scheduler import jobs, rosters
+from scheduler.db import REPO, make_engine, session_scope, sessionmaker_for, upgrade, utcnow
+from scheduler.models import AuditEvent, RosterVersion, SolveRun
+from scheduler.problems import load_problem
+from solver.scenario import generate
+from tests.fixtures.problems import four_parts
+
+pytest_plugins = ["tests.fixtures.db"]
+
+REDIS_URL = os.environ.get("BASTION_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+ACTOR = "协调员"
+
+
+@pytest.fixture(scope="module")
+def job_url(backend: str, new_database: Callable[[str], str]) -> str:
+    url = new_database(backend)
+    upgrade(url)
+    return url
+
+
+@pytest.fixture(scope="module")
+def engine(job_url: str) -> Iterator[Engine]:
+    engine = make_engine(job_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def roster_id(engine: Engine, job_url: str, monkeypatch: pytest.MonkeyPatch) -> int:
+    """A new three-part roster; jobs use this database and split at 1 pair per part."""
+    monkeypatch.setenv("DATABASE_URL", job_url)
+    monkeypatch.setattr(jobs, "SPLIT_PAIRS", 1)
+    with session_scope(engine) as session:
+        return load_problem(session, four_parts(), actor=ACTOR).id
+
+
+@pytest.fixture
+def queue(monkeypatch: pytest.MonkeyPatch) -> Iterator[Queue]:
+    conn = Redis.from_url(REDIS_URL, socket_connect_timeout=3)
+    try:
+        conn.ping()
+    except Exception as exc:
+        conn.close()
+        message = f"Redis unreachable at {REDIS_URL}: {exc}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    monkeypatch.setenv("REDIS_URL", REDIS_URL)
+    queue = Queue(f"bastion-test-{uuid.uuid4().hex[:10]}", connection=conn,
+                  serializer=JSONSerializer)
+    yield queue
+    queue.delete(delete_jobs=True)
+    conn.close()
+
+
+def _generate_and_work(engine: Engine, roster_id: int, queue: Queue) -> SolveRun:
+    with sessionmaker_for(engine)() as session:
+        run = rosters.generate(session, roster_id, ACTOR, time_limit=5, queue=queue.name)
+    worker = SimpleWorker([queue], connection=queue.connection, serializer=JSONSerializer)
+    worker.work(burst=True)  # the parent, its parts (and retries), then the merge
+    return run
+
+
+def _runs(engine: Engine, roster_id: int) -> tuple[SolveRun, list[SolveRun]]:
+    with session_scope(engine) as session:
+        runs = list(session.scalars(select(SolveRun).where(SolveRun.roster_id == roster_id)
+                                    .order_by(SolveRun.id)))
+    (parent,) = [r for r in runs if r.parent_id is None]
+    return parent, sorted((r for r in runs if r.parent_id == parent.id),
+                          key=lambda r: r.part or 0)
+
+
+def _versions(engine: Engine, roster_id: int) -> list[RosterVersion]:
+    with session_scope(engine) as session:
+        return list(session.scalars(select(RosterVersion).where(
+            RosterVersion.roster_id == roster_id)))
+
+
+def _actions(engine: Engine, run_id: int) -> list[str]:
+    with session_scope(engine) as session:
+        return list(session.scalars(select(AuditEvent.action).where(
+            AuditEvent.entity == "solve_run", AuditEvent.entity_id == str(run_id))
+            .order_by(AuditEvent.id)))
+
+
+def test_a_split_roster_is_solved_as_parts_and_merged_into_one_draft(
+        engine: Engine, roster_id: int, queue: Queue) -> None:
+    _generate_and_work(engine, roster_id, queue)
+    parent, children = _runs(engine, roster_id)
+    assert parent.status == "finished", parent.error
+    assert [c.part for c in children] == [0, 1, 2]
+    assert all(c.status == "finished" and c.solution and c.problem for c in children)
+    assert parent.objective == sum(c.objective or 0 for c in children)
+    assert parent.progress and parent.progress["done"] == parent.progress["parts"] == 3
+    (version,) = _versions(engine, roster_id)
+    assert version.state == "draft" and version.solve_run_id == parent.id
+    assert version.objective == parent.objective
+    # the three parts are independent, so each is optimal and so is the whole
+    assert parent.solver_status == "OPTIMAL" and parent.bound == parent.objective
+    assert _actions(engine, parent.id) == [
+        "solve_run.create", "solve_run.start", "solve_run.split", "solve_run.finish"]
+    with session_scope(engine) as session:
+        assert rosters.active_run(session, roster_id) is None
+
+
+def test_a_failed_part_is_retried_alone(engine: Engine, roster_id: int, queue: Queue,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    real = jobs.solver.solve
+    calls: list[int] = []
+
+    def fails_once(problem: Any, **kw: Any) -> dict[str, Any]:
+        calls.append(kw["seed"])
+        if len(calls) == 1:
+            raise RuntimeError("worker hiccup")
+        return real(problem, **kw)
+
+    monkeypatch.setattr(jobs.solver, "solve", fails_once)
+    _generate_and_work(engine, roster_id, queue)
+    parent, children = _runs(engine, roster_id)
+    assert parent.status == "finished", parent.error
+    assert len(calls) == 4 and calls.count(calls[0]) == 2  # the failed part, twice
+    attempts = {c.part: (c.progress or {})["attempt"] for c in children}
+    assert sorted(attempts.values()) == [1, 1, 2]
+    retried = next(c for c in children if attempts[c.part] == 2)
+    assert retried.status == "finished" and retried.error is None
+    assert _actions(engine, retried.id) == ["solve_run.retry"]
+    with session_scope(engine) as session:
+        assert "worker hiccup" in (session.scalar(select(AuditEvent.reason).where(
+            AuditEvent.action == "solve_run.retry",
+            AuditEvent.entity_id == str(retried.id))) or "")
+    assert len(_versions(engine, roster_id)) == 1
+
+
+def test_a_part_failing_twice_fails_the_whole_without_a_draft(
+        engine: Engine, roster_id: int, queue: Queue, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = jobs.solver.solve
+
+    def part_zero_fails(problem: Any, **kw: Any) -> dict[str, Any]:
+        if kw["seed"] == 0:  # part 0: seed = the run's seed (0) + its index
+            raise RuntimeError("part zero is cursed")
+        return real(problem, **kw)
+
+    monkeypatch.setattr(jobs.solver, "solve", part_zero_fails)
+    _generate_and_work(engine, roster_id, queue)
+    parent, children = _runs(engine, roster_id)
+    assert parent.status == "failed" and "part 0" in (parent.error or "")
+    assert "cursed" in (parent.error or "")
+    assert children[0].status == "failed" and (children[0].progress or {})["attempt"] == 2
+    assert _versions(engine, roster_id) == []
+    with session_scope(engine) as session:
+        assert rosters.active_run(session, roster_id) is None  # the roster is free again
+
+
+def test_a_parent_lives_while_its_parts_do_and_fails_with_a_dead_one(
+        engine: Engine, roster_id: int) -> None:
+    long_ago = utcnow() - dt.timedelta(hours=1)
+    with session_scope(engine) as session:
+        parent = SolveRun(roster_id=roster_id, requested_by=ACTOR, status="running",
+                          created_at=long_ago, started_at=long_ago, heartbeat_at=long_ago)
+        session.add(parent)
+        session.flush()
+        alive = SolveRun(roster_id=roster_id, requested_by=ACTOR, status="running",
+                         parent_id=parent.id, part=0, heartbeat_at=utcnow())
+        dead = SolveRun(roster_id=roster_id, requested_by=ACTOR, status="running",
+                        parent_id=parent.id, part=1, created_at=long_ago,
+                        heartbeat_at=long_ago)
+        session.add_all([alive, dead])
+    with session_scope(engine) as session:
+        ended = jobs.reconcile_stale_runs(session)
+        assert [r.id for r in ended] == [dead.id]  # not the parent: a part is still alive
+    parent_now, children = _runs(engine, roster_id)
+    assert children[1].status == "failed" and "worker gone" in (children[1].error or "")
+    assert parent_now.status == "failed" and "part 1" in (parent_now.error or "")
+    assert _versions(engine, roster_id) == []
+
+
+def test_sigkill_of_a_part_leaves_no_draft_and_the_reconciler_fails_the_whole(
+        engine: Engine, roster_id: int, job_url: str, queue: Queue) -> None:
+    with sessionmaker_for(engine)() as session:
+        run = rosters.generate(session, roster_id, ACTOR, time_limit=30, queue=queue.name)
+    worker = SimpleWorker([queue], connection=queue.connection, serializer=JSONSerializer)
+    worker.work(burst=True, max_jobs=1)  # only the parent: it splits and queues the parts
+    parent, children = _runs(engine, roster_id)
+    assert parent.status == "running" and [c.status for c in children] == ["queued"] * 3
+    with session_scope(engine) as session:  # part 0 becomes a district: time to kill it
+        first = session.get(SolveRun, children[0].id)
+        assert first is not None
+        first.problem, first.time_limit = generate(districts=1, seed=0, days=7), 30.0
+
+    rq_cli = Path(sys.executable).with_name("rq")
+    proc = subprocess.Popen(
+        [str(rq_cli), "worker", "--burst", "--url", REDIS_URL,
+         "--serializer", "rq.serializers.JSONSerializer", queue.name],
+        cwd=REPO, env={**os.environ, "DATABASE_URL": job_url, "REDIS_URL": REDIS_URL},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while _runs(engine, roster_id)[1][0].status != "running":
+            assert time.monotonic() < deadline, "part 0 never started"
+            time.sleep(0.1)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+    assert _versions(engine, roster_id) == []
+
+    later = utcnow() + jobs.STALE_AFTER + dt.timedelta(seconds=1)
+    with session_scope(engine) as session:
+        ended = jobs.reconcile_stale_runs(session, now=later)
+        assert children[0].id in [r.id for r in ended]
+    parent, children = _runs(engine, roster_id)
+    assert children[0].status == "failed" and "worker gone" in (children[0].error or "")
+    assert parent.status == "failed" and "part 0" in (parent.error or "")
+    # the parts still queued are not solved for nothing
+    assert [c.status for c in children[1:]] == ["failed", "failed"]
+    assert "not solved" in (children[1].error or "")
+    assert _versions(engine, roster_id) == []
+    with session_scope(engine) as session:
+        assert rosters.active_run(session, roster_id) is None
+    assert run.id == parent.id
