@@ -170,6 +170,8 @@ ROUTES: dict[str, tuple[str, Callable[[World], str], dict[str, int]]] = {
     "auth.set_language": ("POST", lambda w: "/lang", _all(302)),
     "dashboard.index": ("GET", lambda w: "/dashboard", _only(COORD)),
     "rosters.index": ("GET", lambda w: "/rosters", _only(COORD)),
+    "rosters.new": ("GET", lambda w: "/rosters/new", _only(COORD)),
+    "rosters.create": ("POST", lambda w: "/rosters/new", _only(COORD, 422)),  # empty form
     "rosters.show": ("GET", lambda w: f"/rosters/{w.roster.id}", _only(COORD)),
     "rosters.generate": ("POST", lambda w: f"/rosters/{w.roster.id}/generate",
                          _only(COORD, 302)),
@@ -467,3 +469,24 @@ def test_pages_run_a_fixed_number_of_queries(app: Flask, db: Session, db_engine:
     grid = _client(app, world, "coordinator").get(
         f"/rosters/{world.roster.id}/versions/1").get_data(as_text=True)
     assert "增59" in grid  # the new people are on the page
+
+
+def test_coordinator_creates_a_roster_period(app: Flask, world: World, db: Session) -> None:
+    app.config["WTF_CSRF_ENABLED"] = False
+    client = _client(app, world, "coordinator")
+    assert 'href="/rosters/new"' in client.get("/rosters").get_data(as_text=True)
+    form = client.get("/rosters/new").get_data(as_text=True)
+    assert 'name="days"' in form and f'value="{world.roster.id}"' in form  # copy its rules
+    bad = client.post("/rosters/new", data={"name": "第二期", "start": "2022-13-01",
+                                            "days": "63", "rules": "standard"})
+    html = bad.get_data(as_text=True)
+    assert bad.status_code == 422
+    assert "无法识别的日期 &#39;2022-13-01&#39;" in html and "1 到 62 之间" in html
+    assert 'value="第二期"' in html  # what was typed stays
+    assert db.scalar(select(Roster.id).where(Roster.name == "第二期")) is None
+    ok = client.post("/rosters/new", data={"name": "第二期", "start": "2022-04-11",
+                                           "days": "7", "rules": str(world.roster.id)})
+    assert ok.status_code == 302
+    created = db.scalars(select(Roster).where(Roster.name == "第二期")).one()
+    assert ok.headers["Location"] == f"/rosters/{created.id}"
+    assert (created.start, created.days) == (dt.date(2022, 4, 11), 7)
