@@ -490,3 +490,19 @@ def test_coordinator_creates_a_roster_period(app: Flask, world: World, db: Sessi
     created = db.scalars(select(Roster).where(Roster.name == "第二期")).one()
     assert ok.headers["Location"] == f"/rosters/{created.id}"
     assert (created.start, created.days) == (dt.date(2022, 4, 11), 7)
+
+
+def test_grid_cells_are_escaped_and_in_the_reader_s_language(app: Flask, world: World,
+                                                             db: Session) -> None:
+    world.volunteers[0].name = "<b>甲</b>"
+    world.version.unmet = [{**world.version.unmet[0], "reason_en": "1 medic missing: <none>"}]
+    db.flush()
+    client = _client(app, world, "coordinator")
+    url = f"/rosters/{world.roster.id}/versions/1"
+    html = client.get(url).get_data(as_text=True)
+    assert "&lt;b&gt;甲&lt;/b&gt;" in html and "<b>甲</b>" not in html
+    assert 'class="unmet" title="缺 1 名医护：无人可排"' in html
+    assert '<span class="muted">1/2</span>' in html  # one of the two needed at X
+    client.set_cookie("lang", "en")
+    english = client.get(url).get_data(as_text=True)
+    assert "1 medic missing: &lt;none&gt;" in english and "缺 1 名医护" not in english

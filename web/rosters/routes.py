@@ -23,10 +23,11 @@ from scheduler import exports, queues, reports, rosters, rulesets
 from scheduler.models import Roster, RosterVersion, SolveRun
 from web.auth import current_user, login_required, site_scope
 from web.database import db_session
-from web.i18n import gettext, local_now
+from web.i18n import current_lang, gettext, local_now
 
 from . import bp
 from .forms import GenerateForm, PublishForm, parse_new_roster
+from .grid import row_cells
 from .schemas import run_json
 
 COORDINATOR = ("coordinator",)
@@ -168,6 +169,7 @@ def version(roster_id: int, number: int) -> ResponseReturnValue:
     grid = reports.grid(db_session(), found, site_scope(), **args)
     current = rosters.published_version(db_session(), roster_id)
     return render_template("rosters/grid.html", roster=roster, version=found, grid=grid,
+                           cells=row_cells(grid, current_lang()),
                            args=args, current=current, publish_form=PublishForm(),
                            previous_week=args["start"] - dt.timedelta(days=7),
                            next_week=args["start"] + dt.timedelta(days=7))
