@@ -473,3 +473,4 @@ class AuditEvent(Base):
 import scheduler.absences.models  # noqa: E402, F401
 import scheduler.accounts.models  # noqa: E402, F401
 import scheduler.dispatch.models  # noqa: E402, F401
+import scheduler.repairs.models  # noqa: E402, F401

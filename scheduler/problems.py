@@ -72,13 +72,16 @@ def _get_roster(session: Session, roster_id: int, *, lock: bool = False) -> Rost
 
 # -- database -> problem ------------------------------------------------------------------
 
-def roster_problem(session: Session, roster_id: int) -> dict[str, Any]:
+def roster_problem(session: Session, roster_id: int, *,
+                   include: Iterable[str] = ()) -> dict[str, Any]:
     """The roster as a valid `roster-problem/1` document.
 
     District data goes in as it stands now: the active shifts, sites and posts (plus any
     that the roster's demand or rules still name), and the active volunteers with their
-    unavailability and preferences inside the period. Raises `LookupError` for an unknown
-    roster and `solver.ProblemError` if the stored data does not make a valid problem.
+    unavailability and preferences inside the period. `include`: volunteer codes to list
+    whatever their status (a repair must still name the absent volunteer of the published
+    roster). Raises `LookupError` for an unknown roster and `solver.ProblemError` if the
+    stored data does not make a valid problem.
     """
     roster = _get_roster(session, roster_id)
     demand = session.scalars(
@@ -108,8 +111,11 @@ def roster_problem(session: Session, roster_id: int) -> dict[str, Any]:
     site_ids = {s.id for s in sites}
 
     first, last = roster.start, roster.end
+    listed = Volunteer.status == "active"
+    if include := sorted(set(include)):
+        listed = listed | Volunteer.code.in_(include)
     volunteers = session.scalars(
-        select(Volunteer).where(Volunteer.status == "active").order_by(Volunteer.id)
+        select(Volunteer).where(listed).order_by(Volunteer.id)
         .options(selectinload(Volunteer.allowed_sites))).all()
     unavailable = _by_volunteer(session.scalars(
         select(Unavailability)
@@ -318,7 +324,8 @@ def _chunks(items: list[int], size: int) -> Iterable[list[int]]:
 
 def store_solution(session: Session, roster_id: int, solution: dict[str, Any], *, actor: str,
                    solve_run_id: int | None = None, note: str | None = None,
-                   allow_hard_violations: bool = False) -> RosterVersion:
+                   allow_hard_violations: bool = False,
+                   include_volunteers: Iterable[str] = ()) -> RosterVersion:
     """Store a `roster-solution/1` document as the roster's next draft version.
 
     The assignments are checked against the roster as it stands (`roster_problem`): an
@@ -327,13 +334,16 @@ def store_solution(session: Session, roster_id: int, solution: dict[str, Any], *
     the same volunteer, date and shift in the published version (or, before the first
     publication, the latest version); a move to another post bumps the `revision`. The
     version and an audit event are written in the caller's transaction.
+    `include_volunteers`: codes of volunteers the solution may name whatever their status
+    (see `roster_problem`'s `include`).
     """
+    include_volunteers = sorted(set(include_volunteers))
     if not isinstance(solution, dict) or solution.get("format", SOLUTION_FORMAT) != SOLUTION_FORMAT:
         raise SolutionError(f"not a {SOLUTION_FORMAT} document")
     if solution.get("status") == "INFEASIBLE":
         raise SolutionError("the solver found no roster (INFEASIBLE); nothing to store")
     roster = _get_roster(session, roster_id, lock=True)  # serialises version numbers
-    problem = parse_problem(roster_problem(session, roster_id))
+    problem = parse_problem(roster_problem(session, roster_id, include=include_volunteers))
     try:
         pairs = parse_assignments(problem, solution)
     except ProblemError as exc:
@@ -345,7 +355,8 @@ def store_solution(session: Session, roster_id: int, solution: dict[str, Any], *
             raise SolutionError(f"{len(hard)} hard rule violation(s): {shown}")
 
     volunteers = {v.code: v.id for v in session.scalars(
-        select(Volunteer).where(Volunteer.status == "active"))}
+        select(Volunteer).where((Volunteer.status == "active")
+                                | Volunteer.code.in_(include_volunteers)))}
     posts = {p.code: p.id for p in session.scalars(select(Post))}
     shifts = {s.code: s.id for s in session.scalars(select(ShiftTemplate))}
 

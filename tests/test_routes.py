@@ -240,7 +240,31 @@ ROUTES: dict[str, tuple[str, Callable[[World], str], dict[str, int]]] = {
     # A has the offer and accepts it; B has none: 404, nothing changes.
     "me.task_action": ("POST", lambda w: f"/me/tasks/{_task(w)}/accept",
                        _only(VOLUNTEERS, 302) | {"volunteer_b": 404}),
+    # Repairs: the proposal is about volunteer A's shifts at X (failed, so accept refuses
+    # with 303); the absence of /repairs/new touches no published shift (coordinator 303).
+    "repairs.new": ("POST", lambda w: f"/repairs/new?absence_id={repair_fixture(w)[1]}",
+                    _only(COORD, 303) | {"secretary_x": 404, "secretary_y": 404}),
+    "repairs.show": ("GET", lambda w: f"/repairs/{repair_fixture(w)[0]}",
+                     _only(COORD + ("secretary_x",)) | {"secretary_y": 404}),
+    "repairs.status": ("GET", lambda w: f"/repairs/{repair_fixture(w)[0]}.json",
+                       _only(COORD + ("secretary_x",)) | {"secretary_y": 404}),
+    "repairs.accept": ("POST", lambda w: f"/repairs/{repair_fixture(w)[0]}/accept",
+                       _only(COORD + ("secretary_x",), 303) | {"secretary_y": 404}),
+    "repairs.reject": ("POST", lambda w: f"/repairs/{repair_fixture(w)[0]}/reject",
+                       _only(COORD + ("secretary_x",), 302) | {"secretary_y": 404}),
+    "repairs.change": ("GET", lambda w: f"/rosters/{w.roster.id}/change",
+                       _only(COORD + SECRETARIES)),
+    "repairs.apply_change": ("POST", lambda w: f"/rosters/{w.roster.id}/change",
+                             _only(COORD, 409) | {"secretary_x": 404, "secretary_y": 404}),
 }
+
+
+def repair_fixture(w: World) -> tuple[int, int]:
+    """(a failed repair proposal about A's shifts at X, an absence touching no shift)."""
+    from tests.fixtures.repairs import world_repair
+
+    return world_repair(w.db, w.roster, w.users["volunteer_a"].volunteer_id,
+                        w.users["volunteer_b"].volunteer_id)
 
 
 def _client(app: Flask, world: World, role: str) -> FlaskClient:

@@ -103,10 +103,11 @@ def _register_blueprints(app: Flask) -> None:
     from .health import bp as health_bp
     from .imports import bp as imports_bp
     from .me import bp as me_bp
+    from .repairs import bp as repairs_bp
     from .rosters import bp as rosters_bp
 
     for blueprint in (health_bp, auth_bp, dashboard_bp, rosters_bp, imports_bp, me_bp,
-                      branch_bp, dispatch_bp, absences_bp):
+                      branch_bp, dispatch_bp, absences_bp, repairs_bp):
         app.register_blueprint(blueprint)
 
 
