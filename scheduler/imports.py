@@ -222,6 +222,14 @@ COLUMNS: dict[str, tuple[Column, ...]] = {
                note="选填；不填时按点位内的岗位名称匹配。", example=""),
         Column("post_name", "岗位名称", ("岗位", "岗位名", "post", "post name"),
                note="每行一个岗位；不填则只登记点位。", example="测温登记"),
+        Column("address", "地址", ("点位地址", "详细地址", "address"),
+               note="选填，显示在志愿者的日历里；不填则保持原样。", example="长沙市雨花区万家丽南路188号"),
+        Column("street", "街道", ("所属街道", "街道办", "street", "sub-district"),
+               note="选填，用于按街道筛选点位。", example="黎托街道"),
+        Column("contact_name", "联系人", ("点位联系人", "contact", "contact name"),
+               note="选填，点位的联系人，显示在日历里。", example="王芳"),
+        Column("contact_phone", "联系电话", ("联系人电话", "联系方式", "contact phone"),
+               note="选填，请把该列设为“文本”格式。", example="13900001111"),
     ),
     "demand": (
         Column("site", "点位", ("点位名称", "点位编号", "site"),
@@ -1150,6 +1158,10 @@ def _free_code(wanted: str, taken: set[str], prefix: str) -> str:
     return code
 
 
+#: Optional site columns shown in calendar events, with their length limits.
+_SITE_DETAILS = {"address": 300, "street": 100, "contact_name": 100, "contact_phone": 32}
+
+
 def _import_sites(session: Session, table: _Table, errors: _Errors,
                   **_: Any) -> tuple[Callable[[], Any], dict[str, Any]]:
     db = _Sites(session)
@@ -1165,6 +1177,8 @@ def _import_sites(session: Session, table: _Table, errors: _Errors,
         kind = errors.parse(row, rec, "kind", _parse_kind)
         pcode = errors.parse(row, rec, "post_code", lambda v: _text_value(v, 100))
         pname = errors.parse(row, rec, "post_name", lambda v: _text_value(v, 200))
+        details = {name_: errors.parse(row, rec, name_, lambda v, n=limit: _text_value(v, n))
+                   for name_, limit in _SITE_DETAILS.items()}
         if not name or code is _INVALID or kind is _INVALID:
             continue
         key = "code:" + _key(code) if code else "name:" + _key(name)
@@ -1177,7 +1191,7 @@ def _import_sites(session: Session, table: _Table, errors: _Errors,
                            "Several sites have this name; give the site code.")
                 continue
             entry = sites[key] = {"rows": [row], "code": code or None, "name": name,
-                                  "kind": kind, "site": found, "posts": []}
+                                  "kind": kind, "site": found, "posts": [], "details": {}}
         else:
             entry["rows"].append(row)
             if entry["name"] != name:
@@ -1190,6 +1204,15 @@ def _import_sites(session: Session, table: _Table, errors: _Errors,
                            f"同一点位在第 {entry['rows'][0]} 行的类型不同：请统一点位类型。",
                            "The same site has another kind in an earlier row.")
             entry["kind"] = entry["kind"] or kind
+        for name_, value in details.items():
+            if value is _INVALID or not value:
+                continue
+            known = entry["details"].get(name_)
+            if known is not None and known != value:
+                errors.add(row, name_, rec.get(name_), "site_conflict",
+                           f"同一点位在第 {entry['rows'][0]} 行的这一项是“{known}”，这里不同：请统一。",
+                           "The same site has another value here in an earlier row.")
+            entry["details"].setdefault(name_, value)
         if pcode is _INVALID or pname is _INVALID:
             continue
         if pcode and not pname:
@@ -1228,17 +1251,22 @@ def _import_sites(session: Session, table: _Table, errors: _Errors,
             site = entry["site"]
             if site is None:
                 site = Site(code=entry["code"] or _free_code(entry["name"], taken_sites, "site"),
-                            name=entry["name"], kind=entry["kind"] or "other", active=True)
+                            name=entry["name"], kind=entry["kind"] or "other", active=True,
+                            **entry["details"])
                 session.add(site)
                 entry["site"] = site
                 counts["sites_created"] += 1
                 changes.append({"site": site.code, "created": True})
             else:
-                before = {"name": site.name, "kind": site.kind, "active": site.active}
+                before = {"name": site.name, "kind": site.kind, "active": site.active,
+                          **{f: getattr(site, f) for f in entry["details"]}}
                 site.name, site.active = entry["name"], True
                 if entry["kind"]:
                     site.kind = entry["kind"]
-                after = {"name": site.name, "kind": site.kind, "active": site.active}
+                for name_, value in entry["details"].items():  # blank cells keep the value
+                    setattr(site, name_, value)
+                after = {"name": site.name, "kind": site.kind, "active": site.active,
+                         **{f: getattr(site, f) for f in entry["details"]}}
                 if after != before:
                     counts["sites_updated"] += 1
                     changes.append({"site": site.code, "before": before, "after": after})

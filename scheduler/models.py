@@ -121,6 +121,11 @@ class Site(Timestamps, Base):
     name: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(16), default="other")
     active: Mapped[bool] = mapped_column(default=True)
+    address: Mapped[str | None] = mapped_column(String(300))
+    # 街道 (sub-district), for filtering sites by the street office responsible for them.
+    street: Mapped[str | None] = mapped_column(String(100), index=True)
+    contact_name: Mapped[str | None] = mapped_column(String(100))
+    contact_phone: Mapped[str | None] = mapped_column(String(32))
 
     posts: Mapped[list[Post]] = relationship(
         back_populates="site", order_by="Post.position, Post.id", cascade="all, delete-orphan")
@@ -472,5 +477,6 @@ class AuditEvent(Base):
 # the schema test compare the whole metadata). At the bottom: they import from here.
 import scheduler.absences.models  # noqa: E402, F401
 import scheduler.accounts.models  # noqa: E402, F401
+import scheduler.calendars.models  # noqa: E402, F401
 import scheduler.dispatch.models  # noqa: E402, F401
 import scheduler.repairs.models  # noqa: E402, F401

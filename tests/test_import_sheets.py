@@ -348,6 +348,27 @@ def test_sites_conflicts_and_duplicates(db: Session) -> None:
         (5, "点位名称", "site_conflict"), (5, "点位类型", "site_conflict")]
 
 
+def test_sites_address_street_and_contact(db: Session) -> None:
+    rows = [["点位编号", "点位名称", "岗位名称", "地址", "街道", "联系人", "联系电话"],
+            ["wjl", "万家丽路卡口", "测温登记", "万家丽南路188号", "黎托街道", "王芳", 13900001111],
+            ["wjl", "万家丽路卡口", "车辆引导", "", "", "", ""]]
+    result = import_file(db, "sites", "s.xlsx", xlsx(rows), ACTOR)
+    assert result.details["sites_created"] == 1
+    wjl = db.scalars(select(Site).where(Site.code == "wjl")).one()
+    assert (wjl.address, wjl.street, wjl.contact_name, wjl.contact_phone) == (
+        "万家丽南路188号", "黎托街道", "王芳", "13900001111")
+    # Blank cells keep what is there; a new contact replaces the old one.
+    again = import_file(db, "sites", "s.csv", csv_bytes(
+        [rows[0], ["wjl", "万家丽路卡口", "测温登记", "", "", "李明", ""]]), ACTOR)
+    assert again.details["sites_updated"] == 1
+    assert (wjl.address, wjl.contact_name, wjl.contact_phone) == (
+        "万家丽南路188号", "李明", "13900001111")
+    errors = _reject(db, "sites", "s.csv", csv_bytes(
+        [rows[0], ["wjl", "万家丽路卡口", "测温登记", "", "", "李明", ""],
+         ["wjl", "万家丽路卡口", "车辆引导", "", "", "赵六", ""]]))
+    assert [(e.row, e.column, e.code) for e in errors] == [(3, "联系人", "site_conflict")]
+
+
 # -- demand -------------------------------------------------------------------------------
 
 @pytest.fixture

@@ -168,6 +168,9 @@ ROUTES: dict[str, tuple[str, Callable[[World], str], dict[str, int]]] = {
     "auth.staff_login": ("GET", lambda w: "/login/staff", _all(200)),
     "auth.logout": ("POST", lambda w: "/logout", _all(302)),
     "auth.set_language": ("POST", lambda w: "/lang", _all(302)),
+    # The token is the credential: an unknown one is 404 whoever asks (tests/test_calendars.py).
+    "calendar.volunteer_feed": ("GET", lambda w: "/ical/" + "x" * 43 + ".ics", _all(404)),
+    "calendar.site_feed": ("GET", lambda w: "/ical/site/" + "x" * 43 + ".ics", _all(404)),
     "dashboard.index": ("GET", lambda w: "/dashboard", _only(COORD)),
     "rosters.index": ("GET", lambda w: "/rosters", _only(COORD)),
     "rosters.new": ("GET", lambda w: "/rosters/new", _only(COORD)),

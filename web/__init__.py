@@ -61,6 +61,10 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     api.init_app(app)  # /api/v1 and its OpenAPI document (flask-smorest)
 
+    from . import calendar
+
+    calendar.init_app(app)
+
     from . import cli
 
     cli.init_app(app)

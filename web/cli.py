@@ -13,15 +13,26 @@ import time
 from pathlib import Path
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import AppGroup
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
 
 from scheduler import db, exports, imports, problems, queues, rosters
 from scheduler.accounts import services as accounts
+from scheduler.calendars import services as calendars
 from scheduler.dispatch import services as dispatch
-from scheduler.models import ACTIVE_RUN_STATUSES, Roster, RosterVersion, SolveRun
+from scheduler.models import (
+    ACTIVE_RUN_STATUSES,
+    PhoneError,
+    Roster,
+    RosterVersion,
+    Site,
+    SolveRun,
+    Volunteer,
+    normalize_phone,
+)
 from solver import scenario
 
 bastion = AppGroup("bastion",
@@ -344,3 +355,59 @@ def user_disable(username: str, actor: str) -> None:
     except accounts.AccountError as exc:
         raise _fail(exc) from None
     click.echo(f"user {username} disabled; their sessions have ended")
+@bastion.command("feed-url")
+@click.argument("phone", required=False)
+@click.option("--site", "site_code", default=None, help="A site's feed (for its leaders) "
+              "instead of a volunteer's.")
+@click.option("--reset", is_flag=True, help="Revoke the current link (it answers 404 from "
+              "now on) and print a new one.")
+@actor_option
+def feed_url(phone: str | None, site_code: str | None, reset: bool, actor: str) -> None:
+    """Print the calendar feed URL of the volunteer with PHONE (or of --site CODE).
+
+    Only a hash of each feed token is stored; the link is derived again from the server's
+    secret key (BASTION_SECRET_KEY), so printing it does not change it and subscribed
+    calendars keep working. A first link is issued if there is none; --reset replaces it.
+    """
+    from web.calendar.links import subscribe_links
+
+    if (phone is None) == (site_code is None):
+        raise click.UsageError("give a volunteer's PHONE or --site CODE (one of them)")
+    secret = current_app.config["SECRET_KEY"]
+    try:
+        with db.session_scope() as session:
+            kind, owner_id, label = _feed_owner(session, phone, site_code)
+            if reset:
+                issue = (calendars.issue_volunteer_token if kind == "volunteer"
+                         else calendars.issue_site_token)
+                token = issue(session, owner_id, actor, secret=secret,
+                              reason="reset calendar link (cli)")
+            else:
+                ensure = (calendars.volunteer_token if kind == "volunteer"
+                          else calendars.site_token)
+                token = ensure(session, owner_id, actor, secret=secret)
+    except (LookupError, PhoneError, calendars.FeedTokenError) as exc:
+        raise _fail(exc) from None
+    links = subscribe_links(current_app.config["BASE_URL"], token, kind)
+    if reset:
+        click.echo(f"{label}: 旧链接已失效 (old link revoked)")
+    click.echo(f"{label}")
+    click.echo(links.url)
+    click.echo(links.webcal)
+
+
+def _feed_owner(session: Session, phone: str | None,
+                site_code: str | None) -> tuple[str, int, str]:
+    """(kind, id, label) of the volunteer with `phone` or the site with `site_code`."""
+    if site_code is not None:
+        site = session.scalars(select(Site).where(Site.code == site_code)).one_or_none()
+        if site is None:
+            raise LookupError(f"no site {site_code!r}")
+        return "site", site.id, f"{site.name} ({site.code})"
+    assert phone is not None
+    number = normalize_phone(phone)
+    volunteer = session.scalars(select(Volunteer).where(Volunteer.phone == number)
+                                ).one_or_none()
+    if volunteer is None:
+        raise LookupError(f"no volunteer with phone {number}")
+    return "volunteer", volunteer.id, f"{volunteer.name} ({volunteer.code})"

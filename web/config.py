@@ -14,6 +14,7 @@ import datetime as dt
 import os
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from scheduler.db import database_url
 from scheduler.queues import redis_url
@@ -97,6 +98,7 @@ def load(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         raise ConfigError(f"{PREFIX}OTP_SENDER=log only writes codes to the server log; "
                           f"set a real sender (module:function) when {PREFIX}ENV=production")
 
+    base_url = (env_str("BASE_URL", "http://localhost:5000", env=env) or "").rstrip("/")
     return {
         "BASTION_ENV": bastion_env,
         "SECRET_KEY": secret_key,
@@ -114,4 +116,11 @@ def load(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": production,
+        # The public address of the app: calendar feed links are built on it.
+        "BASE_URL": base_url,
+        # Right-hand side of calendar event UIDs; keep it fixed once feeds are subscribed.
+        "FEED_DOMAIN": env_str("FEED_DOMAIN", urlsplit(base_url).hostname or "bastion.local",
+                               env=env),
+        # Built calendar feeds kept per worker process (0: none).
+        "FEED_CACHE_SIZE": env_int("FEED_CACHE_SIZE", 4096, env=env),
     }

@@ -1,0 +1,1 @@
+"""Calendar feeds (日历订阅): revocable per-owner feed tokens and iCalendar rendering."""
