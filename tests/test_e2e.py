@@ -19,12 +19,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from flask import Flask
+from icalendar import Calendar
 from openpyxl import load_workbook
 from sqlalchemy import func, select
 
 from scheduler import db, demo, imports, queues
 from scheduler.accounts import services as accounts
-from scheduler.models import Assignment, Post, RosterVersion, Site, Volunteer
+from scheduler.models import Assignment, Post, RosterVersion, ShiftTemplate, Site, Volunteer
 from web import create_app
 
 pytest_plugins = ["tests.fixtures.db", "tests.fixtures.browser"]
@@ -85,7 +86,9 @@ def site(new_database: Callable[[str], str], live_server: Callable[[Flask], str]
                       "WTF_CSRF_ENABLED": True, "OTP_SENDER": "tests.test_e2e:send_code",
                       "CLOCK": False})
     SENT.clear()
-    yield Site_(live_server(app), url, sheets, start)
+    base = live_server(app)
+    app.config["BASE_URL"] = base  # the feed links of the subscribe card point here
+    yield Site_(base, url, sheets, start)
     queues.wait_local(timeout=30)
     db.get_engine().dispose()
 
@@ -219,8 +222,10 @@ def test_coordinator_plans_and_a_volunteer_on_a_phone_sees_the_shifts(
         assert volunteer is not None and volunteer.phone is not None
         phone, name = volunteer.phone, volunteer.name
         expected = sorted(session.execute(
-            select(Assignment.date, Site.name, Post.name)
+            select(Assignment.date, Site.name, Post.name, ShiftTemplate.name,
+                   ShiftTemplate.start)
             .join(Post, Post.id == Assignment.post_id).join(Site, Site.id == Post.site_id)
+            .join(ShiftTemplate, ShiftTemplate.id == Assignment.shift_id)
             .where(Assignment.version_id == version.id,
                    Assignment.volunteer_id == volunteer_id)).all())
     phone_context = browser.new_context(locale="zh-CN", viewport={"width": 390, "height": 844},
@@ -237,10 +242,38 @@ def test_coordinator_plans_and_a_volunteer_on_a_phone_sees_the_shifts(
     assert name in mobile.inner_text("main")
     items = mobile.locator("ul.shifts li").all_inner_texts()
     assert len(items) == len(expected) >= 1
-    for (day, site_name, post_name), item in zip(expected, items, strict=True):
+    for (day, site_name, post_name, _shift, _start), item in zip(expected, items, strict=True):
         assert f"{day.month}月{day.day}日" in item and f"{site_name} · {post_name}" in item
     width = mobile.evaluate("document.documentElement.scrollWidth")
     assert width <= 390, f"the page is {width}px wide on a 390px phone"
+
+    # The subscribe card: the feed holds exactly these shifts.
+    card = mobile.locator(".subscribe-card")
+    assert card.is_visible() and card.locator("svg").count() == 1  # the QR code
+    feed_url = card.locator(".subscribe-links input").input_value()
+    card.locator(".subscribe-links input").focus()  # selected for copying (no inline JS)
+    assert card.locator(".subscribe-links input").evaluate(
+        "e => e.selectionStart === 0 && e.selectionEnd === e.value.length")
+    assert feed_url.startswith(base + "/ical/") and feed_url.endswith(".ics")
+    assert card.locator("a.button").get_attribute("href") == "webcal://" + feed_url.split(
+        "://", 1)[1]
+    feed = mobile.request.get(feed_url)
+    assert feed.status == 200 and feed.headers["content-type"].startswith("text/calendar")
+    shanghai = ZoneInfo("Asia/Shanghai")
+    events = sorted(
+        (e.decoded("dtstart").astimezone(shanghai).replace(tzinfo=None), str(e["summary"]))
+        for e in Calendar.from_ical(feed.body()).walk("VEVENT"))
+    assert events == sorted((dt.datetime.combine(day, start), f"{shift} · {site_name} · {post}")
+                            for day, site_name, post, shift, start in expected)
+
+    # "Reset my calendar link": the old link is dead at once, the new one works.
+    with mobile.expect_navigation():
+        mobile.tap(".subscribe-reset button")
+    assert "旧链接已失效" in mobile.inner_text("main")
+    new_url = mobile.locator(".subscribe-card .subscribe-links input").input_value()
+    assert new_url != feed_url
+    assert mobile.request.get(feed_url).status == 404
+    assert mobile.request.get(new_url).status == 200
     phone_context.close()
 
     assert not site.problems, "\n".join(site.problems)

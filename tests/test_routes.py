@@ -197,6 +197,7 @@ ROUTES: dict[str, tuple[str, Callable[[World], str], dict[str, int]]] = {
         "POST", lambda w: f"/me/unavailability/{w.a_unavailable.id}/delete",
         _only(VOLUNTEERS, 302) | {"volunteer_b": 404}),
     "me.add_preference": ("POST", lambda w: "/me/preferences", _only(VOLUNTEERS, 303)),
+    "me.reset_calendar": ("POST", lambda w: "/me/calendar/reset", _only(VOLUNTEERS, 302)),
     "me.delete_preference": (
         "POST", lambda w: f"/me/preferences/{w.a_preference.id}/delete",
         _only(VOLUNTEERS, 302) | {"volunteer_b": 404}),

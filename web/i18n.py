@@ -105,6 +105,8 @@ EN: dict[str, str] = {
     "标准规则（与演示区相同）": "Standard rules (as in the demo district)",
     "复制规则：": "Copy the rules of: ",
     "已创建排班周期，请导入用人需求。": "Roster period created; now import its demand.",
+    "日历链接已重置：旧链接已失效，请用新链接重新订阅。":
+        "Calendar link reset: the old link no longer works; subscribe again with the new one.",
     '未满足': 'Unmet',
     '权重（留空为硬性规则）': 'Weight (blank: a hard rule)',
     '查看生成的版本': 'See the new version',
