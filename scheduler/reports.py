@@ -147,7 +147,10 @@ def grid(session: Session, version: RosterVersion, scope: SiteScope, *,
     site_by_id = {s.id: s for s in sites}
     posts = list(session.scalars(select(Post).where(Post.site_id.in_(list(site_by_id)))
                                  .order_by(Post.site_id, Post.position, Post.id)))
-    demand = list(session.scalars(select(Demand).where(Demand.roster_id == roster.id)))
+    # Plain rows, not entities: the grid reads four columns of a few hundred demand rows.
+    demand = session.execute(select(Demand.post_id, Demand.shift_id, Demand.min,
+                                    Demand.dates, Demand.requires)
+                             .where(Demand.roster_id == roster.id)).all()
     skills = sorted({k for d in demand for k in (d.requires or {})})
     if skill:
         wanted = {d.post_id for d in demand if (d.requires or {}).get(skill)}
@@ -155,11 +158,12 @@ def grid(session: Session, version: RosterVersion, scope: SiteScope, *,
     post_ids = {p.id for p in posts}
     cells: dict[tuple[int, dt.date, int], GridCell] = defaultdict(GridCell)
     window = set(dates)
-    for d in demand:
-        if d.post_id in post_ids:
-            for day in _demand_dates(d, roster):
-                if day in window:
-                    cells[(d.post_id, day, d.shift_id)].needed += d.min
+    for post_id, shift_id, minimum, on_dates, _requires in demand:
+        if post_id in post_ids:
+            days_of = dates if on_dates is None else [
+                day for x in on_dates if (day := dt.date.fromisoformat(x)) in window]
+            for day in days_of:
+                cells[(post_id, day, shift_id)].needed += minimum
     if post_ids and dates:
         rows = session.execute(
             select(Assignment.post_id, Assignment.date, Assignment.shift_id, Volunteer.name)

@@ -1,4 +1,4 @@
-"""Roster services: generate (background solve), publish, diff.
+"""Roster services: create a period, generate (background solve), publish, diff.
 
 Services take the acting user as an argument and never look at request state. `publish`
 works in the caller's transaction inside a savepoint (the caller commits); `generate`
@@ -7,6 +7,7 @@ commits, because the worker must see the run before its job is enqueued.
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,10 +25,14 @@ from scheduler.models import (
     Post,
     Roster,
     RosterVersion,
+    Rule,
+    RuleSet,
     ShiftTemplate,
     SolveRun,
     Volunteer,
 )
+from solver import scenario
+from solver.i18n import Text
 
 #: Default solver time limit of "generate roster" (seconds).
 DEFAULT_TIME_LIMIT = 60.0
@@ -50,6 +55,100 @@ class PublishConflict(RuntimeError):
 
 class VersionStateError(ValueError):
     """Only a draft can be published; published versions are never changed."""
+
+
+# -- create -------------------------------------------------------------------------------
+
+#: Longest roster period a coordinator can create from the web (days).
+MAX_DAYS = 62
+#: The rule set of a new period: the standard rules (those of the demo district).
+STANDARD_RULES = "standard"
+
+
+class RosterInputError(ValueError):
+    """Bad fields for a new roster; `errors` maps each field to what is wrong with it."""
+
+    def __init__(self, errors: dict[str, Text]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(f"{k}: {v.en}" for k, v in errors.items()))
+
+
+def standard_rules() -> list[dict[str, Any]]:
+    """A copy of the standard rules (`solver.scenario.RULES`, as in the demo district)."""
+    return [dict(rule) for rule in scenario.RULES]
+
+
+def _rule_docs(session: Session, rules: str | int) -> list[dict[str, Any]] | None:
+    if rules == STANDARD_RULES:
+        return standard_rules()
+    source = session.get(Roster, rules) if isinstance(rules, int) else None
+    if source is None:
+        return None
+    return [{"type": r.type, **(r.params or {}),
+             **({} if r.weight is None else {"weight": r.weight}),
+             **({} if r.applies_to is None else {"applies_to": r.applies_to})}
+            for r in (source.rule_set.rules if source.rule_set else [])]
+
+
+def _standard_shifts(session: Session, docs: list[dict[str, Any]]) -> list[ShiftTemplate]:
+    """Create the standard shifts the rules name and the district lacks (all three on an
+    empty database), so the new period makes a valid problem from the start."""
+    codes = set(session.scalars(select(ShiftTemplate.code)))
+    named = {d["shift"] for d in docs if isinstance(d.get("shift"), str)}
+    wanted = [s for s in scenario.SHIFTS
+              if s["id"] not in codes and (not codes or s["id"] in named)]
+    position = len(codes)
+    created = []
+    for i, s in enumerate(wanted):
+        start, end = (dt.time.fromisoformat(s[k]) for k in ("start", "end"))
+        created.append(ShiftTemplate(code=s["id"], name=s["name"], start=start, end=end,
+                                     position=position + i, active=True))
+    session.add_all(created)
+    return created
+
+
+def create_roster(session: Session, actor: str, *, name: str, start: dt.date | None,
+                  days: int | None, rules: str | int = STANDARD_RULES) -> Roster:
+    """Create a roster period (排班周期) with its own rule set; return it.
+
+    `rules` is `STANDARD_RULES` (a copy of the standard rules) or the id of a roster
+    whose rules are copied. Every bad field is reported at once by `RosterInputError`
+    (name: 1–200 characters; start: a date; days: 1–`MAX_DAYS`) and nothing is written.
+    Standard shifts named by the rules (all three on an empty database) are created if
+    missing. One audit event records the roster; the caller commits.
+    """
+    errors: dict[str, Text] = {}
+    name = (name or "").strip()
+    if not name:
+        errors["name"] = Text("请填写名称", "enter a name")
+    elif len(name) > 200:
+        errors["name"] = Text("名称最多 200 个字", "a name has at most 200 characters")
+    if start is None:
+        errors["start"] = Text("请填写开始日期", "enter the first date")
+    if days is None or isinstance(days, bool) or not 1 <= days <= MAX_DAYS:
+        errors["days"] = Text(f"天数须为 1 到 {MAX_DAYS} 之间的整数",
+                              f"days must be a whole number from 1 to {MAX_DAYS}")
+    docs = _rule_docs(session, rules)
+    if docs is None:
+        errors["rules"] = Text(f"没有可复制规则的排班 {rules!r}", f"no roster {rules!r} to copy")
+    if errors:
+        raise RosterInputError(errors)
+    assert start is not None and days is not None and docs is not None
+    with session.begin_nested():
+        shifts = _standard_shifts(session, docs)
+        rule_set = RuleSet(name=name, rules=[
+            Rule(position=i, type=d["type"],
+                 params={k: v for k, v in d.items() if k not in ("type", "weight", "applies_to")},
+                 weight=d.get("weight"), applies_to=d.get("applies_to"))
+            for i, d in enumerate(docs)])
+        roster = Roster(name=name, start=start, days=days, rule_set=rule_set,
+                        coverage_weight=scenario.COVERAGE_WEIGHT)
+        session.add(roster)
+        session.flush()
+        audit.record(session, actor, "roster.create", "roster", roster.id, after={
+            "name": name, "start": start, "days": days, "rules": len(docs),
+            "rules_from": rules, "shifts_created": [s.code for s in shifts]})
+    return roster
 
 
 # -- generate -----------------------------------------------------------------------------
@@ -260,5 +359,7 @@ def diff(session: Session, version_a: int, version_b: int) -> VersionDiff:
     return out
 
 
-__all__ = ["DEFAULT_TIME_LIMIT", "PublishConflict", "VersionDiff", "VersionStateError",
-           "active_run", "diff", "generate", "publish", "published_version"]
+__all__ = ["DEFAULT_TIME_LIMIT", "MAX_DAYS", "STANDARD_RULES", "PublishConflict",
+           "RosterInputError", "VersionDiff", "VersionStateError", "active_run",
+           "create_roster", "diff", "generate", "publish", "published_version",
+           "standard_rules"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from collections.abc import Iterator
@@ -157,3 +158,25 @@ def test_migrate_seeds_the_default_task_types_once(runner: FlaskCliRunner) -> No
     with db.session_scope() as session:
         codes = set(session.scalars(select(TaskType.code)))
     assert codes == {t.code for t in DEFAULT_TASK_TYPES}
+
+
+def test_demo_sheets_import_through_the_cli(runner: FlaskCliRunner, tmp_path: Path) -> None:
+    from scheduler import demo
+
+    invoke(runner, "migrate")
+    out = invoke(runner, "demo-sheets", str(tmp_path / "sheets"), "--days", "3", "--streets",
+                 "1", "--start", "2022-04-04")
+    files = sorted((tmp_path / "sheets").iterdir())
+    assert [f.name for f in files] == [demo.sheet_filename(k) for k in demo.SHEET_ORDER]
+    assert "2022-04-04" in out
+    invoke(runner, "demo-sheets", str(tmp_path / "x"), "--days", "63", code=2)
+    from scheduler import rosters
+
+    with db.session_scope() as session:
+        roster = rosters.create_roster(session, "cli", name="演示", start=dt.date(2022, 4, 4),
+                                       days=3).id
+    for kind, path in zip(demo.SHEET_ORDER, files, strict=True):
+        extra = ["--roster", str(roster)] if kind in ("demand", "unavailability") else []
+        invoke(runner, "import", kind, str(path), *extra)
+    out = invoke(runner, "solve", str(roster), "--time-limit", "2")
+    assert "status: finished" in out

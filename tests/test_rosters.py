@@ -276,3 +276,88 @@ def test_diff_added_removed_moved(db: Session, roster: Roster) -> None:
     assert rosters.diff(db, one.id, one.id).empty
     with pytest.raises(LookupError):
         rosters.diff(db, one.id, 999_999)
+
+
+# -- create -------------------------------------------------------------------------------
+
+def _rule_docs(roster: Roster) -> list[dict[str, Any]]:
+    assert roster.rule_set is not None
+    return [{"type": r.type, **r.params, **({} if r.weight is None else {"weight": r.weight}),
+             **({} if r.applies_to is None else {"applies_to": r.applies_to})}
+            for r in roster.rule_set.rules]
+
+
+def test_create_roster_with_the_standard_rules_on_an_empty_database(db: Session) -> None:
+    from scheduler.models import ShiftTemplate
+    from scheduler.problems import roster_problem
+    from solver import scenario
+
+    created = rosters.create_roster(db, ACTOR, name=" 雨花区 第15周 ", start=dt.date(2022, 4, 11),
+                                    days=7)
+    assert (created.name, created.start, created.days, created.end) == (
+        "雨花区 第15周", dt.date(2022, 4, 11), 7, dt.date(2022, 4, 17))
+    assert _rule_docs(created) == scenario.RULES
+    shifts = db.scalars(select(ShiftTemplate).order_by(ShiftTemplate.position)).all()
+    assert [(s.code, s.name, s.start.isoformat("minutes"), s.end.isoformat("minutes"))
+            for s in shifts] == [(s["id"], s["name"], s["start"], s["end"])
+                                 for s in scenario.SHIFTS]
+    doc = roster_problem(db, created.id)  # a valid problem from the start
+    assert doc["rules"] == scenario.RULES and doc["days"] == 7
+    event = db.scalars(select(AuditEvent).where(AuditEvent.action == "roster.create")).one()
+    assert event.entity_id == str(created.id) and event.actor == ACTOR
+    assert event.after["shifts_created"] == ["M", "A", "N"]
+    # The copy is the roster's own: changing it leaves the standard rules alone.
+    assert created.rule_set is not None
+    created.rule_set.rules[1].params = {"hours": 8}
+    assert scenario.RULES[1] == {"type": "min_rest_hours", "hours": 12}
+
+
+def test_create_roster_adds_only_the_shifts_its_rules_name(
+        db: Session, create_shift: Callable[..., Any]) -> None:
+    from scheduler.models import ShiftTemplate
+
+    create_shift("D", "08:00", "20:00", name="白班")  # a district with its own shifts
+    create_shift("E", "20:00", "08:00", name="晚班")
+    before = {"D", "E"}
+    rosters.create_roster(db, ACTOR, name="下一周", start=dt.date(2022, 4, 18), days=7)
+    assert set(db.scalars(select(ShiftTemplate.code))) == before | {"N"}
+    rosters.create_roster(db, ACTOR, name="再下一周", start=dt.date(2022, 4, 25), days=7)
+    assert db.scalar(select(func.count()).select_from(ShiftTemplate)) == len(before) + 1
+
+
+def test_create_roster_copies_the_rules_of_another_roster(db: Session) -> None:
+    from scheduler import rulesets
+
+    first = rosters.create_roster(db, ACTOR, name="第一周", start=dt.date(2022, 4, 4), days=7)
+    rulesets.update_rules(db, first.id, {1: {"hours": 10, "weight": 3}}, ACTOR)
+    second = rosters.create_roster(db, ACTOR, name="第二周", start=dt.date(2022, 4, 11),
+                                   days=7, rules=first.id)
+    assert _rule_docs(second) == _rule_docs(first)
+    assert _rule_docs(second)[1] == {"type": "min_rest_hours", "hours": 10, "weight": 3}
+    assert second.rule_set_id != first.rule_set_id
+
+
+@pytest.mark.parametrize(("fields", "bad"), [
+    ({"name": "  ", "start": None, "days": 0}, {"name", "start", "days"}),
+    ({"name": "x" * 201, "start": dt.date(2022, 4, 4), "days": 63}, {"name", "days"}),
+    ({"name": "周", "start": dt.date(2022, 4, 4), "days": None}, {"days"}),
+    ({"name": "周", "start": dt.date(2022, 4, 4), "days": 7, "rules": 999999}, {"rules"}),
+    ({"name": "周", "start": dt.date(2022, 4, 4), "days": 7, "rules": "lenient"}, {"rules"}),
+])
+def test_create_roster_refuses_bad_fields_and_writes_nothing(
+        db: Session, fields: dict[str, Any], bad: set[str]) -> None:
+    from scheduler.models import ShiftTemplate
+
+    with pytest.raises(rosters.RosterInputError) as caught:
+        rosters.create_roster(db, ACTOR, **fields)
+    assert set(caught.value.errors) == bad
+    assert all(e.zh and e.en for e in caught.value.errors.values())
+    assert db.scalar(select(func.count()).select_from(Roster)) == 0
+    assert db.scalar(select(func.count()).select_from(ShiftTemplate)) == 0
+    assert "roster.create" not in _actions(db)
+
+
+def test_create_roster_takes_one_to_62_days(db: Session) -> None:
+    assert rosters.create_roster(db, ACTOR, name="一天", start=dt.date(2022, 4, 4), days=1).days == 1
+    assert rosters.create_roster(db, ACTOR, name="两个月", start=dt.date(2022, 4, 4),
+                                 days=rosters.MAX_DAYS).days == 62

@@ -173,6 +173,8 @@ ROUTES: dict[str, tuple[str, Callable[[World], str], dict[str, int]]] = {
     "calendar.site_feed": ("GET", lambda w: "/ical/site/" + "x" * 43 + ".ics", _all(404)),
     "dashboard.index": ("GET", lambda w: "/dashboard", _only(COORD)),
     "rosters.index": ("GET", lambda w: "/rosters", _only(COORD)),
+    "rosters.new": ("GET", lambda w: "/rosters/new", _only(COORD)),
+    "rosters.create": ("POST", lambda w: "/rosters/new", _only(COORD, 422)),  # empty form
     "rosters.show": ("GET", lambda w: f"/rosters/{w.roster.id}", _only(COORD)),
     "rosters.generate": ("POST", lambda w: f"/rosters/{w.roster.id}/generate",
                          _only(COORD, 302)),
@@ -195,6 +197,7 @@ ROUTES: dict[str, tuple[str, Callable[[World], str], dict[str, int]]] = {
         "POST", lambda w: f"/me/unavailability/{w.a_unavailable.id}/delete",
         _only(VOLUNTEERS, 302) | {"volunteer_b": 404}),
     "me.add_preference": ("POST", lambda w: "/me/preferences", _only(VOLUNTEERS, 303)),
+    "me.reset_calendar": ("POST", lambda w: "/me/calendar/reset", _only(VOLUNTEERS, 302)),
     "me.delete_preference": (
         "POST", lambda w: f"/me/preferences/{w.a_preference.id}/delete",
         _only(VOLUNTEERS, 302) | {"volunteer_b": 404}),
@@ -487,6 +490,7 @@ def test_pages_run_a_fixed_number_of_queries(app: Flask, db: Session, db_engine:
                 counts[url] = _statements(db_engine, client, url)
         return counts
 
+    measure()  # once first: the first visit of /me issues the volunteer's calendar link
     small = measure()
     _add_volunteers(db, world, 60)
     large = measure()
@@ -494,3 +498,40 @@ def test_pages_run_a_fixed_number_of_queries(app: Flask, db: Session, db_engine:
     grid = _client(app, world, "coordinator").get(
         f"/rosters/{world.roster.id}/versions/1").get_data(as_text=True)
     assert "增59" in grid  # the new people are on the page
+
+
+def test_coordinator_creates_a_roster_period(app: Flask, world: World, db: Session) -> None:
+    app.config["WTF_CSRF_ENABLED"] = False
+    client = _client(app, world, "coordinator")
+    assert 'href="/rosters/new"' in client.get("/rosters").get_data(as_text=True)
+    form = client.get("/rosters/new").get_data(as_text=True)
+    assert 'name="days"' in form and f'value="{world.roster.id}"' in form  # copy its rules
+    bad = client.post("/rosters/new", data={"name": "第二期", "start": "2022-13-01",
+                                            "days": "63", "rules": "standard"})
+    html = bad.get_data(as_text=True)
+    assert bad.status_code == 422
+    assert "无法识别的日期 &#39;2022-13-01&#39;" in html and "1 到 62 之间" in html
+    assert 'value="第二期"' in html  # what was typed stays
+    assert db.scalar(select(Roster.id).where(Roster.name == "第二期")) is None
+    ok = client.post("/rosters/new", data={"name": "第二期", "start": "2022-04-11",
+                                           "days": "7", "rules": str(world.roster.id)})
+    assert ok.status_code == 302
+    created = db.scalars(select(Roster).where(Roster.name == "第二期")).one()
+    assert ok.headers["Location"] == f"/rosters/{created.id}"
+    assert (created.start, created.days) == (dt.date(2022, 4, 11), 7)
+
+
+def test_grid_cells_are_escaped_and_in_the_reader_s_language(app: Flask, world: World,
+                                                             db: Session) -> None:
+    world.volunteers[0].name = "<b>甲</b>"
+    world.version.unmet = [{**world.version.unmet[0], "reason_en": "1 medic missing: <none>"}]
+    db.flush()
+    client = _client(app, world, "coordinator")
+    url = f"/rosters/{world.roster.id}/versions/1"
+    html = client.get(url).get_data(as_text=True)
+    assert "&lt;b&gt;甲&lt;/b&gt;" in html and "<b>甲</b>" not in html
+    assert 'class="unmet" title="缺 1 名医护：无人可排"' in html
+    assert '<span class="muted">1/2</span>' in html  # one of the two needed at X
+    client.set_cookie("lang", "en")
+    english = client.get(url).get_data(as_text=True)
+    assert "1 medic missing: &lt;none&gt;" in english and "缺 1 名医护" not in english

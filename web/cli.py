@@ -124,6 +124,32 @@ def bootstrap(days: int) -> None:
                f"the login code is written to this log")
 
 
+@bastion.command("demo-sheets")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--seed", default=0, show_default=True, help="Random seed of the scenario.")
+@click.option("--days", default=14, show_default=True, type=click.IntRange(min=1, max=62),
+              help="Length of the roster period.")
+@click.option("--start", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="First date (default: tomorrow, Beijing time).")
+@click.option("--streets", default=4, show_default=True, type=click.IntRange(min=1),
+              help="Streets of the district (about 8 sites and 225 volunteers each).")
+def demo_sheets(directory: Path, seed: int, days: int, start: dt.datetime | None,
+                streets: int) -> None:
+    """Write the demo district as the four import sheets (XLSX, Chinese templates)."""
+    from scheduler import demo as demo_data
+    from web.i18n import zone
+
+    first = start.date() if start else dt.datetime.now(zone()).date() + dt.timedelta(days=1)
+    sheets = demo_data.demo_sheets(start=first, seed=seed, days=days, streets=streets)
+    directory.mkdir(parents=True, exist_ok=True)
+    for kind, data in sheets.items():
+        path = directory / demo_data.sheet_filename(kind)
+        path.write_bytes(data)
+        click.echo(f"{path}  ({kind})")
+    click.echo(f"import them in this order into a roster period from {first.isoformat()} "
+               f"({days} days, standard rules)")
+
+
 @bastion.command("import")
 @click.argument("kind", type=click.Choice(imports.KINDS))
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))

@@ -96,6 +96,17 @@ EN: dict[str, str] = {
     '最忙一天需要': 'Needed on the busiest day',
     '最近求解': 'Latest solve',
     '未保存，请修改以下错误：': 'Not saved; fix these:',
+    # New roster period (rosters.new)
+    "新建排班周期": "New roster period",
+    "天数": "Days",
+    "规则集": "Rule set",
+    "创建排班周期": "Create the roster period",
+    "如：雨花区 4月第2周": "e.g. Yuhua district, week 2 of April",
+    "标准规则（与演示区相同）": "Standard rules (as in the demo district)",
+    "复制规则：": "Copy the rules of: ",
+    "已创建排班周期，请导入用人需求。": "Roster period created; now import its demand.",
+    "日历链接已重置：旧链接已失效，请用新链接重新订阅。":
+        "Calendar link reset: the old link no longer works; subscribe again with the new one.",
     '未满足': 'Unmet',
     '权重（留空为硬性规则）': 'Weight (blank: a hard rule)',
     '查看生成的版本': 'See the new version',

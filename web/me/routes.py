@@ -9,6 +9,7 @@ from flask.typing import ResponseReturnValue
 
 from scheduler import availability, reports
 from web.auth import current_user, login_required, own_volunteer_id
+from web.calendar import links
 from web.database import db_session
 from web.i18n import gettext, local_now
 
@@ -31,9 +32,21 @@ def index() -> ResponseReturnValue:
     session = db_session()
     user = current_user()
     assert user is not None
+    # The card issues the volunteer's first calendar link if they have none yet.
+    card = links.subscribe_card(session, volunteer_id, user.name,
+                                reset_url=url_for("me.reset_calendar"))
+    session.commit()
     return render_template("me/index.html", volunteer=user.volunteer, today=today,
                            shifts=reports.upcoming_shifts(session, volunteer_id, today),
-                           mine=availability.coming(session, volunteer_id, today))
+                           mine=availability.coming(session, volunteer_id, today), card=card)
+
+
+@bp.post("/me/calendar/reset")
+@login_required(roles=VOLUNTEER)
+def reset_calendar() -> ResponseReturnValue:
+    """"Reset my calendar link": the old link is revoked at once (404 from now on)."""
+    links.reset_card(db_session(), own_volunteer_id(), _actor())
+    return _done("日历链接已重置：旧链接已失效，请用新链接重新订阅。")
 
 
 def _form_date() -> dt.date:

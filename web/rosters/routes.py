@@ -23,10 +23,11 @@ from scheduler import exports, queues, reports, rosters, rulesets
 from scheduler.models import Roster, RosterVersion, SolveRun
 from web.auth import current_user, login_required, site_scope
 from web.database import db_session
-from web.i18n import gettext
+from web.i18n import current_lang, gettext, local_now
 
 from . import bp
-from .forms import GenerateForm, PublishForm
+from .forms import GenerateForm, PublishForm, parse_new_roster
+from .grid import row_cells
 from .schemas import run_json
 
 COORDINATOR = ("coordinator",)
@@ -62,6 +63,39 @@ def index() -> ResponseReturnValue:
     published = {v.roster_id: v for v in session.scalars(
         select(RosterVersion).where(RosterVersion.state == "published"))}
     return render_template("rosters/index.html", rosters=items, published=published)
+
+
+def _new_page(form: Any, errors: dict[str, Any], status: int = 200) -> ResponseReturnValue:
+    sources = db_session().execute(select(Roster.id, Roster.name)
+                                   .order_by(Roster.start.desc(), Roster.id.desc())).all()
+    return render_template("rosters/new.html", form=form, errors=errors, sources=sources,
+                           max_days=rosters.MAX_DAYS), status
+
+
+@bp.get("/rosters/new")
+@login_required(roles=COORDINATOR)
+def new() -> ResponseReturnValue:
+    tomorrow = local_now().date() + dt.timedelta(days=1)
+    return _new_page({"start": tomorrow.isoformat(), "days": "14",
+                      "rules": rosters.STANDARD_RULES}, {})
+
+
+@bp.post("/rosters/new")
+@login_required(roles=COORDINATOR)
+def create() -> ResponseReturnValue:
+    kwargs, errors = parse_new_roster(request.form)
+    session = db_session()
+    try:
+        roster = rosters.create_roster(session, _actor(), **kwargs)
+    except rosters.RosterInputError as exc:
+        session.rollback()
+        return _new_page(request.form, {**exc.errors, **errors}, 422)
+    if errors:  # a field the service accepted but the form could not read
+        session.rollback()
+        return _new_page(request.form, errors, 422)
+    session.commit()
+    flash(gettext("已创建排班周期，请导入用人需求。"), "info")
+    return redirect(url_for("rosters.show", roster_id=roster.id))
 
 
 @bp.get("/rosters/<int:roster_id>")
@@ -135,6 +169,7 @@ def version(roster_id: int, number: int) -> ResponseReturnValue:
     grid = reports.grid(db_session(), found, site_scope(), **args)
     current = rosters.published_version(db_session(), roster_id)
     return render_template("rosters/grid.html", roster=roster, version=found, grid=grid,
+                           cells=row_cells(grid, current_lang()),
                            args=args, current=current, publish_form=PublishForm(),
                            previous_week=args["start"] - dt.timedelta(days=7),
                            next_week=args["start"] + dt.timedelta(days=7))

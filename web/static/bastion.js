@@ -25,6 +25,10 @@ function pollRun(el) {
 
 document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll("[data-poll-url]").forEach(pollRun);
+  // Not an inline onfocus: the CSP (default-src 'self') blocks inline handlers.
+  document.querySelectorAll("input[data-select-on-focus]").forEach((input) => {
+    input.addEventListener("focus", () => input.select());
+  });
   document.querySelectorAll("form[data-confirm]").forEach((form) => {
     form.addEventListener("submit", (event) => {
       if (!window.confirm(form.dataset.confirm)) event.preventDefault();
