@@ -44,7 +44,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from feed_bench import SECRET, build  # noqa: E402
+from feed_bench import build, start_gunicorn  # noqa: E402
 from private_services import PrivatePostgres, PrivateRedis, free_port  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
@@ -135,25 +135,10 @@ def summary(samples: list[Sample]) -> str:
     return "; ".join(f"{kind} {dict(sorted(c.items()))}" for kind, c in sorted(by_kind.items()))
 
 
-def start_gunicorn(url: str, redis_url: str, port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": redis_url,
-           "BASTION_SECRET_KEY": SECRET, "BASTION_ACCESS_LOG": "/dev/null",
-           "BASTION_CLOCK": "false", "PYTHONPATH": str(REPO)}
-    command = [sys.executable, "-m", "gunicorn", "-c", str(REPO / "web/gunicorn_conf.py"),
-               "-b", f"127.0.0.1:{port}", "-w", "2", "--threads", "4", "web:create_app()"]
-    process = subprocess.Popen(command, env=env, cwd=REPO, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/healthz")
-            if conn.getresponse().status == 200:
-                return process
-        except OSError:
-            time.sleep(0.2)
-    process.kill()
-    raise RuntimeError("gunicorn did not start")
+def start_web(url: str, redis_url: str, port: int) -> subprocess.Popen[bytes]:
+    """gunicorn (2 workers × 4 threads) with Redis and without the in-process clock."""
+    return start_gunicorn(url, port, 2, 4, True, {"REDIS_URL": redis_url,
+                                                  "BASTION_CLOCK": "false"})
 
 
 def start_worker(url: str, redis_url: str) -> subprocess.Popen[bytes]:
@@ -238,7 +223,7 @@ def main() -> int:
                                      actor="fault").id
             accounts.create_staff_user(session, "fault-coord", "coordinator", PASSWORD, "fault")
         port = free_port()
-        web = start_gunicorn(pg.url, redis.url, port)
+        web = start_web(pg.url, redis.url, port)
         processes.append(web)
         worker = [start_worker(pg.url, redis.url)]
         load = Load(port, [f"/ical/{t}.ics" for t in tokens], login(port), args.clients)

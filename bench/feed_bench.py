@@ -125,12 +125,17 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_gunicorn(url: str, port: int, workers: int, threads: int,
-                   cache: bool) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "BASTION_FEED_CACHE_SIZE": "4096" if cache else "0", "DATABASE_URL": url, "BASTION_SECRET_KEY": SECRET,
-           "BASTION_ENV": "production", "BASTION_BASE_URL": "https://bench.example",
-           "BASTION_ACCESS_LOG": "/dev/null", "PYTHONPATH": str(REPO)}
+def start_gunicorn(url: str, port: int, workers: int, threads: int, cache: bool,
+                   extra_env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """gunicorn with the app on 127.0.0.1:`port`, once it answers /healthz.
+
+    No REDIS_URL unless `extra_env` gives one (which may also override the rest)."""
+    env = {**os.environ, "BASTION_FEED_CACHE_SIZE": "4096" if cache else "0",
+           "DATABASE_URL": url, "BASTION_SECRET_KEY": SECRET, "BASTION_ENV": "development",
+           "BASTION_BASE_URL": "https://bench.example", "BASTION_ACCESS_LOG": "/dev/null",
+           "PYTHONPATH": str(REPO)}
     env.pop("REDIS_URL", None)
+    env.update(extra_env or {})
     command = [sys.executable, "-m", "gunicorn", "-c", str(REPO / "web/gunicorn_conf.py"),
                "-b", f"127.0.0.1:{port}", "-w", str(workers), "--threads", str(threads),
                "web:create_app()"]
