@@ -26,6 +26,7 @@ from sqlalchemy import func, select
 from scheduler import db, demo, imports, queues
 from scheduler.accounts import services as accounts
 from scheduler.models import Assignment, Post, RosterVersion, ShiftTemplate, Site, Volunteer
+from tests.fixtures.pages import watched_page
 from web import create_app
 
 pytest_plugins = ["tests.fixtures.db", "tests.fixtures.browser"]
@@ -35,12 +36,8 @@ DAYS = 3
 #: Codes "sent" by the app (``BASTION_OTP_SENDER`` names `send_code`): (phone, code).
 SENT: list[tuple[str, str]] = []
 
-#: Reports CSP violations as console errors, and keeps the progress bar's values across
-#: the reload the run page does when the solve ends.
+#: Keeps the progress bar's values across the reload the run page does when the solve ends.
 INIT_SCRIPT = """
-document.addEventListener("securitypolicyviolation", (e) => {
-  console.error("CSP violation: " + e.violatedDirective + " " + e.blockedURI);
-});
 document.addEventListener("DOMContentLoaded", () => {
   const bar = document.querySelector("progress");
   if (!bar) return;
@@ -94,13 +91,7 @@ def site(new_database: Callable[[str], str], live_server: Callable[[Flask], str]
 
 
 def _page(context: Any, found: Site_) -> Any:
-    context.add_init_script(INIT_SCRIPT)
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    page.on("console", lambda m: m.type == "error" and found.problems.append(
-        f"{page.url}: {m.text}"))
-    page.on("pageerror", lambda e: found.problems.append(f"{page.url}: {e}"))
-    return page
+    return watched_page(context, found.problems, INIT_SCRIPT)
 
 
 def _count(model: Any) -> int:

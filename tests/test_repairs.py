@@ -324,7 +324,7 @@ def test_proposal_page_shows_the_diff_in_scope_and_a_stale_accept_is_409(
     page = _client(app, world, "secretary_x").get(f"/repairs/{proposal.id}")
     html = page.get_data(as_text=True)
     assert page.status_code == 200
-    assert f"{a.code} → {b.name}" in html and "无人可排：技能不符" in html
+    assert f"{a.name} → {b.name}" in html and "无人可排：技能不符" in html
     assert _client(app, world, "secretary_y").get(f"/repairs/{proposal.id}").status_code == 404
     proposal.base_number = 0  # made for a version that is no longer published
     db.flush()
