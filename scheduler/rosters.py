@@ -28,6 +28,7 @@ from scheduler.models import (
     SolveRun,
     Volunteer,
 )
+from scheduler.notifications import services as notifications
 
 #: Default solver time limit of "generate roster" (seconds).
 DEFAULT_TIME_LIMIT = 60.0
@@ -181,6 +182,9 @@ def publish(session: Session, roster_id: int, version_number: int,
                          reason=reason)
             roster.status = "published"
         session.flush()
+        if current is not None:  # the first publication is no change to anyone's shifts
+            notifications.notify_changes(session, diff(session, current.id, target.id),
+                                         target, actor)
     return target
 
 
