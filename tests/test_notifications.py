@@ -8,19 +8,23 @@ import threading
 from collections.abc import Callable, Iterator
 
 import pytest
+from flask import Flask
+from flask.testing import FlaskClient
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from scheduler import rosters
+from scheduler.accounts.models import User
 from scheduler.db import make_engine, sessionmaker_for, upgrade
 from scheduler.dispatch import services as dispatch
 from scheduler.dispatch.models import Task
 from scheduler.models import Assignment, AuditEvent, RosterVersion, Volunteer
 from scheduler.notifications import services as notices
 from scheduler.notifications.models import Notification
+from tests.fixtures.webhelp import form_post, login
 from tests.fixtures.world import NOW, SECRETARY, START, World
 
-pytest_plugins = ["tests.fixtures.db", "tests.fixtures.dispatch"]
+pytest_plugins = ["tests.fixtures.db", "tests.fixtures.web", "tests.fixtures.dispatch"]
 
 
 def _rows(db: Session, kind: str | None = None) -> list[Notification]:
@@ -303,3 +307,37 @@ def test_the_sender_is_chosen_by_configuration_and_log_is_refused_in_production(
         notices.load_sender({"BASTION_ENV": "production"})
     assert notices.load_sender({"BASTION_ENV": "production",
                                 "BASTION_NOTIFY_SENDER": gateway}) is notices.backoff
+
+
+# -- the secretary's page -----------------------------------------------------------------
+
+def test_failed_notices_are_shown_masked_to_their_secretary_who_can_retry(
+        db: Session, world: World, app: Flask, client: FlaskClient,
+        create_volunteer: Callable[..., Volunteer], create_user: Callable[..., User]) -> None:
+    mine = create_volunteer("东塘甲", phone="+8613912345678",
+                            allowed_sites=[world.sites["east"]])
+    other = create_volunteer("西湖乙", phone="+8613987654321",
+                             allowed_sites=[world.sites["west"]])
+    failing, theirs = _notice(db, mine, "offer:f1"), _notice(db, other, "offer:f2")
+    sender, clock = Recorder(fail=notices.MAX_ATTEMPTS), Clock(NOW)
+    for _ in range(notices.MAX_ATTEMPTS):
+        notices.deliver(db, failing.id, sender, now=clock)
+        db.refresh(failing)
+        clock.now = max(clock.now, failing.send_after)
+    assert failing.status == "failed"
+    theirs.status, theirs.attempts = "failed", 5
+    db.flush()
+
+    login(client, create_user("secretary", sites=[world.sites["east"]]))
+    html = client.get("/notifications").get_data(as_text=True)
+    assert "东塘甲" in html and "139****5678" in html and "13912345678" not in html
+    assert "发送失败" in html and "ConnectionError: gateway 503" in html
+    assert "西湖乙" not in html
+    # Another branch's notice is not hers to retry.
+    assert form_post(client, f"/notifications/{theirs.id}/retry").status_code == 404
+    response = form_post(client, f"/notifications/{failing.id}/retry")
+    assert response.status_code == 303
+    db.refresh(failing)
+    assert (failing.status, failing.attempts) == ("pending", 0)
+    assert _actions(db, failing)[-1] == "notification.retry"
+    assert client.post(f"/notifications/{failing.id}/retry").status_code == 400  # no CSRF
