@@ -566,10 +566,13 @@ RECONCILE_INTERVAL = 60
 
 def _periodic() -> list[tuple[Callable[[], Any], int]]:
     from scheduler.dispatch import jobs as dispatch_jobs
+    from scheduler.notifications import jobs as notification_jobs
 
     return [(reconcile, RECONCILE_INTERVAL),
             (dispatch_jobs.expire_offers, dispatch_jobs.EXPIRE_INTERVAL),
-            (dispatch_jobs.refresh_statuses, dispatch_jobs.REFRESH_INTERVAL)]
+            (dispatch_jobs.refresh_statuses, dispatch_jobs.REFRESH_INTERVAL),
+            (notification_jobs.create_reminders, notification_jobs.REMIND_INTERVAL),
+            (notification_jobs.send_due, notification_jobs.SEND_INTERVAL)]
 
 
 #: Every periodic job and its interval in seconds: `rq cron` (`scheduler.cron`) registers

@@ -490,4 +490,5 @@ import scheduler.absences.models  # noqa: E402, F401
 import scheduler.accounts.models  # noqa: E402, F401
 import scheduler.calendars.models  # noqa: E402, F401
 import scheduler.dispatch.models  # noqa: E402, F401
+import scheduler.notifications.models  # noqa: E402, F401
 import scheduler.repairs.models  # noqa: E402, F401

@@ -31,6 +31,7 @@ from scheduler.models import (
     SolveRun,
     Volunteer,
 )
+from scheduler.notifications import services as notifications
 from solver import scenario
 from solver.i18n import Text
 
@@ -280,6 +281,9 @@ def publish(session: Session, roster_id: int, version_number: int,
                          reason=reason)
             roster.status = "published"
         session.flush()
+        if current is not None:  # the first publication is no change to anyone's shifts
+            notifications.notify_changes(session, diff(session, current.id, target.id),
+                                         target, actor)
     return target
 
 

@@ -142,6 +142,7 @@ def test_bootstrap_refuses_production(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BASTION_ENV", "production")
     monkeypatch.setenv("BASTION_SECRET_KEY", "s")
     monkeypatch.setenv("BASTION_OTP_SENDER", "sms:send")
+    monkeypatch.setenv("BASTION_NOTIFY_SENDER", "sms:notify")
     result = create_app().test_cli_runner().invoke(args=["bastion", "bootstrap"])
     assert result.exit_code == 1 and "development only" in result.output
 

@@ -351,15 +351,18 @@ def test_reporter_throttles_progress_and_keeps_the_heartbeat(
 
 def test_the_clock_process_enqueues_the_periodic_jobs(redis_conn: Redis) -> None:
     """`rq cron scheduler.cron` (the Procfile's clock) knows every periodic job and its queue:
-    the reconciler, expiring offers and refreshing absence statuses."""
+    the reconciler, expiring offers, refreshing absence statuses, reminders and sends."""
     from scheduler.dispatch import jobs as dispatch_jobs
+    from scheduler.notifications import jobs as notification_jobs
 
     assert "clock: rq cron -c scheduler.queues" in (REPO / "Procfile").read_text()
     scheduler = CronScheduler(connection=redis_conn)
     scheduler.load_config_from_file("scheduler.cron")
     found = {job.func: job for job in scheduler.get_jobs()}
     assert found.keys() == {jobs.reconcile, dispatch_jobs.expire_offers,
-                            dispatch_jobs.refresh_statuses}
+                            dispatch_jobs.refresh_statuses, notification_jobs.create_reminders,
+                            notification_jobs.send_due}
+    assert found[notification_jobs.send_due].interval == notification_jobs.SEND_INTERVAL
     assert found[jobs.reconcile].interval == jobs.RECONCILE_INTERVAL
     assert found[dispatch_jobs.expire_offers].interval == dispatch_jobs.EXPIRE_INTERVAL
     for job in found.values():

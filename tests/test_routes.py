@@ -129,6 +129,21 @@ def _task(w: World) -> int:
     return found
 
 
+def _notice(w: World) -> int:
+    """A failed notice to volunteer A (site X), made once per world."""
+    from scheduler.notifications.models import Notification
+
+    found: int | None = getattr(w, "notice_id", None)
+    if found is None:
+        row = Notification(volunteer_id=w.volunteers[0].id, kind="task_offer",
+                           dedup_key="offer:routes", text_zh="测试", text_en="test",
+                           status="failed", attempts=5, last_error="gateway 503")
+        w.db.add(row)
+        w.db.flush()
+        found = w.notice_id = row.id  # type: ignore[attr-defined]
+    return found
+
+
 def _all(status: int) -> dict[str, int]:
     return dict.fromkeys(ROLES, status)
 
@@ -239,6 +254,9 @@ ROUTES: dict[str, tuple[str, Callable[[World], str], dict[str, int]]] = {
     "dispatch.act_json": ("POST", lambda w: f"/dispatch/tasks/{_task(w)}/cancel.json",
                           _only(STAFF, 400) | {"secretary_y": 404}),  # no JSON body
     "absences.index": ("GET", lambda w: "/absences", _only(STAFF)),
+    "notifications.index": ("GET", lambda w: "/notifications", _only(STAFF)),
+    "notifications.retry": ("POST", lambda w: f"/notifications/{_notice(w)}/retry",
+                            _only(STAFF, 303) | {"secretary_y": 404}),
     "absences.create": ("POST", lambda w: "/absences", _only(STAFF, 422)),  # empty form
     "me.tasks": ("GET", lambda w: "/me/tasks", _only(VOLUNTEERS)),
     # A has the offer and accepts it; B has none: 404, nothing changes.

@@ -50,6 +50,9 @@ def test_dev_default_secret_only_outside_production(monkeypatch: pytest.MonkeyPa
     with pytest.raises(config.ConfigError, match="BASTION_OTP_SENDER"):
         create_app()  # the development sender only logs codes
     monkeypatch.setenv("BASTION_OTP_SENDER", "sms_gateway:send_code")
+    with pytest.raises(config.ConfigError, match="BASTION_NOTIFY_SENDER"):
+        create_app()  # nor notifications
+    monkeypatch.setenv("BASTION_NOTIFY_SENDER", "sms_gateway:send_notice")
     app = create_app()
     assert app.config["SECRET_KEY"] == "s3cret"
     assert app.config["SESSION_COOKIE_SECURE"] is True

@@ -34,9 +34,9 @@ csrf = CSRFProtect()
 NAV = {
     "coordinator": [("dashboard.index", "概览"), ("rosters.index", "排班"),
                     ("imports.index", "导入"), ("dispatch.board", "派单"),
-                    ("absences.index", "缺勤登记")],
+                    ("absences.index", "缺勤登记"), ("notifications.index", "通知")],
     "secretary": [("branch.index", "本支部"), ("dispatch.board", "派单"),
-                  ("absences.index", "缺勤登记")],
+                  ("absences.index", "缺勤登记"), ("notifications.index", "通知")],
     "volunteer": [("me.index", "我的班次"), ("me.tasks", "我的任务")],
 }
 
@@ -107,11 +107,12 @@ def _register_blueprints(app: Flask) -> None:
     from .health import bp as health_bp
     from .imports import bp as imports_bp
     from .me import bp as me_bp
+    from .notifications import bp as notifications_bp
     from .repairs import bp as repairs_bp
     from .rosters import bp as rosters_bp
 
     for blueprint in (health_bp, auth_bp, dashboard_bp, rosters_bp, imports_bp, me_bp,
-                      branch_bp, dispatch_bp, absences_bp, repairs_bp):
+                      branch_bp, dispatch_bp, absences_bp, repairs_bp, notifications_bp):
         app.register_blueprint(blueprint)
 
 

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+from scheduler import senders
 from scheduler.db import database_url
 from scheduler.queues import redis_url
 
@@ -94,9 +95,14 @@ def load(env: Mapping[str, str] | None = None) -> dict[str, Any]:
             raise ConfigError(f"{PREFIX}{old} is not read: set {old} (shared with the "
                               f"scheduler and its workers)")
     otp_sender = env_str("OTP_SENDER", "log", env=env) or "log"
-    if production and (otp_sender == "log" or otp_sender.endswith(":log_sender")):
+    if production and senders.is_log(otp_sender):
         raise ConfigError(f"{PREFIX}OTP_SENDER=log only writes codes to the server log; "
                           f"set a real sender (module:function) when {PREFIX}ENV=production")
+    notify_sender = env_str("NOTIFY_SENDER", "log", env=env) or "log"
+    if production and senders.is_log(notify_sender):
+        raise ConfigError(f"{PREFIX}NOTIFY_SENDER=log only writes notifications to the server "
+                          f"log; set a real sender (module:function) when "
+                          f"{PREFIX}ENV=production")
 
     base_url = (env_str("BASE_URL", "http://localhost:5000", env=env) or "").rstrip("/")
     return {
@@ -107,6 +113,7 @@ def load(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "DATABASE_URL": database_url(env),
         "REDIS_URL": redis_url(env),
         "OTP_SENDER": otp_sender,
+        "NOTIFY_SENDER": notify_sender,
         # The in-process clock (expire offers, refresh absences, reconcile solve runs) when
         # there is no REDIS_URL; off under TESTING whatever this says.
         "CLOCK": env_bool("CLOCK", True, env=env),

@@ -268,6 +268,24 @@ EN: dict[str, str] = {
     '已采纳调整方案，发布为版本 ': 'Proposal accepted, published as version ',
     '已拒绝调整方案。': 'Proposal rejected.',
     '已调整并发布为版本 ': 'Changed and published as version ',
+    '通知': 'Notifications',
+    '发送失败和等待发送的短信通知。失败的通知可重新发送。':
+        'Text messages that failed or are waiting to be sent. A failed one can be sent again.',
+    '类型': 'Kind',
+    '尝试次数': 'Attempts',
+    '下次发送': 'Next try',
+    '错误': 'Error',
+    '重试': 'Retry',
+    '没有待发送或失败的通知。': 'No notification is waiting or failed.',
+    '任务派单': 'Task offer',
+    '排班变动': 'Shift change',
+    '上岗提醒': 'Shift reminder',
+    '待发送': 'Waiting',
+    '发送中': 'Sending',
+    '已发送': 'Sent',
+    '发送失败': 'Failed',
+    '该通知正在发送或已发送，无需重试。': 'This notification is being sent or was sent: no retry needed.',
+    '已重新加入发送队列。': 'Queued to be sent again.',
 }
 
 

@@ -38,6 +38,10 @@ def _in_scope(scope: SiteScope, today: dt.date) -> ColumnElement[bool]:
     return or_(Volunteer.id.in_(allowed), Volunteer.id.in_(assigned))
 
 
+#: The scope's volunteers, as a condition on `Volunteer.id` (notifications use it too).
+in_scope = _in_scope
+
+
 def may_record(session: Session, scope: SiteScope, volunteer_id: int, today: dt.date) -> bool:
     """Whether the reader may record an absence for this volunteer. One query."""
     return session.scalar(select(Volunteer.id).where(

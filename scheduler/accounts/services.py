@@ -17,7 +17,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
-import importlib
 import logging
 import secrets
 from collections.abc import Callable, Iterable
@@ -29,7 +28,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import ColumnElement, delete, false, func, select, true, update
 from sqlalchemy.orm import Session
 
-from scheduler import audit
+from scheduler import audit, senders
 from scheduler.accounts.models import (
     ROLES,
     STAFF_ROLES,
@@ -264,16 +263,8 @@ def load_sender(spec: str) -> CodeSender:
 
     A sender is called as ``sender(phone_e164, code)`` and raises if it cannot send.
     """
-    if spec == "log":
-        return log_sender
-    module_name, _, attr = spec.partition(":")
-    if not module_name or not attr:
-        raise AccountError(f"BASTION_OTP_SENDER: expected 'log' or 'module:function', "
-                           f"got {spec!r}")
-    sender = getattr(importlib.import_module(module_name), attr, None)
-    if not callable(sender):
-        raise AccountError(f"BASTION_OTP_SENDER: {spec!r} is not a function")
-    return sender  # type: ignore[no-any-return]
+    return senders.load(spec, setting="BASTION_OTP_SENDER", builtin=log_sender,  # type: ignore[return-value]
+                        error=AccountError)
 
 
 def _code_hash(phone: str, code: str) -> str:

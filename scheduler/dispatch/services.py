@@ -46,6 +46,7 @@ from scheduler.dispatch.models import (
 )
 from scheduler.localtime import TZ, overlaps
 from scheduler.models import PhoneError, Site, Volunteer, normalize_phone
+from scheduler.notifications import services as notifications
 from solver.i18n import Text
 
 SYSTEM = "system"
@@ -368,6 +369,7 @@ def _new_offer(session: Session, task: Task, volunteer_id: int, actor: str,
     _flush(session, task)
     _audit(session, actor, "task.offer", task, before, volunteer=volunteer_id,
            expires_at=offer.expires_at)
+    notifications.notify_offer(session, offer, actor)
     return offer
 
 
