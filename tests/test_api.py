@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import Engine, event, func, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from scheduler import queues, rosters
@@ -29,7 +29,7 @@ from scheduler.models import (
     SolveRun,
     Volunteer,
 )
-from tests.fixtures.webhelp import login
+from tests.fixtures.webhelp import login, statements
 from tests.test_routes import World, build_world
 
 pytest_plugins = ["tests.fixtures.db", "tests.fixtures.web"]
@@ -408,22 +408,6 @@ def test_pages_cover_everything_once(app: Flask, world: World, db: Session) -> N
         assert_problem(_client(app, world, role).get(f"{API}{path}?per_page=501"), 422)
 
 
-def _statements(engine: Engine, client: FlaskClient, url: str) -> int:
-    count = 0
-
-    def on_execute(*_args: Any) -> None:
-        nonlocal count
-        count += 1
-
-    event.listen(engine, "before_cursor_execute", on_execute)
-    try:
-        response = client.get(url)
-        assert response.status_code == 200, response.get_data(as_text=True)
-    finally:
-        event.remove(engine, "before_cursor_execute", on_execute)
-    return count
-
-
 def test_lists_run_a_fixed_number_of_queries(app: Flask, db: Session, db_engine: Engine,
                                              world: World) -> None:
     r = world.roster.id
@@ -437,7 +421,7 @@ def test_lists_run_a_fixed_number_of_queries(app: Flask, db: Session, db_engine:
     }
 
     def measure() -> dict[str, int]:
-        return {f"{role} {url}": _statements(db_engine, _client(app, world, role), url)
+        return {f"{role} {url}": statements(db_engine, _client(app, world, role), url)
                 for role, items in urls.items() for url in items}
 
     small = measure()

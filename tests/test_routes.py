@@ -11,12 +11,11 @@ import datetime as dt
 import io
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import Engine, event, select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from scheduler import rosters
@@ -33,7 +32,7 @@ from scheduler.models import (
     Unavailability,
     Volunteer,
 )
-from tests.fixtures.webhelp import login
+from tests.fixtures.webhelp import login, statements
 from web.i18n import local_now
 
 pytest_plugins = ["tests.fixtures.db", "tests.fixtures.web"]
@@ -459,21 +458,6 @@ def test_rule_settings_refuse_bad_values(app: Flask, world: World, db: Session) 
     assert (rule.params, rule.weight) == ({"hours": 10}, 5)
 
 
-def _statements(engine: Engine, client: FlaskClient, url: str) -> int:
-    count = 0
-
-    def on_execute(*_args: Any) -> None:
-        nonlocal count
-        count += 1
-
-    event.listen(engine, "before_cursor_execute", on_execute)
-    try:
-        assert client.get(url).status_code == 200
-    finally:
-        event.remove(engine, "before_cursor_execute", on_execute)
-    return count
-
-
 def _add_volunteers(db: Session, world: World, n: int) -> None:
     today = world.roster.start
     for k in range(n):
@@ -505,7 +489,7 @@ def test_pages_run_a_fixed_number_of_queries(app: Flask, db: Session, db_engine:
         for role, urls in pages.items():
             client = _client(app, world, role)
             for url in urls:
-                counts[url] = _statements(db_engine, client, url)
+                counts[url] = statements(db_engine, client, url)
         return counts
 
     measure()  # once first: the first visit of /me issues the volunteer's calendar link
