@@ -59,6 +59,9 @@ class PartSearch:
         self.window = 4  # days, for site neighbourhoods
         self.people = 12  # volunteers, for whole-horizon neighbourhoods
         self.steps = self.improvements = 0
+        #: CP-SAT's deterministic time per step instead of wall time, for benchmarks
+        #: whose figures must not depend on the machine's load (`bench/lns_bench.py`).
+        self.deterministic: float | None = None
 
     def start(self, assignments: list[Pair], objective: int) -> None:
         """Take a valid roster of the part, and its objective, as the incumbent."""
@@ -136,7 +139,7 @@ class PartSearch:
         hint.vars.extend(range(len(values)))
         hint.values.extend(values)
         ctx.model.add(ctx.objective() <= hint_objective)
-        solver = step_solver(limit, self.rng.randrange(1 << 30))
+        solver = step_solver(limit, self.rng.randrange(1 << 30), self.deterministic)
         status = solver.solve(ctx.model)
         self.steps += 1
         # Grow a kind of neighbourhood while CP-SAT closes it, shrink it when it cannot.
@@ -181,7 +184,7 @@ def submodel(problem: Problem, rules: list[Rule], assigned: set[Pair],
     return ctx
 
 
-def step_solver(limit: float, seed: int) -> cp_model.CpSolver:
+def step_solver(limit: float, seed: int, deterministic: float | None = None) -> cp_model.CpSolver:
     """A one-worker CP-SAT for one neighbourhood, with a light presolve.
 
     A step's model is small and mostly decided already, yet the default presolve (probing
@@ -191,7 +194,10 @@ def step_solver(limit: float, seed: int) -> cp_model.CpSolver:
     """
     solver = cp_model.CpSolver()
     params = solver.parameters
-    params.max_time_in_seconds = max(0.05, limit)
+    if deterministic is None:
+        params.max_time_in_seconds = max(0.05, limit)
+    else:
+        params.max_deterministic_time = deterministic
     params.num_workers = 1
     # Small neighbourhoods close much sooner with the full linear relaxation.
     params.linearization_level = 2
