@@ -17,12 +17,13 @@ site's demand, and this task's earlier offers.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from sqlalchemy import select
+from sqlalchemy import String, and_, cast, func, or_, select
 from sqlalchemy.orm import Session
 
 from scheduler.absences.models import REASON_NAMES, Absence
@@ -496,10 +497,35 @@ def _published_versions(session: Session, first: dt.date, last: dt.date
     return out
 
 
+def _duty_slots(session: Session, ctx: DispatchContext, day: dt.date
+                ) -> list[tuple[dt.date, list[int]]]:
+    """(date, shift ids) around `day` whose shifts meet the task's window, or end within
+    the night rest before it: the only duties elsewhere that a rule can look at."""
+    begin = ctx.window[0] - dt.timedelta(hours=ctx.params.night_rest_hours)
+    end = ctx.window[1]
+    shifts = session.execute(select(ShiftTemplate.id, ShiftTemplate.start,
+                                    ShiftTemplate.end)).all()
+    out = []
+    for offset in (-1, 0, 1):
+        date = day + dt.timedelta(days=offset)
+        ids = [i for i, start, stop in shifts
+               if overlaps(shift_interval(date, start, stop), (begin, end))]
+        if ids:
+            out.append((date, ids))
+    return out
+
+
 def _load_duties(session: Session, ctx: DispatchContext, version_ids: list[int],
                  day: dt.date) -> None:
+    """Published duties at the task's site from the day before to the day after, and
+    elsewhere only those at the time of the task (or just before it, for the night
+    rest): with 40,000 volunteers the other sites' whole days are tens of thousands of
+    rows no rule reads."""
     if not version_ids:
         return
+    slots = _duty_slots(session, ctx, day)
+    elsewhere = [and_(Assignment.date == date, Assignment.shift_id.in_(ids))
+                 for date, ids in slots]
     rows = session.execute(
         select(Assignment.volunteer_id, Assignment.date, Assignment.post_id,
                Assignment.shift_id, Post.site_id, Site.name, ShiftTemplate.start,
@@ -509,7 +535,8 @@ def _load_duties(session: Session, ctx: DispatchContext, version_ids: list[int],
         .join(ShiftTemplate, Assignment.shift_id == ShiftTemplate.id)
         .where(Assignment.version_id.in_(version_ids),
                Assignment.date.between(day - dt.timedelta(days=1),
-                                       day + dt.timedelta(days=1)))).all()
+                                       day + dt.timedelta(days=1)),
+               or_(Post.site_id == ctx.site_id, *elsewhere))).all()
     placed: dict[tuple[dt.date, int], tuple[dt.datetime, dt.datetime, bool]] = {}
     for vol, date, post, shift_id, site, site_name, start, end in rows:
         if (date, shift_id) not in placed:  # a few shifts x 3 days: convert each once
@@ -595,3 +622,90 @@ def eligible_ranked(candidates: Iterable[Candidate], task: Task, ctx: DispatchCo
     ranked.sort(key=lambda r: r.key)
     return ranked, dict(excluded)
 
+
+
+#: Volunteers read per query when looking for the first eligible ones nobody knows of.
+PAGE = 500
+
+
+def _known(ctx: DispatchContext) -> set[int]:
+    """Volunteers the context says anything about (the others look all alike)."""
+    return (set(ctx.duties) | set(ctx.closed_loop) | set(ctx.absences) | set(ctx.busy)
+            | set(ctx.tasks_today) | set(ctx.tasks_week) | set(ctx.asked))
+
+
+def _active(session: Session, volunteer_ids: Iterable[int]) -> list[Candidate]:
+    ids = sorted(volunteer_ids)
+    out: list[Candidate] = []
+    for i in range(0, len(ids), 10_000):  # below SQLite's limit of bound parameters
+        out.extend(c for c in load_candidates(session, ids[i:i + 10_000])
+                   if c.status == "active")
+    return out
+
+
+def load_candidates_after(session: Session, after: int, count: int) -> list[Candidate]:
+    """The next `count` active volunteers by id after `after`: one query."""
+    query = (select(Volunteer.id, Volunteer.code, Volunteer.name, Volunteer.skills,
+                    Volunteer.party_member, Volunteer.status)
+             .where(Volunteer.status == "active", Volunteer.id > after)
+             .order_by(Volunteer.id).limit(count))
+    return [Candidate(i, code, name, frozenset((["party"] if party else []) + list(skills or [])),
+                      status)
+            for i, code, name, skills, party, status in session.execute(query)]
+
+
+def _tag_classes(session: Session) -> Counter[frozenset[str]]:
+    """Active volunteers counted by their tags (skills and "party"): one grouped query."""
+    out = Counter[frozenset[str]]()
+    rows = session.execute(
+        select(cast(Volunteer.skills, String), Volunteer.party_member, func.count())
+        .where(Volunteer.status == "active")
+        .group_by(cast(Volunteer.skills, String), Volunteer.party_member)).all()
+    for skills, party, n in rows:
+        listed = json.loads(skills) if skills else []
+        out[frozenset((["party"] if party else []) + list(listed or []))] += n
+    return out
+
+
+def ranked_candidates(session: Session, task: Task, ctx: DispatchContext, limit: int
+                      ) -> tuple[list[Ranked], dict[str, int]]:
+    """The best `limit` eligible active volunteers and how many each rule excluded, as
+    `eligible_ranked` over every active volunteer would say, without reading them all.
+
+    A volunteer the context knows nothing about (no duty near the task, no absence, no
+    task this week, never asked) is judged by their tags alone and scores like every
+    other such volunteer, so they are ranked by id: the rules run once per set of tags
+    (counted by one grouped query), and only the first `limit` eligible ones are read,
+    a page at a time. The volunteers the context knows are judged one by one.
+    """
+    known = _known(ctx)
+    judged = _active(session, known)
+    ranked, excluded = eligible_ranked(judged, task, ctx)
+    excluded_by = Counter(excluded)
+    in_known = Counter(c.skills for c in judged)
+    fits: set[frozenset[str]] = set()
+    for tags, n in _tag_classes(session).items():
+        plain = n - in_known[tags]
+        if plain <= 0:
+            continue
+        blocked = blocking(Candidate(0, "", "", tags), task, ctx)
+        if blocked is None:
+            fits.add(tags)
+        else:
+            excluded_by[blocked.rule] += plain
+    chosen: list[Candidate] = []
+    after = 0
+    while len(chosen) < limit:
+        # The first page is read even when no tags fit, so the count of queries is fixed.
+        page = load_candidates_after(session, after, PAGE)
+        if not fits:
+            break
+        for c in page:
+            if c.id not in known and c.skills in fits and len(chosen) < limit:
+                chosen.append(c)
+        if len(page) < PAGE:
+            break
+        after = page[-1].id
+    ranked.extend(rank(c, task, ctx) for c in chosen)
+    ranked.sort(key=lambda r: r.key)
+    return ranked[:limit], dict(excluded_by)

@@ -316,22 +316,24 @@ class Suggestions:
 
 
 def _ranked(session: Session, task: Task, now: dt.datetime,
-            params: rules.DispatchParams | None) -> tuple[list[rules.Ranked], dict[str, int]]:
+            params: rules.DispatchParams | None, limit: int
+            ) -> tuple[list[rules.Ranked], dict[str, int]]:
     ctx = rules.load_context(session, task, now, params)
-    return rules.eligible_ranked(rules.load_candidates(session), task, ctx)
+    return rules.ranked_candidates(session, task, ctx, limit)
 
 
 def suggest(session: Session, task_id: int, limit: int = 10, *, now: dt.datetime | None = None,
             params: rules.DispatchParams | None = None) -> Suggestions:
     """The best `limit` volunteers for the task, ranked, each with their reasons.
 
-    Reads only; a fixed number of queries whatever the size of the district.
+    Reads only; a fixed number of queries whatever the size of the district (one more
+    per `rules.PAGE` volunteers passed over when few have the skills the task needs).
     """
     now = now or utcnow()
     task = session.get(Task, task_id)
     if task is None:
         raise LookupError(f"no task {task_id}")
-    ranked, excluded = _ranked(session, task, now, params)
+    ranked, excluded = _ranked(session, task, now, params, limit)
     out = Suggestions(task.id, task.version, excluded=excluded)
     for i, r in enumerate(ranked[:limit], start=1):
         out.candidates.append(Suggestion(
@@ -405,7 +407,7 @@ def _offer_next(session: Session, task: Task, now: dt.datetime,
     """Fill the task's free places with the best eligible candidates (task locked)."""
     made: list[TaskOffer] = []
     while task.status in QUEUED_STATUSES:
-        ranked, _ = _ranked(session, task, now, params)
+        ranked, _ = _ranked(session, task, now, params, 1)
         places = task.people - sum(1 for o in task.offers if o.state in ("pending", "accepted"))
         if places <= 0 or not ranked:
             break
