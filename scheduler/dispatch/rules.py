@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from sqlalchemy import String, and_, cast, func, or_, select
+from sqlalchemy import Select, String, and_, cast, func, or_, select
 from sqlalchemy.orm import Session
 
 from scheduler.absences.models import REASON_NAMES, Absence
@@ -434,19 +434,38 @@ def candidate_of(v: Volunteer) -> Candidate:
     return Candidate(v.id, v.code, v.name, frozenset(v.tags), v.status)
 
 
+def _tags(skills: str | None, party: bool, seen: dict[tuple[str | None, bool], frozenset[str]]
+          ) -> frozenset[str]:
+    """A volunteer's tags from the skills column as text (decoded once per distinct text:
+    40,000 volunteers share a few dozen skill lists)."""
+    key = (skills, party)
+    if key not in seen:
+        listed = json.loads(skills) if skills else []
+        seen[key] = frozenset((["party"] if party else []) + list(listed or []))
+    return seen[key]
+
+
+def _candidate_query() -> Select[tuple[int, str, str, str | None, bool, str]]:
+    return select(Volunteer.id, Volunteer.code, Volunteer.name, cast(Volunteer.skills, String),
+                  Volunteer.party_member, Volunteer.status)
+
+
+def _candidates(session: Session, query: Select[tuple[int, str, str, str | None, bool, str]]
+                ) -> list[Candidate]:
+    seen: dict[tuple[str | None, bool], frozenset[str]] = {}
+    return [Candidate(i, code, name, _tags(skills, party, seen), status)
+            for i, code, name, skills, party, status in session.execute(query)]
+
+
 def load_candidates(session: Session, volunteer_ids: Sequence[int] | None = None
                     ) -> list[Candidate]:
     """Active volunteers (or exactly `volunteer_ids`, whatever their status): one query."""
-    query = select(Volunteer.id, Volunteer.code, Volunteer.name, Volunteer.skills,
-                   Volunteer.party_member, Volunteer.status)
+    query = _candidate_query()
     if volunteer_ids is None:
         query = query.where(Volunteer.status == "active")
     else:
         query = query.where(Volunteer.id.in_(list(volunteer_ids)))
-    return [Candidate(i, code, name, frozenset((["party"] if party else []) + list(skills or [])),
-                      status)
-            for i, code, name, skills, party, status in session.execute(query.order_by(
-                Volunteer.id))]
+    return _candidates(session, query.order_by(Volunteer.id))
 
 
 def load_context(session: Session, task: Task, now: dt.datetime,
@@ -645,13 +664,9 @@ def _active(session: Session, volunteer_ids: Iterable[int]) -> list[Candidate]:
 
 def load_candidates_after(session: Session, after: int, count: int) -> list[Candidate]:
     """The next `count` active volunteers by id after `after`: one query."""
-    query = (select(Volunteer.id, Volunteer.code, Volunteer.name, Volunteer.skills,
-                    Volunteer.party_member, Volunteer.status)
-             .where(Volunteer.status == "active", Volunteer.id > after)
-             .order_by(Volunteer.id).limit(count))
-    return [Candidate(i, code, name, frozenset((["party"] if party else []) + list(skills or [])),
-                      status)
-            for i, code, name, skills, party, status in session.execute(query)]
+    return _candidates(session, _candidate_query()
+                       .where(Volunteer.status == "active", Volunteer.id > after)
+                       .order_by(Volunteer.id).limit(count))
 
 
 def _tag_classes(session: Session) -> Counter[frozenset[str]]:
@@ -661,9 +676,9 @@ def _tag_classes(session: Session) -> Counter[frozenset[str]]:
         select(cast(Volunteer.skills, String), Volunteer.party_member, func.count())
         .where(Volunteer.status == "active")
         .group_by(cast(Volunteer.skills, String), Volunteer.party_member)).all()
+    seen: dict[tuple[str | None, bool], frozenset[str]] = {}
     for skills, party, n in rows:
-        listed = json.loads(skills) if skills else []
-        out[frozenset((["party"] if party else []) + list(listed or []))] += n
+        out[_tags(skills, party, seen)] += n
     return out
 
 
