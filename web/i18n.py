@@ -257,6 +257,22 @@ EN: dict[str, str] = {
     '已采纳调整方案，发布为版本 ': 'Proposal accepted, published as version ',
     '已拒绝调整方案。': 'Proposal rejected.',
     '已调整并发布为版本 ': 'Changed and published as version ',
+    # dispatch2: the site wall board and the secretary's board additions
+    '值班看板': 'Duty board',
+    '当前值班': 'On duty now',
+    '下一班': 'Next shift',
+    '人': 'people',
+    '无人': 'nobody',
+    '缺技能': 'missing skill',
+    '本班次无排班。': 'Nobody is rostered for this shift.',
+    '当前没有值班班次。': 'No shift is running now.',
+    '没有已发布的下一班。': 'No next shift is published.',
+    '每分钟自动刷新。': 'Reloads every minute.',
+    '一键派单': 'One-click offer',
+    '没有近期缺勤。': 'No recent absences.',
+    '待处理的调整方案': 'Pending repair proposals',
+    '没有待处理的调整方案。': 'No pending repair proposals.',
+    '值班看板（电视）': 'Duty board (TV)',
 }
 
 
