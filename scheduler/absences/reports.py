@@ -38,6 +38,10 @@ def _in_scope(scope: SiteScope, today: dt.date) -> ColumnElement[bool]:
     return or_(Volunteer.id.in_(allowed), Volunteer.id.in_(assigned))
 
 
+#: The scope's volunteers, as a condition on `Volunteer.id` (for other features' lists).
+in_scope = _in_scope
+
+
 def may_record(session: Session, scope: SiteScope, volunteer_id: int, today: dt.date) -> bool:
     """Whether the reader may record an absence for this volunteer. One query."""
     return session.scalar(select(Volunteer.id).where(
@@ -70,4 +74,4 @@ def recent(session: Session, scope: SiteScope, today: dt.date, limit: int = 20
         .order_by(Absence.created_at.desc(), Absence.id.desc()).limit(limit)))
 
 
-__all__ = ["LOOKBACK", "may_record", "recent", "search"]
+__all__ = ["LOOKBACK", "in_scope", "may_record", "recent", "search"]

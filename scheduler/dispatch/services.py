@@ -343,6 +343,25 @@ def suggest(session: Session, task_id: int, limit: int = 10, *, now: dt.datetime
     return out
 
 
+def top_suggestions(session: Session, tasks: Sequence[Task], *,
+                    now: dt.datetime | None = None,
+                    params: rules.DispatchParams | None = None) -> dict[int, Suggestion | None]:
+    """The best candidate of each task (None: nobody eligible), for a board's one-click
+    offers. The tasks' offers must be loaded; the queries are those of one `suggest`,
+    whatever the number of tasks."""
+    now = now or utcnow()
+    ctxs = rules.load_contexts(session, tasks, now, params)
+    ranked = rules.ranked_for_tasks(session, [(t, ctxs[t.id]) for t in tasks], 1)
+    out: dict[int, Suggestion | None] = {}
+    for t in tasks:
+        best = ranked[t.id][0]
+        out[t.id] = None if not best else Suggestion(
+            1, best[0].candidate.id, best[0].candidate.code, best[0].candidate.name,
+            {rule.code: p for rule, p in zip(rules.SCORING, best[0].points, strict=True)},
+            [why for _, why in best[0].reasons])
+    return out
+
+
 def explain(session: Session, task_id: int, volunteer_id: int, *,
             now: dt.datetime | None = None,
             params: rules.DispatchParams | None = None) -> list[rules.Blocked]:
@@ -739,5 +758,5 @@ __all__ = [
     "TransitionError", "Viewer", "accept", "auto_dispatch", "cancel", "complete",
     "create_task", "decline", "ensure_task_types", "expire_offers", "explain", "fail",
     "mask_name", "mask_phone", "masked_requester", "offer", "return_tasks_of_absent",
-    "start", "suggest", "task_state", "tasks_for_volunteer",
+    "start", "suggest", "top_suggestions", "task_state", "tasks_for_volunteer",
 ]

@@ -10,6 +10,8 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
 from scheduler import wallboard
+from scheduler.absences import reports as absence_reports
+from scheduler.absences.models import REASON_NAMES
 from scheduler.dispatch import reports
 from scheduler.dispatch import services as dispatch
 from scheduler.dispatch.models import QUEUED_STATUSES, URGENCIES, TaskType
@@ -44,11 +46,18 @@ def viewer() -> dispatch.Viewer:
 @bp.get("/dispatch")
 @login_required(roles=STAFF)
 def board() -> ResponseReturnValue:
+    session, scope = db_session(), site_scope()
     today = local_now().date()
-    tasks = reports.board(db_session(), site_scope(), today)
+    tasks = reports.board(session, scope, today)
+    queued = [t for t in tasks if t.status in QUEUED_STATUSES and t.people > len(
+        [o for o in t.offers if o.state in ("pending", "accepted")])]
+    top = dispatch.top_suggestions(session, queued)
     return render_template("dispatch/board.html", tasks=tasks, today=today, viewer=viewer(),
-                           zone=zone(), masked=dispatch.masked_requester,
-                           status_names=dispatch.STATUS_NAMES, urgency_names=URGENCY_NAMES)
+                           zone=zone(), masked=dispatch.masked_requester, top=top,
+                           absences=absence_reports.recent(session, scope, today),
+                           repairs=reports.pending_repairs(session, scope, today),
+                           status_names=dispatch.STATUS_NAMES, urgency_names=URGENCY_NAMES,
+                           reason_names=REASON_NAMES)
 
 
 def _form_choices() -> dict[str, Any]:
