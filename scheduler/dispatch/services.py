@@ -31,6 +31,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
 
 from scheduler import audit
@@ -212,6 +213,9 @@ def _settle(task: Task, now: dt.datetime) -> None:
         task.status = ("accepted" if accepted >= task.people
                        else "offered" if pending else "open")
     task.updated_at = now
+    # Two steps at the same instant (two places offered in one call) are still two
+    # UPDATEs: the unchanged timestamp is flagged, so each step has its own version.
+    flag_modified(task, "updated_at")
 
 
 def _flush(session: Session, task: Task) -> None:
