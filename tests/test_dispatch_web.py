@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import Engine, event, select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from scheduler.absences.models import Absence
@@ -22,7 +22,8 @@ from scheduler.accounts.models import User
 from scheduler.dispatch import services as dispatch
 from scheduler.dispatch.models import Task, TaskOffer
 from scheduler.models import Assignment, AuditEvent, Roster, RosterVersion, Volunteer
-from tests.fixtures.webhelp import login
+from scheduler.repairs.models import RepairProposal
+from tests.fixtures.webhelp import login, statements
 from tests.fixtures.world import World
 from web.i18n import local_now
 
@@ -265,21 +266,6 @@ def test_a_volunteer_can_never_act_on_another_volunteers_offer(app: Flask, town:
     assert task.status == "accepted" and task.assignee_ids == [a.id]
 
 
-def _statements(engine: Engine, client: FlaskClient, url: str) -> int:
-    count = 0
-
-    def on_execute(*_args: Any) -> None:
-        nonlocal count
-        count += 1
-
-    event.listen(engine, "before_cursor_execute", on_execute)
-    try:
-        assert client.get(url).status_code == 200
-    finally:
-        event.remove(engine, "before_cursor_execute", on_execute)
-    return count
-
-
 def test_board_and_my_tasks_run_a_fixed_number_of_queries(
         app: Flask, town: Town, db: Session, db_engine: Engine) -> None:
     def grow(n: int) -> None:
@@ -293,11 +279,89 @@ def test_board_and_my_tasks_run_a_fixed_number_of_queries(
 
     grow(1)
     x, a = _as(app, town, "x"), _as(app, town, "a")
-    small = (_statements(db_engine, x, "/dispatch"), _statements(db_engine, a, "/me/tasks"))
+    small = (statements(db_engine, x, "/dispatch"), statements(db_engine, a, "/me/tasks"))
     grow(25)
-    large = (_statements(db_engine, x, "/dispatch"), _statements(db_engine, a, "/me/tasks"))
+    large = (statements(db_engine, x, "/dispatch"), statements(db_engine, a, "/me/tasks"))
     assert large == small
     assert _html(x.get("/dispatch")).count('<li class="') >= 26
+
+
+def _absent(town: Town, volunteer: Volunteer, days: int = 2) -> Absence:
+    now = dt.datetime.now(dt.UTC)
+    today = local_now().date()
+    row = Absence(volunteer_id=volunteer.id, from_date=today,
+                  to_date=today + dt.timedelta(days=days), starts_at=now,
+                  ends_at=now + dt.timedelta(days=days), reason="sick", created_by="t")
+    town.world.db.add(row)
+    town.world.db.flush()
+    return row
+
+
+def _proposal(town: Town, volunteer: Volunteer, status: str = "ready") -> RepairProposal:
+    now = dt.datetime.now(dt.UTC)
+    row = RepairProposal(roster_id=town.world.roster.id, base_number=1,
+                         volunteer_id=volunteer.id, starts_at=now,
+                         ends_at=now + dt.timedelta(days=1), status=status, created_by="t")
+    town.world.db.add(row)
+    town.world.db.flush()
+    return row
+
+
+def test_board_with_one_click_offers_absences_and_repairs_runs_a_fixed_number_of_queries(
+        app: Flask, town: Town, db: Session, db_engine: Engine,
+        create_volunteer: Callable[..., Volunteer]) -> None:
+    world = town.world
+    allowed = world.sites["east"]
+
+    def grow(n: int) -> None:
+        for k in range(n):
+            _task(town, hours=1 + k, urgency=("urgent", "today", "normal")[k % 3])
+            v = create_volunteer(f"丁{k}", allowed_sites=[allowed], sites_restricted=True)
+            _absent(town, v)
+            _proposal(town, v, ("queued", "running", "ready")[k % 3])
+
+    grow(1)
+    x = _as(app, town, "x")
+    small = statements(db_engine, x, "/dispatch")
+    grow(12)
+    assert statements(db_engine, x, "/dispatch") == small
+    page = _html(x.get("/dispatch"))
+    assert page.count('name="volunteer_id"') == 13  # one button per open task
+    assert page.count("/repairs/") == 13 and page.count("病假") == 13
+
+
+def test_the_board_offers_each_open_task_to_its_best_candidate_in_one_click(
+        app: Flask, town: Town, db: Session) -> None:
+    a, b = town.volunteers["a"], town.volunteers["b"]
+    first, second = _task(town, hours=2), _task(town, hours=5)
+    # A is busy at the first task's hours, B at the second's: each has one best candidate.
+    for who, hours in ((a, 2), (b, 5)):
+        busy = _task(town, hours=hours)
+        busy.status = "accepted"
+        db.add(TaskOffer(task=busy, volunteer_id=who.id, state="accepted",
+                         offered_by="t", expires_at=_due(1), accepted_at=_due(0)))
+    db.flush()
+    x = _as(app, town, "x")
+    best = {t.id: dispatch.suggest(db, t.id, 1).candidates[0] for t in (first, second)}
+    assert (best[first.id].volunteer_id, best[second.id].volunteer_id) == (b.id, a.id)
+    page = _html(x.get("/dispatch"))
+    for t in (first, second):
+        form = page.split(f'/dispatch/tasks/{t.id}/offer"')[1].split("</form>")[0]
+        assert f'name="expected_version" value="{t.version}"' in form
+        assert f'name="volunteer_id" value="{best[t.id].volunteer_id}"' in form
+        assert best[t.id].name in form
+    reasons = "；".join(r.zh for r in best[first.id].reasons)
+    assert reasons in page
+    # The click offers the task; a second click with the old version is a 409.
+    response = x.post(f"/dispatch/tasks/{first.id}/offer",
+                      data=_offer_form(first, b, version=1))
+    assert response.status_code == 302
+    db.refresh(first)
+    assert (first.status, first.pending_ids) == ("offered", [b.id])
+    assert x.post(f"/dispatch/tasks/{first.id}/offer",
+                  data=_offer_form(first, a, version=1)).status_code == 409
+    # An offered task with no free place has no button any more.
+    assert f'/dispatch/tasks/{first.id}/offer"' not in _html(x.get("/dispatch"))
 
 
 # -- absences ---------------------------------------------------------------------------

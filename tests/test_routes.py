@@ -252,6 +252,8 @@ ROUTES: dict[str, tuple[str, Callable[[World], str], dict[str, int]]] = {
                      _only(STAFF, 422) | {"secretary_y": 404}),
     "dispatch.act_json": ("POST", lambda w: f"/dispatch/tasks/{_task(w)}/cancel.json",
                           _only(STAFF, 400) | {"secretary_y": 404}),  # no JSON body
+    "dispatch.site_now": ("GET", lambda w: f"/sites/{w.site_x.id}/now",
+                          _only(STAFF) | {"secretary_y": 404}),
     "absences.index": ("GET", lambda w: "/absences", _only(STAFF)),
     "notifications.index": ("GET", lambda w: "/notifications", _only(STAFF)),
     "notifications.retry": ("POST", lambda w: f"/notifications/{_notice(w)}/retry",

@@ -286,6 +286,22 @@ EN: dict[str, str] = {
     '发送失败': 'Failed',
     '该通知正在发送或已发送，无需重试。': 'This notification is being sent or was sent: no retry needed.',
     '已重新加入发送队列。': 'Queued to be sent again.',
+    # dispatch2: the site wall board and the secretary's board additions
+    '值班看板': 'Duty board',
+    '当前值班': 'On duty now',
+    '下一班': 'Next shift',
+    '人': 'people',
+    '无人': 'nobody',
+    '缺技能': 'missing skill',
+    '本班次无排班。': 'Nobody is rostered for this shift.',
+    '当前没有值班班次。': 'No shift is running now.',
+    '没有已发布的下一班。': 'No next shift is published.',
+    '每分钟自动刷新。': 'Reloads every minute.',
+    '一键派单': 'One-click offer',
+    '没有近期缺勤。': 'No recent absences.',
+    '待处理的调整方案': 'Pending repair proposals',
+    '没有待处理的调整方案。': 'No pending repair proposals.',
+    '值班看板（电视）': 'Duty board (TV)',
 }
 
 

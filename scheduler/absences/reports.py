@@ -38,7 +38,8 @@ def _in_scope(scope: SiteScope, today: dt.date) -> ColumnElement[bool]:
     return or_(Volunteer.id.in_(allowed), Volunteer.id.in_(assigned))
 
 
-#: The scope's volunteers, as a condition on `Volunteer.id` (notifications use it too).
+#: The scope's volunteers, as a condition on `Volunteer.id` (notifications and the
+#: dispatch board use it too).
 in_scope = _in_scope
 
 
@@ -74,4 +75,4 @@ def recent(session: Session, scope: SiteScope, today: dt.date, limit: int = 20
         .order_by(Absence.created_at.desc(), Absence.id.desc()).limit(limit)))
 
 
-__all__ = ["LOOKBACK", "may_record", "recent", "search"]
+__all__ = ["LOOKBACK", "in_scope", "may_record", "recent", "search"]

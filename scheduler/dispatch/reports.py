@@ -14,9 +14,12 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
+from scheduler.absences.reports import in_scope
 from scheduler.accounts.services import SiteScope
 from scheduler.dispatch.models import QUEUED_STATUSES, URGENCIES, Task, TaskOffer
 from scheduler.localtime import TZ
+from scheduler.models import Volunteer
+from scheduler.repairs.models import RepairProposal
 
 #: The statuses on the board: everything not finished.
 BOARD_STATUSES = (*QUEUED_STATUSES, "accepted", "in_progress")
@@ -56,6 +59,21 @@ def task(session: Session, task_id: int) -> Task | None:
     return found[0] if found else None
 
 
+#: Repair proposals a secretary still has to look at.
+PENDING_REPAIRS = ("queued", "running", "ready")
+
+
+def pending_repairs(session: Session, scope: SiteScope, today: dt.date, limit: int = 20
+                    ) -> list[RepairProposal]:
+    """Queued, running and ready repair proposals about the scope's volunteers, newest
+    first, with the volunteer. One query."""
+    return list(session.scalars(
+        select(RepairProposal).join(Volunteer, RepairProposal.volunteer_id == Volunteer.id)
+        .where(RepairProposal.status.in_(PENDING_REPAIRS), in_scope(scope, today))
+        .options(joinedload(RepairProposal.volunteer))
+        .order_by(RepairProposal.created_at.desc(), RepairProposal.id.desc()).limit(limit)))
+
+
 @dataclass(frozen=True)
 class MyTask:
     """A task on a volunteer's phone: their offer (pending or accepted) and the task."""
@@ -85,4 +103,4 @@ def volunteer_tasks(session: Session, volunteer_id: int, now: dt.datetime) -> li
     return sorted(out, key=lambda m: (not m.pending, m.task.due_at, m.task.id))
 
 
-__all__ = ["BOARD_STATUSES", "MyTask", "board", "task", "tasks_by_id", "volunteer_tasks"]
+__all__ = ["BOARD_STATUSES", "PENDING_REPAIRS", "MyTask", "board", "pending_repairs", "task", "tasks_by_id", "volunteer_tasks"]

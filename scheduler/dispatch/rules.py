@@ -17,12 +17,13 @@ site's demand, and this task's earlier offers.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from sqlalchemy import select
+from sqlalchemy import Select, String, and_, cast, func, or_, select
 from sqlalchemy.orm import Session
 
 from scheduler.absences.models import REASON_NAMES, Absence
@@ -433,39 +434,68 @@ def candidate_of(v: Volunteer) -> Candidate:
     return Candidate(v.id, v.code, v.name, frozenset(v.tags), v.status)
 
 
+def _tags(skills: str | None, party: bool, seen: dict[tuple[str | None, bool], frozenset[str]]
+          ) -> frozenset[str]:
+    """A volunteer's tags from the skills column as text (decoded once per distinct text:
+    40,000 volunteers share a few dozen skill lists)."""
+    key = (skills, party)
+    if key not in seen:
+        listed = json.loads(skills) if skills else []
+        seen[key] = frozenset((["party"] if party else []) + list(listed or []))
+    return seen[key]
+
+
+def _candidate_query() -> Select[tuple[int, str, str, str | None, bool, str]]:
+    return select(Volunteer.id, Volunteer.code, Volunteer.name, cast(Volunteer.skills, String),
+                  Volunteer.party_member, Volunteer.status)
+
+
+def _candidates(session: Session, query: Select[tuple[int, str, str, str | None, bool, str]]
+                ) -> list[Candidate]:
+    seen: dict[tuple[str | None, bool], frozenset[str]] = {}
+    return [Candidate(i, code, name, _tags(skills, party, seen), status)
+            for i, code, name, skills, party, status in session.execute(query)]
+
+
 def load_candidates(session: Session, volunteer_ids: Sequence[int] | None = None
                     ) -> list[Candidate]:
     """Active volunteers (or exactly `volunteer_ids`, whatever their status): one query."""
-    query = select(Volunteer.id, Volunteer.code, Volunteer.name, Volunteer.skills,
-                   Volunteer.party_member, Volunteer.status)
+    query = _candidate_query()
     if volunteer_ids is None:
         query = query.where(Volunteer.status == "active")
     else:
         query = query.where(Volunteer.id.in_(list(volunteer_ids)))
-    return [Candidate(i, code, name, frozenset((["party"] if party else []) + list(skills or [])),
-                      status)
-            for i, code, name, skills, party, status in session.execute(query.order_by(
-                Volunteer.id))]
+    return _candidates(session, query.order_by(Volunteer.id))
 
 
 def load_context(session: Session, task: Task, now: dt.datetime,
                  params: DispatchParams | None = None) -> DispatchContext:
     """Load what every rule needs for `task`, in a fixed number of queries."""
-    window = task_window(task, now)
-    ctx = DispatchContext(task.id, task.site_id, task.building, window, now,
-                          params or DispatchParams())
-    day = ctx.day
-    _load_offers(ctx, task)
-    versions = _published_versions(session, day - dt.timedelta(days=1),
-                                   day + dt.timedelta(days=1))
-    covering = {vid: roster_id for vid, (roster_id, start, end) in versions.items()
-                if start <= day <= end}
-    _load_duties(session, ctx, list(versions), day)
-    _load_closed_loop(session, ctx, list(covering))
-    _load_minimum(session, ctx, set(covering.values()) | {r for r, _, _ in versions.values()})
-    _load_absences(session, ctx)
-    _load_tasks(session, ctx)
-    return ctx
+    return load_contexts(session, [task], now, params)[task.id]
+
+
+def load_contexts(session: Session, tasks: Sequence[Task], now: dt.datetime,
+                  params: DispatchParams | None = None) -> dict[int, DispatchContext]:
+    """The contexts of several tasks (a board's), in the same fixed number of queries as
+    one: each query covers every task's period and the rows are shared out in Python.
+    The tasks' offers (with their volunteers) should be loaded already."""
+    ctxs = []
+    for task in tasks:
+        ctx = DispatchContext(task.id, task.site_id, task.building, task_window(task, now),
+                              now, params or DispatchParams())
+        _load_offers(ctx, task)
+        ctxs.append(ctx)
+    if not ctxs:
+        return {}
+    days = [c.day for c in ctxs]
+    versions = _published_versions(session, min(days) - dt.timedelta(days=1),
+                                   max(days) + dt.timedelta(days=1))
+    _load_duties(session, ctxs, versions)
+    _load_closed_loop(session, ctxs, versions)
+    _load_minimum(session, ctxs, versions)
+    _load_absences(session, ctxs)
+    _load_tasks(session, ctxs)
+    return {c.task_id: c for c in ctxs}
 
 
 def _load_offers(ctx: DispatchContext, task: Task) -> None:
@@ -496,10 +526,38 @@ def _published_versions(session: Session, first: dt.date, last: dt.date
     return out
 
 
-def _load_duties(session: Session, ctx: DispatchContext, version_ids: list[int],
-                 day: dt.date) -> None:
-    if not version_ids:
+def _duty_slots(shifts: Sequence[tuple[int, dt.time, dt.time]], ctx: DispatchContext
+                ) -> set[tuple[dt.date, int]]:
+    """(date, shift) around the task's day whose shifts meet its window, or end within
+    the night rest before it: the only duties elsewhere that a rule can look at."""
+    begin = ctx.window[0] - dt.timedelta(hours=ctx.params.night_rest_hours)
+    end = ctx.window[1]
+    out = set()
+    for offset in (-1, 0, 1):
+        date = ctx.day + dt.timedelta(days=offset)
+        out.update((date, i) for i, start, stop in shifts
+                   if overlaps(shift_interval(date, start, stop), (begin, end)))
+    return out
+
+
+def _load_duties(session: Session, ctxs: list[DispatchContext],
+                 versions: dict[int, tuple[int, dt.date, dt.date]]) -> None:
+    """Published duties at each task's site from the day before to the day after, and
+    elsewhere only those at the time of the task (or just before it, for the night
+    rest): with 40,000 volunteers the other sites' whole days are tens of thousands of
+    rows no rule reads."""
+    if not versions:
         return
+    shifts = session.execute(select(ShiftTemplate.id, ShiftTemplate.start,
+                                    ShiftTemplate.end)).all()
+    slots = {c.task_id: _duty_slots(shifts, c) for c in ctxs}
+    wanted: dict[dt.date, set[int]] = {}
+    for found in slots.values():
+        for date, shift_id in found:
+            wanted.setdefault(date, set()).add(shift_id)
+    elsewhere = [and_(Assignment.date == date, Assignment.shift_id.in_(sorted(ids)))
+                 for date, ids in sorted(wanted.items())]
+    days = [c.day for c in ctxs]
     rows = session.execute(
         select(Assignment.volunteer_id, Assignment.date, Assignment.post_id,
                Assignment.shift_id, Post.site_id, Site.name, ShiftTemplate.start,
@@ -507,61 +565,88 @@ def _load_duties(session: Session, ctx: DispatchContext, version_ids: list[int],
         .join(Post, Assignment.post_id == Post.id)
         .join(Site, Post.site_id == Site.id)
         .join(ShiftTemplate, Assignment.shift_id == ShiftTemplate.id)
-        .where(Assignment.version_id.in_(version_ids),
-               Assignment.date.between(day - dt.timedelta(days=1),
-                                       day + dt.timedelta(days=1)))).all()
+        .where(Assignment.version_id.in_(list(versions)),
+               Assignment.date.between(min(days) - dt.timedelta(days=1),
+                                       max(days) + dt.timedelta(days=1)),
+               or_(Post.site_id.in_({c.site_id for c in ctxs}), *elsewhere))).all()
     placed: dict[tuple[dt.date, int], tuple[dt.datetime, dt.datetime, bool]] = {}
+    one_day = dt.timedelta(days=1)
     for vol, date, post, shift_id, site, site_name, start, end in rows:
         if (date, shift_id) not in placed:  # a few shifts x 3 days: convert each once
             placed[(date, shift_id)] = (*shift_interval(date, start, end), is_night(start, end))
         begins, ends, night = placed[(date, shift_id)]
-        ctx.duties.setdefault(vol, []).append(
-            Duty(vol, site, site_name, post, shift_id, date, begins, ends, night))
-        if site == ctx.site_id:
-            ctx.staffed[(post, shift_id, date)] += 1
+        duty = Duty(vol, site, site_name, post, shift_id, date, begins, ends, night)
+        for ctx in ctxs:
+            if abs(date - ctx.day) > one_day:
+                continue
+            if site == ctx.site_id:
+                ctx.staffed[(post, shift_id, date)] += 1
+            elif (date, shift_id) not in slots[ctx.task_id]:
+                continue
+            ctx.duties.setdefault(vol, []).append(duty)
 
 
-def _load_closed_loop(session: Session, ctx: DispatchContext, version_ids: list[int]) -> None:
-    if not version_ids:
+def _covering(versions: dict[int, tuple[int, dt.date, dt.date]], day: dt.date
+              ) -> dict[int, int]:
+    return {vid: roster_id for vid, (roster_id, start, end) in versions.items()
+            if start <= day <= end}
+
+
+def _load_closed_loop(session: Session, ctxs: list[DispatchContext],
+                      versions: dict[int, tuple[int, dt.date, dt.date]]) -> None:
+    covering = {c.task_id: _covering(versions, c.day) for c in ctxs}
+    every = sorted({vid for found in covering.values() for vid in found})
+    if not every:
         return
     rows = session.execute(
-        select(Assignment.volunteer_id, Site.id, Site.name).distinct()
+        select(Assignment.version_id, Assignment.volunteer_id, Site.id, Site.name).distinct()
         .join(Post, Assignment.post_id == Post.id)
         .join(Site, Post.site_id == Site.id)
-        .where(Assignment.version_id.in_(version_ids), Site.kind.in_(CLOSED_LOOP_KINDS))).all()
-    for vol, site, name in rows:
-        ctx.closed_loop.setdefault(vol, {})[site] = name
+        .where(Assignment.version_id.in_(every), Site.kind.in_(CLOSED_LOOP_KINDS))).all()
+    for version, vol, site, name in rows:
+        for ctx in ctxs:
+            if version in covering[ctx.task_id]:
+                ctx.closed_loop.setdefault(vol, {})[site] = name
 
 
-def _load_minimum(session: Session, ctx: DispatchContext, roster_ids: set[int]) -> None:
-    """Demand minimum at the task site's (post, shift, date) for the dates around the task."""
-    if not roster_ids or not ctx.staffed:
+def _load_minimum(session: Session, ctxs: list[DispatchContext],
+                  versions: dict[int, tuple[int, dt.date, dt.date]]) -> None:
+    """Demand minimum at each task site's (post, shift, date) for the dates around it."""
+    roster_ids = {r for r, _, _ in versions.values()}
+    staffed = [c for c in ctxs if c.staffed]
+    if not roster_ids or not staffed:
         return
-    dates = {d for _, _, d in ctx.staffed}
     rows = session.execute(
-        select(Demand.post_id, Demand.shift_id, Demand.min, Demand.dates)
+        select(Post.site_id, Demand.post_id, Demand.shift_id, Demand.min, Demand.dates)
         .join(Post, Demand.post_id == Post.id)
-        .where(Demand.roster_id.in_(roster_ids), Post.site_id == ctx.site_id)).all()
-    for post, shift, minimum, on in rows:
-        for d in dates:
-            if on is None or d.isoformat() in on:
-                key = (post, shift, d)
-                ctx.minimum[key] = ctx.minimum.get(key, 0) + minimum
+        .where(Demand.roster_id.in_(roster_ids),
+               Post.site_id.in_({c.site_id for c in staffed}))).all()
+    for ctx in staffed:
+        dates = {d for _, _, d in ctx.staffed}
+        for site, post, shift, minimum, on in rows:
+            if site != ctx.site_id:
+                continue
+            for d in dates:
+                if on is None or d.isoformat() in on:
+                    key = (post, shift, d)
+                    ctx.minimum[key] = ctx.minimum.get(key, 0) + minimum
 
 
-def _load_absences(session: Session, ctx: DispatchContext) -> None:
-    start, end = ctx.window
+def _load_absences(session: Session, ctxs: list[DispatchContext]) -> None:
+    start = min(c.window[0] for c in ctxs)
+    end = max(c.window[1] for c in ctxs)
     rows = session.execute(
         select(Absence.volunteer_id, Absence.starts_at, Absence.ends_at, Absence.reason)
         .where(Absence.starts_at < end, Absence.ends_at > start)).all()
     for vol, a, b, reason in rows:
-        ctx.absences.setdefault(vol, []).append(((a, b), reason))
+        for ctx in ctxs:
+            if a < ctx.window[1] and b > ctx.window[0]:
+                ctx.absences.setdefault(vol, []).append(((a, b), reason))
 
 
-def _load_tasks(session: Session, ctx: DispatchContext) -> None:
+def _load_tasks(session: Session, ctxs: list[DispatchContext]) -> None:
     """Accepted, running and finished tasks of the week: load today and this week, busy."""
-    week = week_interval(ctx.day)
-    today = day_interval(ctx.day)
+    weeks = {c.task_id: week_interval(c.day) for c in ctxs}
     # A task's work may start up to its duration before it is due; a day is a safe margin.
     margin = dt.timedelta(days=1)
     rows = session.execute(
@@ -569,17 +654,20 @@ def _load_tasks(session: Session, ctx: DispatchContext) -> None:
                Task.duration_minutes, Task.site_id, Task.building)
         .join(Task, TaskOffer.task_id == Task.id)
         .where(TaskOffer.state == "accepted", Task.status.in_(LOAD_TASK_STATUSES),
-               Task.due_at >= week[0], Task.due_at < week[1] + margin)).all()
-    for vol, tid, status, due, minutes, site, building in rows:
-        window = (due - dt.timedelta(minutes=minutes), due)
-        if tid == ctx.task_id:
-            continue
-        if week[0] <= due < week[1]:
-            ctx.tasks_week[vol] += 1
-        if today[0] <= due < today[1]:
-            ctx.tasks_today[vol] += 1
-        if status in BUSY_TASK_STATUSES:
-            ctx.busy.setdefault(vol, []).append(Busy(tid, site, building, window))
+               Task.due_at >= min(w[0] for w in weeks.values()),
+               Task.due_at < max(w[1] for w in weeks.values()) + margin)).all()
+    for ctx in ctxs:
+        week, today = weeks[ctx.task_id], day_interval(ctx.day)
+        for vol, tid, status, due, minutes, site, building in rows:
+            if tid == ctx.task_id or not week[0] <= due < week[1] + margin:
+                continue
+            if week[0] <= due < week[1]:
+                ctx.tasks_week[vol] += 1
+            if today[0] <= due < today[1]:
+                ctx.tasks_today[vol] += 1
+            if status in BUSY_TASK_STATUSES:
+                window = (due - dt.timedelta(minutes=minutes), due)
+                ctx.busy.setdefault(vol, []).append(Busy(tid, site, building, window))
 
 
 def eligible_ranked(candidates: Iterable[Candidate], task: Task, ctx: DispatchContext
@@ -595,3 +683,102 @@ def eligible_ranked(candidates: Iterable[Candidate], task: Task, ctx: DispatchCo
     ranked.sort(key=lambda r: r.key)
     return ranked, dict(excluded)
 
+
+
+#: Volunteers read per query when looking for the first eligible ones nobody knows of.
+PAGE = 500
+
+
+def _known(ctx: DispatchContext) -> set[int]:
+    """Volunteers the context says anything about (the others look all alike)."""
+    return (set(ctx.duties) | set(ctx.closed_loop) | set(ctx.absences) | set(ctx.busy)
+            | set(ctx.tasks_today) | set(ctx.tasks_week) | set(ctx.asked))
+
+
+def _active(session: Session, volunteer_ids: Iterable[int]) -> list[Candidate]:
+    ids = sorted(volunteer_ids)
+    out: list[Candidate] = []
+    for i in range(0, len(ids), 10_000):  # below SQLite's limit of bound parameters
+        out.extend(c for c in load_candidates(session, ids[i:i + 10_000])
+                   if c.status == "active")
+    return out
+
+
+def load_candidates_after(session: Session, after: int, count: int) -> list[Candidate]:
+    """The next `count` active volunteers by id after `after`: one query."""
+    return _candidates(session, _candidate_query()
+                       .where(Volunteer.status == "active", Volunteer.id > after)
+                       .order_by(Volunteer.id).limit(count))
+
+
+def _tag_classes(session: Session) -> Counter[frozenset[str]]:
+    """Active volunteers counted by their tags (skills and "party"): one grouped query."""
+    out = Counter[frozenset[str]]()
+    rows = session.execute(
+        select(cast(Volunteer.skills, String), Volunteer.party_member, func.count())
+        .where(Volunteer.status == "active")
+        .group_by(cast(Volunteer.skills, String), Volunteer.party_member)).all()
+    seen: dict[tuple[str | None, bool], frozenset[str]] = {}
+    for skills, party, n in rows:
+        out[_tags(skills, party, seen)] += n
+    return out
+
+
+def ranked_candidates(session: Session, task: Task, ctx: DispatchContext, limit: int
+                      ) -> tuple[list[Ranked], dict[str, int]]:
+    """The best `limit` eligible active volunteers and how many each rule excluded, as
+    `eligible_ranked` over every active volunteer would say, without reading them all.
+
+    A volunteer the context knows nothing about (no duty near the task, no absence, no
+    task this week, never asked) is judged by their tags alone and scores like every
+    other such volunteer, so they are ranked by id: the rules run once per set of tags
+    (counted by one grouped query), and only the first `limit` eligible ones are read,
+    a page at a time. The volunteers the context knows are judged one by one.
+    """
+    return ranked_for_tasks(session, [(task, ctx)], limit)[task.id]
+
+
+def ranked_for_tasks(session: Session, pairs: Sequence[tuple[Task, DispatchContext]],
+                     limit: int) -> dict[int, tuple[list[Ranked], dict[str, int]]]:
+    """`ranked_candidates` for several tasks, sharing the queries (a board's top picks)."""
+    known = set().union(*(_known(ctx) for _, ctx in pairs)) if pairs else set()
+    everyone = _active(session, known)
+    classes = _tag_classes(session)
+    pages: list[list[Candidate]] = []
+    out = {}
+    for task, ctx in pairs:
+        mine = _known(ctx)
+        judged = [c for c in everyone if c.id in mine]
+        ranked, excluded = eligible_ranked(judged, task, ctx)
+        excluded_by = Counter(excluded)
+        in_known = Counter(c.skills for c in judged)
+        fits: set[frozenset[str]] = set()
+        for tags, n in classes.items():
+            plain = n - in_known[tags]
+            if plain <= 0:
+                continue
+            blocked = blocking(Candidate(0, "", "", tags), task, ctx)
+            if blocked is None:
+                fits.add(tags)
+            else:
+                excluded_by[blocked.rule] += plain
+        chosen: list[Candidate] = []
+        n = 0
+        while len(chosen) < limit:
+            if n == len(pages):
+                # The first page is read even when no tags fit: a fixed count of queries.
+                after = pages[-1][-1].id if pages and pages[-1] else 0
+                if pages and len(pages[-1]) < PAGE:
+                    break
+                pages.append(load_candidates_after(session, after, PAGE))
+            page = pages[n]
+            n += 1
+            if not fits:
+                break
+            chosen.extend(c for c in page if c.id not in mine and c.skills in fits)
+            if len(page) < PAGE:
+                break
+        ranked.extend(rank(c, task, ctx) for c in chosen[:limit])
+        ranked.sort(key=lambda r: r.key)
+        out[task.id] = (ranked[:limit], dict(excluded_by))
+    return out

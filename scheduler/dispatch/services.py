@@ -31,6 +31,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
 
 from scheduler import audit
@@ -213,6 +214,9 @@ def _settle(task: Task, now: dt.datetime) -> None:
         task.status = ("accepted" if accepted >= task.people
                        else "offered" if pending else "open")
     task.updated_at = now
+    # Two steps at the same instant (two places offered in one call) are still two
+    # UPDATEs: the unchanged timestamp is flagged, so each step has its own version.
+    flag_modified(task, "updated_at")
 
 
 def _flush(session: Session, task: Task) -> None:
@@ -317,28 +321,49 @@ class Suggestions:
 
 
 def _ranked(session: Session, task: Task, now: dt.datetime,
-            params: rules.DispatchParams | None) -> tuple[list[rules.Ranked], dict[str, int]]:
+            params: rules.DispatchParams | None, limit: int
+            ) -> tuple[list[rules.Ranked], dict[str, int]]:
     ctx = rules.load_context(session, task, now, params)
-    return rules.eligible_ranked(rules.load_candidates(session), task, ctx)
+    return rules.ranked_candidates(session, task, ctx, limit)
 
 
 def suggest(session: Session, task_id: int, limit: int = 10, *, now: dt.datetime | None = None,
             params: rules.DispatchParams | None = None) -> Suggestions:
     """The best `limit` volunteers for the task, ranked, each with their reasons.
 
-    Reads only; a fixed number of queries whatever the size of the district.
+    Reads only; a fixed number of queries whatever the size of the district (one more
+    per `rules.PAGE` volunteers passed over when few have the skills the task needs).
     """
     now = now or utcnow()
     task = session.get(Task, task_id)
     if task is None:
         raise LookupError(f"no task {task_id}")
-    ranked, excluded = _ranked(session, task, now, params)
+    ranked, excluded = _ranked(session, task, now, params, limit)
     out = Suggestions(task.id, task.version, excluded=excluded)
     for i, r in enumerate(ranked[:limit], start=1):
         out.candidates.append(Suggestion(
             i, r.candidate.id, r.candidate.code, r.candidate.name,
             {rule.code: p for rule, p in zip(rules.SCORING, r.points, strict=True)},
             [why for _, why in r.reasons]))
+    return out
+
+
+def top_suggestions(session: Session, tasks: Sequence[Task], *,
+                    now: dt.datetime | None = None,
+                    params: rules.DispatchParams | None = None) -> dict[int, Suggestion | None]:
+    """The best candidate of each task (None: nobody eligible), for a board's one-click
+    offers. The tasks' offers must be loaded; the queries are those of one `suggest`,
+    whatever the number of tasks."""
+    now = now or utcnow()
+    ctxs = rules.load_contexts(session, tasks, now, params)
+    ranked = rules.ranked_for_tasks(session, [(t, ctxs[t.id]) for t in tasks], 1)
+    out: dict[int, Suggestion | None] = {}
+    for t in tasks:
+        best = ranked[t.id][0]
+        out[t.id] = None if not best else Suggestion(
+            1, best[0].candidate.id, best[0].candidate.code, best[0].candidate.name,
+            {rule.code: p for rule, p in zip(rules.SCORING, best[0].points, strict=True)},
+            [why for _, why in best[0].reasons])
     return out
 
 
@@ -407,7 +432,7 @@ def _offer_next(session: Session, task: Task, now: dt.datetime,
     """Fill the task's free places with the best eligible candidates (task locked)."""
     made: list[TaskOffer] = []
     while task.status in QUEUED_STATUSES:
-        ranked, _ = _ranked(session, task, now, params)
+        ranked, _ = _ranked(session, task, now, params, 1)
         places = task.people - sum(1 for o in task.offers if o.state in ("pending", "accepted"))
         if places <= 0 or not ranked:
             break
@@ -739,5 +764,5 @@ __all__ = [
     "TransitionError", "Viewer", "accept", "auto_dispatch", "cancel", "complete",
     "create_task", "decline", "ensure_task_types", "expire_offers", "explain", "fail",
     "mask_name", "mask_phone", "masked_requester", "offer", "return_tasks_of_absent",
-    "start", "suggest", "task_state", "tasks_for_volunteer",
+    "start", "suggest", "top_suggestions", "task_state", "tasks_for_volunteer",
 ]

@@ -1,20 +1,24 @@
-"""The dispatch pages: ``/dispatch`` (board), new task, a task with its suggestions."""
+"""The dispatch pages: ``/dispatch`` (board), new task, a task with its suggestions, and a
+site's "now / next" wall board (``/sites/<id>/now``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
+from scheduler import wallboard
+from scheduler.absences import reports as absence_reports
+from scheduler.absences.models import REASON_NAMES
 from scheduler.dispatch import reports
 from scheduler.dispatch import services as dispatch
 from scheduler.dispatch.models import QUEUED_STATUSES, URGENCIES, TaskType
 from scheduler.dispatch.rules import ELIGIBILITY
 from scheduler.models import Site
-from solver.i18n import Text
-from web.auth import current_user, login_required, site_scope
+from solver.i18n import Text, skill_label
+from web.auth import current_user, login_required, require_site, site_scope
 from web.database import db_session
 from web.i18n import current_lang, gettext, local_now, zone
 
@@ -42,11 +46,18 @@ def viewer() -> dispatch.Viewer:
 @bp.get("/dispatch")
 @login_required(roles=STAFF)
 def board() -> ResponseReturnValue:
+    session, scope = db_session(), site_scope()
     today = local_now().date()
-    tasks = reports.board(db_session(), site_scope(), today)
+    tasks = reports.board(session, scope, today)
+    queued = [t for t in tasks if t.status in QUEUED_STATUSES and t.people > len(
+        [o for o in t.offers if o.state in ("pending", "accepted")])]
+    top = dispatch.top_suggestions(session, queued)
     return render_template("dispatch/board.html", tasks=tasks, today=today, viewer=viewer(),
-                           zone=zone(), masked=dispatch.masked_requester,
-                           status_names=dispatch.STATUS_NAMES, urgency_names=URGENCY_NAMES)
+                           zone=zone(), masked=dispatch.masked_requester, top=top,
+                           absences=absence_reports.recent(session, scope, today),
+                           repairs=reports.pending_repairs(session, scope, today),
+                           status_names=dispatch.STATUS_NAMES, urgency_names=URGENCY_NAMES,
+                           reason_names=REASON_NAMES)
 
 
 def _form_choices() -> dict[str, Any]:
@@ -129,3 +140,21 @@ def act(task_id: int, action: str) -> ResponseReturnValue:
     session.commit()
     flash(gettext(message), "info")
     return redirect(url_for("dispatch.task", task_id=task_id))
+
+
+#: Seconds between reloads of the wall board (a meta refresh: the CSP allows no script).
+WALL_REFRESH = 60
+
+
+@bp.get("/sites/<int:site_id>/now")
+@login_required(roles=STAFF)
+def site_now(site_id: int) -> ResponseReturnValue:
+    """The site's "now / next" wall board, for a TV at the site: big type, reloads itself."""
+    require_site(site_id)
+    found = wallboard.wall_board(db_session(), site_id, local_now())
+    if found is None:
+        abort(404)
+    lang = current_lang()
+    return render_template("dispatch/site_now.html", board=found, zone=zone(),
+                           refresh=WALL_REFRESH,
+                           skill_name=lambda code: skill_label(code).get(lang))
