@@ -29,12 +29,15 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, event, insert, select, text
+from sqlalchemy import create_engine, insert, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+from dispatch_bench import count_statements  # noqa: E402
 
 from scheduler import rosters  # noqa: E402
 from scheduler.absences.models import Absence  # noqa: E402
@@ -153,28 +156,13 @@ def build(url: str, volunteers: int, tasks: int, seed: int = 1) -> list[int]:
     return open_ids
 
 
-def statements(session: Session, call: Any) -> int:
-    seen: list[str] = []
-
-    def listener(*args: Any) -> None:
-        seen.append(args[2])
-
-    engine = session.get_bind()
-    event.listen(engine, "before_cursor_execute", listener)
-    try:
-        call()
-    finally:
-        event.remove(engine, "before_cursor_execute", listener)
-    return len(seen)
-
-
 def measure(url: str, task_ids: list[int], timed: int, repeat: int) -> None:
     engine = make_engine(url)
     now = dt.datetime.combine(START + dt.timedelta(days=2), dt.time(7), tzinfo=TZ)
     try:
         with Session(engine) as session:
             chosen = task_ids[:timed]
-            n = statements(session, lambda: dispatch.suggest(session, chosen[0], 10, now=now))
+            n = count_statements(session, lambda: dispatch.suggest(session, chosen[0], 10, now=now))
             for tid in chosen[:5]:  # warm-up (plans, caches)
                 dispatch.suggest(session, tid, 10, now=now)
             times, shown = [], []
