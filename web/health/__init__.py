@@ -1,4 +1,4 @@
-"""Health check and placeholder home page."""
+"""Health check (`/healthz`) and the home page (a landing page, or the user's home)."""
 
 from flask import Blueprint
 
