@@ -30,7 +30,7 @@ from rq.serializers import JSONSerializer
 from sqlalchemy import Engine, func, select
 
 from scheduler import jobs, queues, rosters
-from scheduler.db import REPO, make_engine, session_scope, sessionmaker_for, upgrade, utcnow
+from scheduler.db import REPO, session_scope, sessionmaker_for, utcnow
 from scheduler.models import AuditEvent, Demand, Roster, RosterVersion, SolveRun
 from scheduler.problems import load_problem
 from tests.fixtures.problems import shared_dir
@@ -40,21 +40,6 @@ pytest_plugins = ["tests.fixtures.db"]
 YUHUA = shared_dir() / "examples" / "yuhua-small.json"
 REDIS_URL = os.environ.get("BASTION_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 ACTOR = "协调员"
-
-
-@pytest.fixture(scope="module")
-def job_url(backend: str, new_database: Callable[[str], str]) -> str:
-    """A migrated database of this module's own: jobs commit, other tests must not see it."""
-    url = new_database(backend)
-    upgrade(url)
-    return url
-
-
-@pytest.fixture(scope="module")
-def engine(job_url: str) -> Iterator[Engine]:
-    engine = make_engine(job_url)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture

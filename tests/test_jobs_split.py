@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ from rq.serializers import JSONSerializer
 from sqlalchemy import Engine, select
 
 from scheduler import jobs, rosters
-from scheduler.db import REPO, make_engine, session_scope, sessionmaker_for, upgrade, utcnow
+from scheduler.db import REPO, session_scope, sessionmaker_for, utcnow
 from scheduler.models import AuditEvent, RosterVersion, SolveRun
 from scheduler.problems import load_problem
 from solver.scenario import generate
@@ -35,20 +35,6 @@ pytest_plugins = ["tests.fixtures.db"]
 
 REDIS_URL = os.environ.get("BASTION_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 ACTOR = "协调员"
-
-
-@pytest.fixture(scope="module")
-def job_url(backend: str, new_database: Callable[[str], str]) -> str:
-    url = new_database(backend)
-    upgrade(url)
-    return url
-
-
-@pytest.fixture(scope="module")
-def engine(job_url: str) -> Iterator[Engine]:
-    engine = make_engine(job_url)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture
