@@ -17,17 +17,18 @@ import argparse
 import datetime as dt
 import statistics
 import sys
-import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, event, select, text
+from sqlalchemy import event, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from private_services import scratch_database  # noqa: E402
 
 from scheduler import rosters  # noqa: E402
 from scheduler.db import make_engine, upgrade  # noqa: E402
@@ -125,24 +126,9 @@ def main() -> None:
     parser.add_argument("--postgres", metavar="URL", default=None,
                         help="server URL (e.g. postgresql+psycopg://postgres@127.0.0.1/test)")
     args = parser.parse_args()
-    if args.postgres is None:
-        with tempfile.TemporaryDirectory() as tmp:
-            run(f"sqlite:///{Path(tmp) / 'bench.sqlite3'}", args.districts, args.days,
-                args.repeat)
-        return
-    server = make_url(args.postgres)
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    name = f"bastion_bench_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        run(server.set(database=name).render_as_string(hide_password=False), args.districts,
-            args.days, args.repeat)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
+    server = args.postgres or "sqlite://"
+    with scratch_database(server, "bastion_bench", sqlite=args.postgres is None) as url:
+        run(url, args.districts, args.days, args.repeat)
 
 if __name__ == "__main__":
     main()

@@ -28,16 +28,18 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections import Counter
+from contextlib import ExitStack
 from pathlib import Path
 
 import psutil
 from redis import Redis
-from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from private_services import scratch_database  # noqa: E402
 
 from scheduler import jobs, rosters  # noqa: E402
 from scheduler.db import REPO, make_engine, session_scope, sessionmaker_for, upgrade  # noqa: E402
@@ -51,22 +53,6 @@ EXAMPLE = REPO.parent / "shared" / "examples" / "yuhua-small.json"
 #: A live run writes a heartbeat at least every `jobs.HEARTBEAT_INTERVAL` (5 s); a run
 #: silent for longer than this is dead.
 STALE = dt.timedelta(seconds=12)
-
-
-def _create_database() -> tuple[str, str]:
-    admin = create_engine(POSTGRES, isolation_level="AUTOCOMMIT")
-    name = f"bastion_fault_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return name, make_url(POSTGRES).set(database=name).render_as_string(hide_password=False)
-
-
-def _drop_database(name: str) -> None:
-    admin = create_engine(POSTGRES, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 def _worker(url: str) -> subprocess.Popen[bytes]:
@@ -133,7 +119,8 @@ def main() -> int:
 
     redis = Redis.from_url(REDIS)
     redis.flushdb()
-    name, url = _create_database()
+    databases = ExitStack()
+    url = databases.enter_context(scratch_database(POSTGRES, "bastion_fault"))
     os.environ["DATABASE_URL"], os.environ["REDIS_URL"] = url, REDIS
     outcomes: Counter[str] = Counter()
     problems: list[str] = []
@@ -181,7 +168,7 @@ def main() -> int:
                   flush=True)
         engine.dispose()
     finally:
-        _drop_database(name)
+        databases.close()
         redis.flushdb()
     print("\nsummary")
     for line, count in sorted(outcomes.items()):

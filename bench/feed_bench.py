@@ -22,10 +22,8 @@ import multiprocessing
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -37,6 +35,9 @@ from sqlalchemy.orm import Session
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+from private_services import free_port, scratch_database  # noqa: E402
 
 from scheduler import rosters  # noqa: E402
 from scheduler.calendars import services  # noqa: E402
@@ -117,12 +118,6 @@ def build(url: str, volunteers: int, seed: int = 1) -> list[str]:
             conn.commit()
     engine.dispose()
     return tokens
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def start_gunicorn(url: str, port: int, workers: int, threads: int, cache: bool,
@@ -272,48 +267,35 @@ def main() -> None:
                         help="Build every feed on every request (BASTION_FEED_CACHE_SIZE=0).")
     args = parser.parse_args()
 
-    admin = None
-    with tempfile.TemporaryDirectory() as tmp:
-        if args.sqlite:
-            url = f"sqlite:///{Path(tmp) / 'feeds.sqlite3'}"
-        else:
-            admin = create_engine(POSTGRES, isolation_level="AUTOCOMMIT")
-            name = DATABASE["name"] = f"bastion_feed_bench_{os.getpid()}"
-            with admin.connect() as conn:
-                conn.execute(text(f'CREATE DATABASE "{name}"'))
-            url = make_url(POSTGRES).set(database=name).render_as_string(hide_password=False)
+    with scratch_database(POSTGRES, "bastion_feed_bench", sqlite=args.sqlite) as url:
+        if not args.sqlite:
+            DATABASE["name"] = str(make_url(url).database)
+        upgrade(url)
+        started = time.perf_counter()
+        tokens = build(url, args.volunteers)
+        print(f"database: {'SQLite' if args.sqlite else 'PostgreSQL'}, "
+              f"{args.volunteers} volunteers, ~7 shifts each, 2 publications; "
+              f"built in {time.perf_counter() - started:.1f} s")
+        port = free_port()
+        server = start_gunicorn(url, port, args.workers, args.threads, not args.no_cache)
+        print(f"gunicorn: {args.workers} workers x {args.threads} threads (gthread), "
+              f"feed cache {'off' if args.no_cache else 'on'}; "
+              f"{args.clients} client processes, keep-alive; {os.cpu_count()} CPUs")
         try:
-            upgrade(url)
-            started = time.perf_counter()
-            tokens = build(url, args.volunteers)
-            print(f"database: {'SQLite' if args.sqlite else 'PostgreSQL'}, "
-                  f"{args.volunteers} volunteers, ~7 shifts each, 2 publications; "
-                  f"built in {time.perf_counter() - started:.1f} s")
-            port = free_port()
-            server = start_gunicorn(url, port, args.workers, args.threads, not args.no_cache)
-            print(f"gunicorn: {args.workers} workers x {args.threads} threads (gthread), "
-                  f"feed cache {'off' if args.no_cache else 'on'}; "
-                  f"{args.clients} client processes, keep-alive; {os.cpu_count()} CPUs")
-            try:
-                paths = [f"/ical/{t}.ics" for t in tokens]
-                phase("warm-up (100 other requests)", server, port,
-                      [("/healthz", None)] * 100, args.clients, 200)
-                etags = phase("200, first poll of each feed (built, last_used written)",
-                              server, port, [(p, None) for p in paths], args.clients, 200)
-                phase("200, later polls (built or from the worker's cache)", server, port,
-                      [(p, None) for _ in range(args.rounds) for p in paths],
-                      args.clients, 200)
-                phase("304 (If-None-Match)", server, port,
-                      [(p, etags[p]) for _ in range(args.rounds) for p in paths],
-                      args.clients, 304)
-            finally:
-                os.killpg(server.pid, signal.SIGTERM)
-                server.wait(10)
+            paths = [f"/ical/{t}.ics" for t in tokens]
+            phase("warm-up (100 other requests)", server, port,
+                  [("/healthz", None)] * 100, args.clients, 200)
+            etags = phase("200, first poll of each feed (built, last_used written)",
+                          server, port, [(p, None) for p in paths], args.clients, 200)
+            phase("200, later polls (built or from the worker's cache)", server, port,
+                  [(p, None) for _ in range(args.rounds) for p in paths],
+                  args.clients, 200)
+            phase("304 (If-None-Match)", server, port,
+                  [(p, etags[p]) for _ in range(args.rounds) for p in paths],
+                  args.clients, 304)
         finally:
-            if admin is not None:
-                with admin.connect() as conn:
-                    conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-                admin.dispose()
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(10)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,7 @@
 """Throwaway PostgreSQL and Redis servers for the fault scripts, on ports of their own.
 
+`scratch_database` gives the other benchmarks a throwaway database on the shared server.
+
 The fault scripts stop and restart the database and the queue; doing that to the
 machine's shared services would break everyone else's work, so each script starts its
 own: `initdb` into a temporary folder (as the ``postgres`` user when run as root) and a
@@ -15,7 +17,13 @@ import socket
 import subprocess
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 
 def free_port() -> int:
@@ -112,3 +120,26 @@ class PrivateRedis:
     def close(self) -> None:
         if self.proc is not None:
             self.stop()
+
+
+@contextmanager
+def scratch_database(server: str, prefix: str, *, sqlite: bool = False) -> Iterator[str]:
+    """The URL of a new, empty database for one benchmark run, dropped afterwards.
+
+    A uniquely named database on the PostgreSQL `server` (a URL naming any database
+    there), or with `sqlite` a file in a temporary folder.
+    """
+    if sqlite:
+        with tempfile.TemporaryDirectory() as tmp:
+            yield f"sqlite:///{Path(tmp) / (prefix + '.sqlite3')}"
+        return
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(server).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

@@ -23,14 +23,12 @@ import os
 import random
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, insert, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
 REPO = Path(__file__).resolve().parents[1]
@@ -38,6 +36,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 from dispatch_bench import count_statements  # noqa: E402
+from private_services import scratch_database  # noqa: E402
 
 from scheduler import rosters  # noqa: E402
 from scheduler.absences.models import Absence  # noqa: E402
@@ -197,31 +196,15 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--sqlite", action="store_true")
     args = parser.parse_args()
-    admin = None
-    with tempfile.TemporaryDirectory() as tmp:
-        if args.sqlite:
-            url = f"sqlite:///{Path(tmp) / 'suggest.sqlite3'}"
-        else:
-            admin = create_engine(POSTGRES, isolation_level="AUTOCOMMIT")
-            name = f"bastion_suggest_bench_{uuid.uuid4().hex[:8]}"
-            with admin.connect() as conn:
-                conn.execute(text(f'CREATE DATABASE "{name}"'))
-            url = make_url(POSTGRES).set(database=name).render_as_string(hide_password=False)
-        try:
-            upgrade(url)
-            started = time.perf_counter()
-            open_ids = build(url, args.volunteers, args.tasks)
-            print(f"{'SQLite' if args.sqlite else 'PostgreSQL'}: {args.volunteers} volunteers, "
-                  f"{SITES} sites, {DAYS}-day roster published ({SITES * 9 * PER_SLOT * DAYS} "
-                  f"assignments), {args.tasks} tasks; built in "
-                  f"{time.perf_counter() - started:.1f} s")
-            measure(url, open_ids, args.timed, args.repeat)
-        finally:
-            if admin is not None:
-                with admin.connect() as conn:
-                    conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-                admin.dispose()
-
+    with scratch_database(POSTGRES, "bastion_suggest_bench", sqlite=args.sqlite) as url:
+        upgrade(url)
+        started = time.perf_counter()
+        open_ids = build(url, args.volunteers, args.tasks)
+        print(f"{'SQLite' if args.sqlite else 'PostgreSQL'}: {args.volunteers} volunteers, "
+              f"{SITES} sites, {DAYS}-day roster published ({SITES * 9 * PER_SLOT * DAYS} "
+              f"assignments), {args.tasks} tasks; built in "
+              f"{time.perf_counter() - started:.1f} s")
+        measure(url, open_ids, args.timed, args.repeat)
 
 if __name__ == "__main__":
     main()
