@@ -18,8 +18,9 @@ from solver.validate import volunteer_cost
 
 #: How many feasible candidates the greedy prices before it picks the cheapest.
 PRICED = 8
-#: Price of using up a person's whole capacity, against soft costs (balance is 2n+1).
-LOAD_PRICE = 20
+#: Price of a shift from someone whose remaining shifts no longer cover every remaining
+#: day they could work, against soft costs (balance is 2n+1): see `horizon_pressure`.
+HORIZON_PRICE = 35
 
 
 def eligible_pairs(problem: Problem, rules: list[Rule],
@@ -116,9 +117,9 @@ def greedy(problem: Problem, rules: list[Rule] | None = None,
                 # People still short of their min_shifts first; then the cheapest, saving
                 # volunteers with many skills for the requirements that need them.
                 short = len(items[v]) < (vols[v].min_shifts or 0)
-                # A person who has used much of what they can give is kept for later days.
+                # A person whose shifts left fall short of the days left is kept for later.
                 key = (0 if short else 1, c - cost[v] + 0.1 * len(vols[v].skills)
-                       + LOAD_PRICE * (len(items[v]) + 1) / cap[v], tie[v], v)
+                       + HORIZON_PRICE * horizon_pressure(v, slot.day), tie[v], v)
                 if best is None or key < best:
                     best, chosen = key, (trial, c)
             if best is None:
@@ -132,6 +133,18 @@ def greedy(problem: Problem, rules: list[Rule] | None = None,
         taken[s].add(v)
         busy[problem.slots[s].day].add(v)
         out.append((v, s))
+
+    def horizon_pressure(v: int, day: int) -> float:
+        """How much of `v`'s remaining capacity a shift on `day` takes from later days.
+
+        0 while the shifts `v` may still work cover every day left that they could work;
+        towards 1 as a shift today means a day later without them.  A day-by-day fill
+        that ignores this spends its people in the first days and leaves the last ones
+        short (seen on generated districts: most of the shortage on the final day).
+        """
+        left = sum(1 for d in reach[v] if d >= day)
+        spare = cap[v] - len(items[v])
+        return max(0, left - spare + 1) / max(1, left)
 
 
     for day in sorted(slots_by_day):
