@@ -218,10 +218,13 @@ def solve_part(run_id: int) -> dict[str, Any]:
         _part_failed(run_id, attempt, exc, job)
         raise
     if last:
-        queues.enqueue("scheduler.jobs.merge_parts", parent_id,
-                       queue=job.origin if job else queues.SOLVE, time_limit=MERGE_TIME,
-                       meta={"run": parent_id}, description=f"merge solve run {parent_id}")
+        _enqueue_merge(parent_id, job.origin if job else queues.SOLVE)
     return {"run": run_id, "status": "finished", "objective": solution.get("objective")}
+
+
+def _enqueue_merge(parent_id: int, queue: str) -> None:
+    queues.enqueue("scheduler.jobs.merge_parts", parent_id, queue=queue, time_limit=MERGE_TIME,
+                   meta={"run": parent_id}, description=f"merge solve run {parent_id}")
 
 
 def _count_parts(session: Session, parent: SolveRun) -> bool:
@@ -433,14 +436,17 @@ class _Reporter:
 
 def reconcile_stale_runs(session: Session, max_age: dt.timedelta = STALE_AFTER, *,
                          retry: bool = False, now: dt.datetime | None = None,
-                         roster_id: int | None = None) -> list[SolveRun]:
+                         roster_id: int | None = None,
+                         queue: str = queues.SOLVE) -> list[SolveRun]:
     """End the runs whose worker is gone; return them. Never leaves a run stuck running.
 
     A running run whose heartbeat (or start) is older than `max_age` is taken for dead:
     its worker was killed, lost its database or Redis. A queued run older than `max_age`
     whose job the queue no longer knows was lost before it started. Such a run is marked
     failed, or with `retry` (once per run) queued again as a second attempt and
-    re-enqueued after the commit. Works in the caller's transaction and leaves the commit
+    re-enqueued on `queue` after the commit. A part of a split run is treated alike (its
+    parent waits while a part is active, and fails with a part that fails); a split run
+    whose parts are all finished lost its merge, which `retry` enqueues again. Works in the caller's transaction and leaves the commit
     to the caller, except with `retry` when something is re-enqueued: then it commits
     itself first (pass a plain session, not one inside ``session.begin()``). Run it
     periodically (and `generate` runs it for its roster); `roster_id` limits it to one
@@ -462,6 +468,7 @@ def reconcile_stale_runs(session: Session, max_age: dt.timedelta = STALE_AFTER, 
         query.order_by(SolveRun.id).with_for_update(skip_locked=True)).all()
     ended: list[SolveRun] = []
     requeue: list[SolveRun] = []
+    remerge: list[int] = []
     for run in candidates:
         if run.status not in ACTIVE_RUN_STATUSES:
             continue  # ended above with its failed part (see `_fail_parent`)
@@ -469,7 +476,19 @@ def reconcile_stale_runs(session: Session, max_age: dt.timedelta = STALE_AFTER, 
             continue  # still waiting its turn in a busy queue (or Redis cannot tell)
         before = {"status": run.status, "heartbeat_at": run.heartbeat_at, "job": run.job_id}
         attempt = int((run.progress or {}).get("attempt", 1))
-        if retry and attempt < 2:
+        split_run = run.status == "running" and session.scalar(
+            select(exists().where(part.parent_id == run.id)))
+        if retry and attempt < 2 and split_run:
+            # Every part is finished (a failed one fails the parent at once): the merge job
+            # was lost, or its worker died. Merge again; solving again would add parts.
+            run.heartbeat_at = now
+            run.progress = {**(run.progress or {}), "attempt": attempt + 1}
+            audit.record(session, SYSTEM, "solve_run.retry", "solve_run", run.id,
+                         before=before, after={"status": "running", "attempt": attempt + 1,
+                                               "merge": True},
+                         reason="merge lost (stale heartbeat)")
+            remerge.append(run.id)
+        elif retry and attempt < 2:
             # The heartbeat restarts the grace period before it counts as lost again.
             run.status, run.heartbeat_at, run.started_at = "queued", now, None
             run.progress = {"attempt": attempt + 1}
@@ -487,10 +506,12 @@ def reconcile_stale_runs(session: Session, max_age: dt.timedelta = STALE_AFTER, 
             _fail_parent(session, run, run.error)
         ended.append(run)
     session.flush()
-    if requeue:
+    if requeue or remerge:
         session.commit()
         for run in requeue:
-            enqueue_run(session, run)
+            enqueue_run(session, run, queue=queue)
+        for run_id in remerge:
+            _enqueue_merge(run_id, queue)
     return ended
 
 
