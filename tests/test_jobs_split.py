@@ -311,8 +311,12 @@ def test_a_lost_merge_is_run_again_from_the_parts_solutions(
     parent, children = _runs(engine, roster_id)
     assert parent.status == "running" and [c.status for c in children] == ["finished"] * 3
     (merge_job,) = queue.job_ids
-    _lose_job(queue, merge_job)
+    assert parent.job_id == merge_job
     later = utcnow() + jobs.STALE_AFTER + dt.timedelta(seconds=1)
+    with sessionmaker_for(engine)() as session:  # a merge waiting in a busy queue waits
+        assert jobs.reconcile_stale_runs(session, retry=True, now=later,
+                                         queue=queue.name) == []
+    _lose_job(queue, merge_job)
     with sessionmaker_for(engine)() as session:
         ended = jobs.reconcile_stale_runs(session, retry=True, now=later, queue=queue.name)
         assert [r.id for r in ended] == [parent.id]
