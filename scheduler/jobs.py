@@ -212,16 +212,23 @@ def solve_part(run_id: int) -> dict[str, Any]:
             run.progress = {**reporter.snapshot(), "attempt": attempt}
             session.flush()
             last = _count_parts(session, parent) if parent.status == "running" else False
+            if last:  # named first, as in `enqueue_run`: the reconciler asks after it
+                parent.job_id = merge_job = queues.new_job_id()
     except RunGone:
         raise
     except BaseException as exc:  # noqa: B036 - never stay running
         _part_failed(run_id, attempt, exc, job)
         raise
     if last:
-        queues.enqueue("scheduler.jobs.merge_parts", parent_id,
-                       queue=job.origin if job else queues.SOLVE, time_limit=MERGE_TIME,
-                       meta={"run": parent_id}, description=f"merge solve run {parent_id}")
+        _enqueue_merge(parent_id, job.origin if job else queues.SOLVE, merge_job)
     return {"run": run_id, "status": "finished", "objective": solution.get("objective")}
+
+
+def _enqueue_merge(parent_id: int, queue: str, job_id: str) -> None:
+    """Enqueue `merge_parts(parent_id)` as `job_id` (already stored as the parent's job)."""
+    queues.enqueue("scheduler.jobs.merge_parts", parent_id, queue=queue, time_limit=MERGE_TIME,
+                   meta={"run": parent_id}, description=f"merge solve run {parent_id}",
+                   job_id=job_id)
 
 
 def _count_parts(session: Session, parent: SolveRun) -> bool:
@@ -433,14 +440,17 @@ class _Reporter:
 
 def reconcile_stale_runs(session: Session, max_age: dt.timedelta = STALE_AFTER, *,
                          retry: bool = False, now: dt.datetime | None = None,
-                         roster_id: int | None = None) -> list[SolveRun]:
+                         roster_id: int | None = None,
+                         queue: str = queues.SOLVE) -> list[SolveRun]:
     """End the runs whose worker is gone; return them. Never leaves a run stuck running.
 
     A running run whose heartbeat (or start) is older than `max_age` is taken for dead:
     its worker was killed, lost its database or Redis. A queued run older than `max_age`
     whose job the queue no longer knows was lost before it started. Such a run is marked
     failed, or with `retry` (once per run) queued again as a second attempt and
-    re-enqueued after the commit. Works in the caller's transaction and leaves the commit
+    re-enqueued on `queue` after the commit. A part of a split run is treated alike (its
+    parent waits while a part is active, and fails with a part that fails); a split run
+    whose parts are all finished lost its merge, which `retry` enqueues again. Works in the caller's transaction and leaves the commit
     to the caller, except with `retry` when something is re-enqueued: then it commits
     itself first (pass a plain session, not one inside ``session.begin()``). Run it
     periodically (and `generate` runs it for its roster); `roster_id` limits it to one
@@ -462,14 +472,30 @@ def reconcile_stale_runs(session: Session, max_age: dt.timedelta = STALE_AFTER, 
         query.order_by(SolveRun.id).with_for_update(skip_locked=True)).all()
     ended: list[SolveRun] = []
     requeue: list[SolveRun] = []
+    remerge: list[SolveRun] = []
     for run in candidates:
         if run.status not in ACTIVE_RUN_STATUSES:
             continue  # ended above with its failed part (see `_fail_parent`)
-        if run.status == "queued" and run.job_id and _job_pending(run.job_id, cutoff):
+        # A split run whose parts are all finished (a failed one fails it at once) waits
+        # for its merge job, named by `job_id` like a queued run's solve job.
+        split_run = run.status == "running" and session.scalar(
+            select(exists().where(part.parent_id == run.id)))
+        if (run.status == "queued" or split_run) and run.job_id and _job_pending(
+                run.job_id, cutoff):
             continue  # still waiting its turn in a busy queue (or Redis cannot tell)
         before = {"status": run.status, "heartbeat_at": run.heartbeat_at, "job": run.job_id}
         attempt = int((run.progress or {}).get("attempt", 1))
-        if retry and attempt < 2:
+        if retry and attempt < 2 and split_run:
+            # The merge job was lost, or its worker died: merge again (solving again
+            # would add a second set of parts).
+            run.heartbeat_at, run.job_id = now, queues.new_job_id()
+            run.progress = {**(run.progress or {}), "attempt": attempt + 1}
+            audit.record(session, SYSTEM, "solve_run.retry", "solve_run", run.id,
+                         before=before, after={"status": "running", "attempt": attempt + 1,
+                                               "merge": run.job_id},
+                         reason="merge lost (stale heartbeat)")
+            remerge.append(run)
+        elif retry and attempt < 2:
             # The heartbeat restarts the grace period before it counts as lost again.
             run.status, run.heartbeat_at, run.started_at = "queued", now, None
             run.progress = {"attempt": attempt + 1}
@@ -487,10 +513,15 @@ def reconcile_stale_runs(session: Session, max_age: dt.timedelta = STALE_AFTER, 
             _fail_parent(session, run, run.error)
         ended.append(run)
     session.flush()
-    if requeue:
+    if requeue or remerge:
         session.commit()
         for run in requeue:
-            enqueue_run(session, run)
+            enqueue_run(session, run, queue=queue)
+        for run in remerge:
+            try:
+                _enqueue_merge(run.id, queue, run.job_id or "")
+            except queues.QueueError as exc:  # the next pass fails it: the job is unknown
+                log.warning("reconciler: cannot enqueue the merge of run %s: %s", run.id, exc)
     return ended
 
 

@@ -19,6 +19,7 @@ from scheduler.accounts.models import LoginAttempt, OneTimeCode, User
 from scheduler.db import upgrade, utcnow
 from scheduler.models import AuditEvent, Site, Volunteer
 from tests.fixtures.webhelp import PASSWORD, csrf_token, form_post, login
+from web import create_app
 
 pytest_plugins = ["tests.fixtures.db", "tests.fixtures.web"]
 
@@ -273,6 +274,35 @@ def test_phone_login_flow_logs_the_code_in_development(
     good = form_post(client, "/login/code", {"phone": "13800138000", "code": code})
     assert good.status_code == 302
     assert client.get("/healthz").status_code == 200
+
+
+@pytest.mark.parametrize("hops", [0, 1])
+def test_the_throttle_sees_the_proxys_client_address_only_when_told_to(
+        app: Flask, db: Session, create_user: Callable[..., User], hops: int) -> None:
+    app = create_app({**app.config, "PROXY_HOPS": hops})
+    create_user("coordinator", username="zhang")
+    client = app.test_client()
+
+    def wrong_password(forwarded_for: str) -> int:
+        # A client may send its own X-Forwarded-For; nginx appends the address it saw.
+        return form_post(client, "/login/staff", {"username": "zhang", "password": "nope"},
+                         headers={"X-Forwarded-For": forwarded_for}).status_code
+
+    assert wrong_password(f"10.9.9.9, {IP}") == 401
+    recorded = db.scalar(select(LoginAttempt.ip).order_by(LoginAttempt.id.desc()).limit(1))
+    assert recorded == (IP if hops else "127.0.0.1")
+
+    other = "198.51.100.4"
+    for i in range(services.MAX_IP_FAILURES - 1):
+        form_post(client, "/login/staff", {"username": f"u{i}", "password": "nope"},
+                  headers={"X-Forwarded-For": IP})
+    throttled = form_post(client, "/login/staff", {"username": "zhang", "password": PASSWORD},
+                          headers={"X-Forwarded-For": IP})
+    assert throttled.status_code == 429
+    # Another client behind the proxy logs in, unless the proxy's address is all we see.
+    elsewhere = form_post(client, "/login/staff", {"username": "zhang", "password": PASSWORD},
+                          headers={"X-Forwarded-For": other})
+    assert elsewhere.status_code == (302 if hops else 429)
 
 
 def test_post_without_csrf_token_is_rejected(client: FlaskClient,

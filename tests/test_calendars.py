@@ -42,8 +42,8 @@ from scheduler.models import (
     Site,
     Volunteer,
 )
-from web import create_app
-from web.calendar import links
+from web import config, create_app
+from web.calendar import limits, links
 from web.calendar.redact import redact
 
 pytest_plugins = ["tests.fixtures.db"]
@@ -494,6 +494,101 @@ def test_feed_route_works_without_redis(district: District, client: FlaskClient,
     d.version([(d.zhang, DAY, d.night, d.post(d.site), "a" * 32, 1)])
     token = services.issue_volunteer_token(d.db, d.zhang.id, "c", secret=SECRET)
     assert client.get(f"/ical/{token}.ics").status_code == 200
+
+
+# -- rate limits --------------------------------------------------------------------------
+
+class FakeClock:
+    """Monotonic seconds that move only when a test says so."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_token_over_its_limit_gets_429_until_its_window_refills(
+        district: District, app: Flask, client: FlaskClient) -> None:
+    d = district
+    d.version([(d.zhang, DAY, d.night, d.post(d.site), "a" * 32, 1)])
+    zhang = services.issue_volunteer_token(d.db, d.zhang.id, "c", secret=SECRET)
+    li = services.issue_volunteer_token(d.db, d.li.id, "c", secret=SECRET)
+    clock = FakeClock()
+    app.extensions[limits.EXTENSION_KEY] = limits.FeedLimits(3, 100, 600, clock=clock)
+
+    first = client.get(f"/ical/{zhang}.ics")
+    assert first.status_code == 200
+    etag = first.headers["ETag"]
+    assert client.get(f"/ical/{zhang}.ics", headers={"If-None-Match": etag}).status_code == 304
+    assert client.get(f"/ical/{zhang}.ics").status_code == 200
+    refused = client.get(f"/ical/{zhang}.ics", headers={"If-None-Match": etag})
+    assert refused.status_code == 429
+    assert refused.headers["Content-Type"] == "text/plain; charset=utf-8"
+    assert "ETag" not in refused.headers and "BEGIN:VCALENDAR" not in refused.text
+    assert "try again later" in refused.text
+    # 3 per 600 s come back at one per 200 s.
+    assert refused.headers["Retry-After"] == "200"
+
+    assert client.get(f"/ical/{li}.ics").status_code == 200  # other tokens unaffected
+
+    clock.now += 150
+    assert client.get(f"/ical/{zhang}.ics").headers["Retry-After"] == "50"
+    clock.now += 50
+    assert client.get(f"/ical/{zhang}.ics").status_code == 200
+    assert client.get(f"/ical/{zhang}.ics").status_code == 429
+    clock.now += 600  # a whole window: a full burst again
+    assert [client.get(f"/ical/{zhang}.ics").status_code for _ in range(4)] == [
+        200, 200, 200, 429]
+
+
+def test_an_address_over_its_limit_gets_429_and_others_do_not(
+        district: District, app: Flask, client: FlaskClient) -> None:
+    d = district
+    site = services.issue_site_token(d.db, d.site.id, "c", secret=SECRET)
+    clock = FakeClock()
+    app.extensions[limits.EXTENSION_KEY] = limits.FeedLimits(100, 4, 60, clock=clock)
+    guesser = {"REMOTE_ADDR": "203.0.113.9"}
+    answers = [client.get(f"/ical/{'x' * 42}{i}.ics", environ_base=guesser).status_code
+               for i in range(5)]
+    assert answers == [404, 404, 404, 404, 429]  # refused before any token is looked up
+    refused = client.get(f"/ical/site/{site}.ics", environ_base=guesser)
+    assert refused.status_code == 429 and refused.headers["Retry-After"] == "15"
+    other = client.get(f"/ical/site/{site}.ics", environ_base={"REMOTE_ADDR": "198.51.100.7"})
+    assert other.status_code == 200
+    # Requests refused by their address were not counted against any token.
+    assert len(app.extensions[limits.EXTENSION_KEY].per_token) == 5
+
+
+def test_token_buckets_forget_the_least_recently_seen_keys() -> None:
+    clock = FakeClock()
+    bucket = limits.TokenBucket(1, 60, max_keys=2, clock=clock)
+    assert bucket.take("a") == 0 and bucket.take("b") == 0
+    assert bucket.take("a") == 60  # "a" is now the most recently seen
+    assert bucket.take("c") == 0  # "b" forgotten
+    assert len(bucket) == 2
+    assert bucket.take("a") == 60 and bucket.take("b") == 0
+    with pytest.raises(ValueError, match="limit ≥ 1"):
+        limits.TokenBucket(0, 60)
+
+
+def test_feed_limits_come_from_the_environment() -> None:
+    app = create_app({"TESTING": True})
+    feed_limits = app.extensions[limits.EXTENSION_KEY]
+    assert feed_limits.per_token.limit == 30 and feed_limits.per_token.rate == 30 / 600
+    assert feed_limits.per_ip.limit == 2000
+    loaded = config.load({"BASTION_FEED_LIMIT_PER_TOKEN": "5",
+                          "BASTION_FEED_LIMIT_PER_IP": "0", "BASTION_FEED_LIMIT_WINDOW": "60"})
+    app = create_app({"TESTING": True, **{k: v for k, v in loaded.items()
+                                          if k.startswith("FEED_LIMIT")}})
+    feed_limits = app.extensions[limits.EXTENSION_KEY]
+    assert feed_limits.per_ip is None and feed_limits.per_token.rate == 5 / 60
+    off = create_app({"TESTING": True, "FEED_LIMIT_PER_TOKEN": 0, "FEED_LIMIT_PER_IP": 0})
+    assert limits.EXTENSION_KEY not in off.extensions
+    with pytest.raises(config.ConfigError, match="BASTION_FEED_LIMIT_PER_IP"):
+        config.load({"BASTION_FEED_LIMIT_PER_IP": "-1"})
+    with pytest.raises(config.ConfigError, match="BASTION_FEED_LIMIT_WINDOW"):
+        config.load({"BASTION_FEED_LIMIT_WINDOW": "0"})
 
 
 # -- logs ---------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from redis import Redis
 from rq import Queue, SimpleWorker
+from rq.job import Job
 from rq.serializers import JSONSerializer
 from sqlalchemy import Engine, select
 
@@ -229,3 +230,104 @@ def test_sigkill_of_a_part_leaves_no_draft_and_the_reconciler_fails_the_whole(
     with session_scope(engine) as session:
         assert rosters.active_run(session, roster_id) is None
     assert run.id == parent.id
+
+
+def _lose_job(queue: Queue, job_id: str | None) -> None:
+    """Drop a queued job from Redis, as a restart of a Redis that keeps nothing does."""
+    assert job_id is not None and job_id in queue.job_ids
+    Job.fetch(job_id, connection=queue.connection, serializer=JSONSerializer).delete()
+    assert job_id not in queue.job_ids
+
+
+def _split_and_lose_part_1(engine: Engine, roster_id: int, queue: Queue) -> SolveRun:
+    with sessionmaker_for(engine)() as session:
+        rosters.generate(session, roster_id, ACTOR, time_limit=5, queue=queue.name)
+    worker = SimpleWorker([queue], connection=queue.connection, serializer=JSONSerializer)
+    worker.work(burst=True, max_jobs=1)  # only the parent: it splits and queues the parts
+    parent, children = _runs(engine, roster_id)
+    assert parent.status == "running" and [c.status for c in children] == ["queued"] * 3
+    _lose_job(queue, children[1].job_id)
+    with sessionmaker_for(engine)() as session:  # too early to call it lost
+        assert jobs.reconcile_stale_runs(session, retry=True, queue=queue.name) == []
+    return children[1]
+
+
+def test_a_part_whose_job_vanished_from_redis_is_queued_again_and_the_whole_finishes(
+        engine: Engine, roster_id: int, queue: Queue) -> None:
+    lost = _split_and_lose_part_1(engine, roster_id, queue)
+    later = utcnow() + jobs.STALE_AFTER + dt.timedelta(seconds=1)
+    with sessionmaker_for(engine)() as session:
+        ended = jobs.reconcile_stale_runs(session, retry=True, now=later, queue=queue.name)
+        assert [r.id for r in ended] == [lost.id]  # the parts still in the queue wait
+        session.commit()
+    parent, children = _runs(engine, roster_id)
+    assert parent.status == "running"
+    again = children[1]
+    assert again.status == "queued" and (again.progress or {})["attempt"] == 2
+    assert again.job_id != lost.job_id and again.job_id in queue.job_ids
+    assert _actions(engine, lost.id) == ["solve_run.retry"]
+
+    worker = SimpleWorker([queue], connection=queue.connection, serializer=JSONSerializer)
+    worker.work(burst=True)  # the two parts left, the retried one, then the merge
+    parent, children = _runs(engine, roster_id)
+    assert parent.status == "finished", parent.error
+    assert [c.status for c in children] == ["finished"] * 3
+    (version,) = _versions(engine, roster_id)
+    assert version.solve_run_id == parent.id
+
+
+def test_a_part_whose_job_vanishes_twice_fails_the_whole_without_a_draft(
+        engine: Engine, roster_id: int, queue: Queue) -> None:
+    lost = _split_and_lose_part_1(engine, roster_id, queue)
+    later = utcnow() + jobs.STALE_AFTER + dt.timedelta(seconds=1)
+    with sessionmaker_for(engine)() as session:
+        jobs.reconcile_stale_runs(session, retry=True, now=later, queue=queue.name)
+        session.commit()
+    _lose_job(queue, _runs(engine, roster_id)[1][1].job_id)
+    much_later = later + jobs.STALE_AFTER + dt.timedelta(seconds=1)
+    with sessionmaker_for(engine)() as session:
+        ended = jobs.reconcile_stale_runs(session, retry=True, now=much_later,
+                                          queue=queue.name)
+        assert [r.id for r in ended] == [lost.id]
+        session.commit()
+    parent, children = _runs(engine, roster_id)
+    assert children[1].status == "failed" and "attempt 2" in (children[1].error or "")
+    assert parent.status == "failed" and "part 1" in (parent.error or "")
+    assert [c.status for c in children] == ["failed"] * 3  # the others are not solved
+    worker = SimpleWorker([queue], connection=queue.connection, serializer=JSONSerializer)
+    worker.work(burst=True)  # their jobs skip them
+    assert [c.status for c in _runs(engine, roster_id)[1]] == ["failed"] * 3
+    assert _versions(engine, roster_id) == []
+    with session_scope(engine) as session:
+        assert rosters.active_run(session, roster_id) is None
+
+
+def test_a_lost_merge_is_run_again_from_the_parts_solutions(
+        engine: Engine, roster_id: int, queue: Queue) -> None:
+    with sessionmaker_for(engine)() as session:
+        rosters.generate(session, roster_id, ACTOR, time_limit=5, queue=queue.name)
+    worker = SimpleWorker([queue], connection=queue.connection, serializer=JSONSerializer)
+    worker.work(burst=True, max_jobs=4)  # the parent and its three parts, not the merge
+    parent, children = _runs(engine, roster_id)
+    assert parent.status == "running" and [c.status for c in children] == ["finished"] * 3
+    (merge_job,) = queue.job_ids
+    assert parent.job_id == merge_job
+    later = utcnow() + jobs.STALE_AFTER + dt.timedelta(seconds=1)
+    with sessionmaker_for(engine)() as session:  # a merge waiting in a busy queue waits
+        assert jobs.reconcile_stale_runs(session, retry=True, now=later,
+                                         queue=queue.name) == []
+    _lose_job(queue, merge_job)
+    with sessionmaker_for(engine)() as session:
+        ended = jobs.reconcile_stale_runs(session, retry=True, now=later, queue=queue.name)
+        assert [r.id for r in ended] == [parent.id]
+        session.commit()
+    worker.work(burst=True)
+    parent, children = _runs(engine, roster_id)
+    assert parent.status == "finished", parent.error
+    assert len(children) == 3  # the parts were not solved again
+    (version,) = _versions(engine, roster_id)
+    assert version.solve_run_id == parent.id and version.objective == parent.objective
+    assert parent.objective == sum(c.objective or 0 for c in children)
+    assert _actions(engine, parent.id) == [
+        "solve_run.create", "solve_run.start", "solve_run.split", "solve_run.retry",
+        "solve_run.finish"]

@@ -308,6 +308,49 @@ def test_the_sender_is_chosen_by_configuration_and_log_is_refused_in_production(
     assert notices.load_sender({"BASTION_ENV": "production",
                                 "BASTION_NOTIFY_SENDER": gateway}) is notices.backoff
 
+def test_an_offer_notice_is_sent_only_while_the_offer_is_open(
+        db: Session, world: World, make_task: Callable[..., Task],
+        create_volunteer: Callable[..., Volunteer]) -> None:
+    v = create_volunteer("志愿者甲", phone="+8613900000051")
+    sender = Recorder()
+
+    def notice_of(offer_id: int) -> Notification:
+        return db.scalars(select(Notification).where(
+            Notification.dedup_key == f"offer:{offer_id}")).one()
+
+    # Open: sent.
+    task = make_task()
+    live = dispatch.offer(db, task.id, v.id, SECRETARY, task.version, now=NOW)
+    assert notices.deliver(db, notice_of(live.id).id, sender, now=Clock(NOW)) == "sent"
+
+    # Expired by the time the sender comes (the gateway was down, say), even before the
+    # expiry job has run: not sent.
+    task = make_task()
+    late = dispatch.offer(db, task.id, v.id, SECRETARY, task.version, now=NOW)
+    assert late.state == "pending"
+    row = notice_of(late.id)
+    assert notices.deliver(db, row.id, sender, now=Clock(late.expires_at)) == "obsolete"
+    db.refresh(row)
+    assert (row.status, row.last_error, row.attempts) == ("obsolete", "offer expired", 0)
+    assert _actions(db, row) == ["notification.create", "notification.obsolete"]
+
+    # Withdrawn (the task was cancelled) or already answered on the phone: not sent.
+    task = make_task()
+    withdrawn = dispatch.offer(db, task.id, v.id, SECRETARY, task.version, now=NOW)
+    dispatch.cancel(db, task.id, SECRETARY, "居民已自行解决", now=NOW)
+    task = make_task()
+    answered = dispatch.offer(db, task.id, v.id, SECRETARY, task.version, now=NOW)
+    dispatch.accept(db, task.id, v.id, now=NOW)
+    for offer, reason in ((withdrawn, "offer withdrawn"), (answered, "offer accepted")):
+        row = notice_of(offer.id)
+        assert notices.deliver(db, row.id, sender, now=Clock(NOW)) == "obsolete"
+        db.refresh(row)
+        assert (row.status, row.last_error) == ("obsolete", reason)
+        assert row.id not in notices.due(db, NOW)
+        with pytest.raises(notices.NotRetryable):
+            notices.retry(db, row.id, "书记王")
+    assert [k for _p, _t, k in sender.sent] == [f"offer:{live.id}"]
+
 
 # -- the secretary's page -----------------------------------------------------------------
 
@@ -341,3 +384,24 @@ def test_failed_notices_are_shown_masked_to_their_secretary_who_can_retry(
     assert (failing.status, failing.attempts) == ("pending", 0)
     assert _actions(db, failing)[-1] == "notification.retry"
     assert client.post(f"/notifications/{failing.id}/retry").status_code == 400  # no CSRF
+
+
+def test_the_secretary_sees_offer_notices_dropped_as_obsolete_with_the_reason(
+        db: Session, world: World, client: FlaskClient, make_task: Callable[..., Task],
+        create_volunteer: Callable[..., Volunteer], create_user: Callable[..., User]) -> None:
+    v = create_volunteer("东塘丙", phone="+8613912340000", allowed_sites=[world.sites["east"]])
+    task = make_task()
+    offer = dispatch.offer(db, task.id, v.id, SECRETARY, task.version, now=NOW)
+    dispatch.cancel(db, task.id, SECRETARY, "居民已自行解决", now=NOW)
+    [row] = _rows(db, "task_offer")
+    assert notices.deliver(db, row.id, Recorder(), now=Clock(NOW)) == "obsolete"
+    secretary = create_user("secretary", sites=[world.sites["east"]])
+    login(client, secretary)
+    html = client.get("/notifications").get_data(as_text=True)
+    assert "东塘丙" in html and "已作废（未发送）" in html and "派单已撤回" in html
+    assert f"/notifications/{row.id}/retry" not in html  # nothing to retry
+    assert offer.state == "withdrawn"
+    # Made three days ago, it is no longer listed.
+    row.created_at -= dt.timedelta(days=3)
+    db.flush()
+    assert "东塘丙" not in client.get("/notifications").get_data(as_text=True)

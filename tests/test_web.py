@@ -71,6 +71,13 @@ def test_typed_env_helpers() -> None:
         config.env_int("S", 0, env=env)
 
 
+def test_proxy_hops_setting() -> None:
+    assert config.load({})["PROXY_HOPS"] == 0
+    assert config.load({"BASTION_PROXY_HOPS": "1"})["PROXY_HOPS"] == 1
+    with pytest.raises(config.ConfigError, match="BASTION_PROXY_HOPS"):
+        config.load({"BASTION_PROXY_HOPS": "-1"})
+
+
 def test_healthz_json(client: FlaskClient) -> None:
     response = client.get("/healthz")
     assert response.status_code == 200

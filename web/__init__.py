@@ -13,6 +13,7 @@ from typing import Any
 from flask import Flask, Response, g, render_template, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import config
 
@@ -95,7 +96,20 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         response.vary.add("Cookie")
         return response
 
+    # Last, so it wraps whatever else wraps the WSGI app: all of it sees the client.
+    _trust_proxies(app)
     return app
+
+
+def _trust_proxies(app: Flask) -> None:
+    """Behind `PROXY_HOPS` proxies, take the client's address and scheme from them.
+
+    Only the last `PROXY_HOPS` values of X-Forwarded-For / -Proto are used, those our
+    proxies appended; anything a client put before them is ignored.
+    """
+    hops = app.config.get("PROXY_HOPS", 0)
+    if hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
 
 
 def _register_blueprints(app: Flask) -> None:

@@ -104,6 +104,18 @@ def load(env: Mapping[str, str] | None = None) -> dict[str, Any]:
                           f"log; set a real sender (module:function) when "
                           f"{PREFIX}ENV=production")
 
+    proxy_hops = env_int("PROXY_HOPS", 0, env=env)
+    if proxy_hops < 0:
+        raise ConfigError(f"{PREFIX}PROXY_HOPS: expected the number of proxies in front of "
+                          f"the app (0: none), got {proxy_hops}")
+    feed_limits = {"FEED_LIMIT_PER_TOKEN": env_int("FEED_LIMIT_PER_TOKEN", 30, env=env),
+                   "FEED_LIMIT_PER_IP": env_int("FEED_LIMIT_PER_IP", 2000, env=env),
+                   "FEED_LIMIT_WINDOW": env_int("FEED_LIMIT_WINDOW", 600, env=env)}
+    for name, value in feed_limits.items():
+        if value < 0 or (value == 0 and name == "FEED_LIMIT_WINDOW"):
+            raise ConfigError(f"{PREFIX}{name}: expected a positive number (0 turns a "
+                              f"per-token or per-IP limit off), got {value}")
+
     base_url = (env_str("BASE_URL", "http://localhost:5000", env=env) or "").rstrip("/")
     return {
         "BASTION_ENV": bastion_env,
@@ -130,4 +142,11 @@ def load(env: Mapping[str, str] | None = None) -> dict[str, Any]:
                                env=env),
         # Built calendar feeds kept per worker process (0: none).
         "FEED_CACHE_SIZE": env_int("FEED_CACHE_SIZE", 4096, env=env),
+        # Reverse proxies in front of the app (nginx: 1) whose X-Forwarded-For and
+        # X-Forwarded-Proto are trusted, so the client's address and scheme are seen (login
+        # throttles, feed limits, secure cookies). 0: the headers are ignored.
+        "PROXY_HOPS": proxy_hops,
+        # Feed requests per token and per client address in a burst, given back over
+        # FEED_LIMIT_WINDOW seconds, per worker process (0: no limit); see web.calendar.limits.
+        **feed_limits,
     }

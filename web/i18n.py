@@ -284,6 +284,15 @@ EN: dict[str, str] = {
     '发送中': 'Sending',
     '已发送': 'Sent',
     '发送失败': 'Failed',
+    '已作废（未发送）': 'Obsolete (not sent)',
+    '已作废的派单通知（发送前派单已超时、撤回或已答复）未发送，显示昨天以来的。':
+        'Task offer notices whose offer expired, was withdrawn or answered before they went '
+        'out are obsolete and not sent; those since yesterday are listed.',
+    '派单已超时': 'the offer expired',
+    '派单已撤回': 'the offer was withdrawn',
+    '已接受': 'accepted',
+    '已拒绝': 'declined',
+    '派单已删除': 'the offer was deleted',
     '该通知正在发送或已发送，无需重试。': 'This notification is being sent or was sent: no retry needed.',
     '已重新加入发送队列。': 'Queued to be sent again.',
     # dispatch2: the site wall board and the secretary's board additions

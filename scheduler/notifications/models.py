@@ -17,8 +17,10 @@ from scheduler.models import Volunteer
 
 NOTIFICATION_KINDS = ("task_offer", "shift_change", "shift_reminder")
 #: pending: waiting for `send_after`; sending: claimed by a worker (since `claimed_at`);
-#: sent; failed: gave up after `MAX_ATTEMPTS` (a secretary may retry it).
-NOTIFICATION_STATUSES = ("pending", "sending", "sent", "failed")
+#: sent; failed: gave up after `MAX_ATTEMPTS` (a secretary may retry it); obsolete: not
+#: sent because what it announced is over (a task offer expired, withdrawn or answered
+#: before its turn came; the reason is in `last_error`).
+NOTIFICATION_STATUSES = ("pending", "sending", "sent", "failed", "obsolete")
 
 
 class Notification(Base):
@@ -28,7 +30,8 @@ class Notification(Base):
     __table_args__ = (
         CheckConstraint("kind IN ('task_offer', 'shift_change', 'shift_reminder')",
                         name="kind"),
-        CheckConstraint("status IN ('pending', 'sending', 'sent', 'failed')", name="status"),
+        CheckConstraint("status IN ('pending', 'sending', 'sent', 'failed', 'obsolete')",
+                        name="status"),
         CheckConstraint("attempts >= 0", name="attempts"),
         Index("ix_notifications_status_send_after", "status", "send_after"),
     )

@@ -15,6 +15,10 @@ Each row has a unique `dedup_key`; producing the same notice again adds nothing.
 3. *record*: ``sent``, or ``pending`` again with an exponential back-off, or ``failed``
    after `MAX_ATTEMPTS` (shown to the secretary, who may retry it).
 
+Before the claim, a task offer notice whose offer is no longer pending (answered,
+withdrawn) or has expired is marked ``obsolete`` instead and never sent
+(`drop_if_obsolete`); the secretary sees it with the reason.
+
 A worker killed between 1 and 3 leaves the row ``sending``; `sweep` puts claims older than
 `CLAIM_TIMEOUT` back to ``pending``. That makes delivery *at-least-once*: if the worker
 died after the gateway accepted the message but before step 3 committed, the message is
@@ -36,7 +40,7 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, case, select, update
+from sqlalchemy import ColumnElement, case, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
@@ -76,6 +80,9 @@ DEFAULT_REMIND_BEFORE = 120
 MAX_ITEMS = 6
 #: Statuses the secretary's page lists.
 OUTSTANDING = ("failed", "sending", "pending")
+#: Obsolete notices (not sent) the page lists too: those created since the start of
+#: yesterday.
+OBSOLETE_SHOWN_DAYS = 1
 
 #: ``sender(phone_e164, text, dedup_key)``; raises if the message was not accepted.
 Sender = Callable[[str, str, str], None]
@@ -320,13 +327,60 @@ def finish(session: Session, notification_id: int, attempt: int, error: str | No
     return row.status
 
 
+def _offer_over(session: Session, row: Notification, now: dt.datetime) -> str | None:
+    """Why a task offer notice no longer matters (its offer answered, withdrawn or
+    expired), or None while the volunteer can still act on it."""
+    from scheduler.dispatch.models import TaskOffer  # dispatch.services imports this module
+
+    offer_id = row.dedup_key.removeprefix("offer:")
+    if row.kind != "task_offer" or not offer_id.isdigit():
+        return None  # not a `notify_offer` key: nothing to check it against
+    offer = session.get(TaskOffer, int(offer_id))
+    if offer is None:
+        return "offer deleted"
+    if offer.state != "pending":
+        return f"offer {offer.state}"
+    if offer.expires_at <= now:
+        return "offer expired"
+    return None
+
+
+def drop_if_obsolete(session: Session, notification_id: int, now: dt.datetime) -> str | None:
+    """Mark a due pending notice ``obsolete`` if what it announces is over; the reason.
+
+    A task offer notice waiting behind a slow gateway, its retries or a queue outage
+    must not ask the volunteer to accept an offer that expired or was withdrawn. The
+    change is a compare-and-set from ``pending``, as `claim` is.
+    """
+    row = session.get(Notification, notification_id, populate_existing=True)
+    if row is None or row.status != "pending" or row.send_after > now:
+        return None
+    reason = _offer_over(session, row, now)
+    if reason is None:
+        return None
+    result = session.execute(
+        update(Notification)
+        .where(Notification.id == notification_id, Notification.status == "pending")
+        .values(status="obsolete", last_error=reason, claimed_at=None)
+        .execution_options(synchronize_session=False))
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    audit.record(session, SYSTEM, "notification.obsolete", "notification", notification_id,
+                 before={"status": "pending"}, after={"status": "obsolete"}, reason=reason)
+    return reason
+
+
 def deliver(session: Session, notification_id: int, sender: Sender, *,
             now: Callable[[], dt.datetime] = utcnow) -> str:
     """Claim, send and record one notice; commits after the claim and after the outcome.
 
-    Returns ``sent``, ``pending`` (will be retried), ``failed`` or ``skipped`` (not due,
-    or another worker has it). The sender's exception is recorded, not raised.
+    Returns ``sent``, ``pending`` (will be retried), ``failed``, ``obsolete`` (not sent:
+    see `drop_if_obsolete`) or ``skipped`` (not due, or another worker has it). The
+    sender's exception is recorded, not raised.
     """
+    if drop_if_obsolete(session, notification_id, now()) is not None:
+        session.commit()
+        return "obsolete"
     attempt = claim(session, notification_id, now())
     if attempt is None:
         session.commit()  # nothing written; ends the transaction like the other paths
@@ -379,11 +433,17 @@ def _visible(scope: SiteScope, today: dt.date) -> ColumnElement[bool]:
 
 def outstanding(session: Session, scope: SiteScope, today: dt.date,
                 limit: int = 200) -> list[Notification]:
-    """Failed, sending and pending notices to the scope's volunteers; failed ones first."""
-    order = case({"failed": 0, "sending": 1}, value=Notification.status, else_=2)
+    """Failed, sending and pending notices to the scope's volunteers, failed ones first,
+    then the obsolete ones created since the start of yesterday (`today` is local)."""
+    order = case({"failed": 0, "sending": 1, "pending": 2}, value=Notification.status,
+                 else_=3)
+    since = dt.datetime.combine(today - dt.timedelta(days=OBSOLETE_SHOWN_DAYS), dt.time(),
+                                TZ)
+    shown = or_(Notification.status.in_(OUTSTANDING),
+                (Notification.status == "obsolete") & (Notification.created_at >= since))
     return list(session.scalars(
         select(Notification).join(Volunteer, Notification.volunteer_id == Volunteer.id)
-        .where(Notification.status.in_(OUTSTANDING), _visible(scope, today))
+        .where(shown, _visible(scope, today))
         .options(joinedload(Notification.volunteer))
         .order_by(order, Notification.send_after, Notification.id).limit(limit)))
 
@@ -418,6 +478,6 @@ def retry(session: Session, notification_id: int, actor: str, *,
 
 
 __all__ = ["CLAIM_TIMEOUT", "MAX_ATTEMPTS", "NotRetryable", "NotifyConfigError", "Sender",
-           "backoff", "claim", "create_reminders", "deliver", "due", "finish", "load_sender",
-           "log_sender", "notify_changes", "notify_offer", "outstanding", "remind_before",
+           "backoff", "claim", "create_reminders", "deliver", "drop_if_obsolete", "due", "finish",
+           "load_sender", "log_sender", "notify_changes", "notify_offer", "outstanding", "remind_before",
            "retry", "sweep", "visible"]

@@ -5,6 +5,7 @@ reverse), all get the same 404. A strong ETag (the SHA-256 of the body, which is
 byte-stable) lets a polling calendar's ``If-None-Match`` get 304. Built feeds are kept
 per process (`services.FeedCache`), so an unchanged feed costs one query (the token
 lookup, which also reads the fingerprint that says whether the cached feed is current).
+Too many requests for one token or from one address get 429 (`limits`), before any query.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from scheduler.calendars import services
 from scheduler.db import utcnow
 from web.auth import public
 
-from . import bp
+from . import bp, limits
 
 CONTENT_TYPE = "text/calendar; charset=utf-8"
 #: Calendars poll hourly (REFRESH-INTERVAL); a short max-age keeps manual refreshes fresh,
@@ -74,6 +75,8 @@ def _session(bind: Engine | Connection) -> Iterator[Session]:
 
 
 def _serve(token: str, kind: str) -> Response:
+    if (refused := limits.refuse(token)) is not None:
+        return refused
     now = utcnow()
     bind = _bind()
     cache: services.FeedCache | None = current_app.extensions.get(CACHE_KEY)

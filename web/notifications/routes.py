@@ -17,7 +17,11 @@ STAFF = ("secretary", "coordinator")
 KIND_NAMES = {"task_offer": "任务派单", "shift_change": "排班变动",
               "shift_reminder": "上岗提醒"}
 STATUS_NAMES = {"pending": "待发送", "sending": "发送中", "sent": "已发送",
-                "failed": "发送失败"}
+                "failed": "发送失败", "obsolete": "已作废（未发送）"}
+#: Why an obsolete notice was not sent (`notices.drop_if_obsolete`).
+OBSOLETE_REASONS = {"offer expired": "派单已超时", "offer withdrawn": "派单已撤回",
+                    "offer accepted": "已接受", "offer declined": "已拒绝",
+                    "offer deleted": "派单已删除"}
 
 
 @bp.get("/notifications")
@@ -25,7 +29,8 @@ STATUS_NAMES = {"pending": "待发送", "sending": "发送中", "sent": "已发�
 def index() -> ResponseReturnValue:
     rows = notices.outstanding(db_session(), site_scope(), local_now().date())
     return render_template("notifications/index.html", rows=rows, mask=mask_phone,
-                           kinds=KIND_NAMES, statuses=STATUS_NAMES)
+                           kinds=KIND_NAMES, statuses=STATUS_NAMES,
+                           reasons=OBSOLETE_REASONS)
 
 
 @bp.post("/notifications/<int:notification_id>/retry")
