@@ -200,6 +200,13 @@ def test_only_the_latest_code_works(db: Session,
     assert services.verify_code(db, "13800138000", second, IP).role == "volunteer"
 
 
+def test_the_log_sender_masks_the_phone(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("WARNING"):
+        services.log_sender("+8613812345678", "493021")
+    assert "138****5678" in caplog.text and "493021" in caplog.text
+    assert "13812345678" not in caplog.text
+
+
 def test_load_sender() -> None:
     assert services.load_sender("log") is services.log_sender
     assert services.load_sender("scheduler.accounts.services:log_sender") is services.log_sender

@@ -254,8 +254,14 @@ CodeSender = Callable[[str, str], None]
 
 
 def log_sender(phone: str, code: str) -> None:
-    """Development sender: writes the code to the server log (refused in production)."""
-    log.warning("login code for %s: %s (development: not sent)", phone, code)
+    """Development sender: writes the code to the server log (refused in production).
+
+    The phone is masked like everywhere else in the logs: whoever asked for the code
+    knows their own number.
+    """
+    from scheduler.dispatch.services import mask_phone
+
+    log.warning("login code for %s: %s (development: not sent)", mask_phone(phone), code)
 
 
 def load_sender(spec: str) -> CodeSender:
