@@ -31,7 +31,7 @@ from scheduler import audit, queues
 from scheduler.db import get_engine, session_scope, sessionmaker_for, utcnow
 from scheduler.models import ACTIVE_RUN_STATUSES, SolveRun
 from scheduler.problems import roster_problem, store_solution
-from solver.parts import GROUP_PAIRS, merge, split
+from solver.parts import CUT_PAIRS, GROUP_PAIRS, merge, split
 from solver.problem import parse_problem
 
 log = logging.getLogger(__name__)
@@ -48,6 +48,8 @@ WORKERS = 2
 SYSTEM = "system"
 #: Eligible pairs per child run of a split solve; a roster within one is solved whole.
 SPLIT_PAIRS = GROUP_PAIRS
+#: A connected part with more eligible pairs than this is cut into pieces solved apart.
+SPLIT_CUT_PAIRS = CUT_PAIRS
 #: A child run whose job fails is tried this many more times by RQ, alone.
 PART_RETRIES = 1
 #: Seconds the merge of a split run may take: rebuilding, checking and storing a city's
@@ -96,7 +98,7 @@ def solve_roster(run_id: int) -> dict[str, Any]:
     try:
         with session_scope() as session:
             problem = roster_problem(session, roster_id)
-        subs = split(problem, group_pairs=SPLIT_PAIRS)
+        subs = split(problem, group_pairs=SPLIT_PAIRS, cut_pairs=SPLIT_CUT_PAIRS)
         if len(subs) > 1:
             return _fan_out(run_id, attempt, subs, job.origin if job else queues.SOLVE)
         reporter.start()
@@ -305,7 +307,8 @@ def merge_parts(run_id: int) -> dict[str, Any]:
                 return {"run": run_id, "status": run.status, "skipped": True}
             doc = roster_problem(session, run.roster_id)
             seconds = (utcnow() - run.started_at).total_seconds() if run.started_at else 0.0
-            solution = merge(parse_problem(doc), [c.solution or {} for c in children], seconds)
+            solution = merge(parse_problem(doc), [c.solution or {} for c in children], seconds,
+                             [c.problem or {} for c in children])
             version = store_solution(session, run.roster_id, solution, actor=run.requested_by,
                                      solve_run_id=run.id, note=f"solve run {run.id}")
             now = utcnow()

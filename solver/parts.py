@@ -18,6 +18,7 @@ from __future__ import annotations
 import multiprocessing
 import resource
 import time
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -27,12 +28,15 @@ from typing import Any
 from solver.greedy import eligible_pairs
 from solver.problem import SOLUTION_FORMAT, Problem, parse_problem
 from solver.rules import instantiate
-from solver.solve import Part, decompose
+from solver.solve import Part, decompose, part_bound
 from solver.validate import check, parse_assignments
 
 #: Eligible pairs per sub-problem when none is asked for: about one generated district,
 #: large enough for `solve` to share time among its parts, small enough to balance.
 GROUP_PAIRS = 150_000
+#: A part with more eligible pairs than this is cut (`cut`) into pieces of about half
+#: as many: two districts' worth, more than one job should take on alone.
+CUT_PAIRS = 2 * GROUP_PAIRS
 #: Share of the time limit kept back for merging and validating the whole roster.
 MERGE_SHARE = 0.04
 #: Seconds a sub-problem takes beyond its budget, until one is measured.
@@ -77,43 +81,127 @@ class PartFailed(RuntimeError):
 
 
 def split(problem: Problem | dict[str, Any], group_pairs: int = GROUP_PAIRS,
-          min_groups: int = 1) -> list[SubProblem]:
+          min_groups: int = 1, cut_pairs: int = CUT_PAIRS) -> list[SubProblem]:
     """Split `problem` into sub-problems of whole independent parts, largest first.
 
     Parts are packed largest first into the lightest of as many sub-problems as it takes
     for about `group_pairs` eligible pairs each, at least `min_groups` (so that every
-    process has work) and at most one per part: a part is never cut.
+    process has work) and at most one per part.  A part too large for one job (more than
+    `cut_pairs` pairs) is not solved badly in one: it is `cut` into pieces of about half
+    that, each a sub-problem of its own.
     """
     if not isinstance(problem, Problem):
         problem = parse_problem(problem)
     rules = instantiate(problem)
     parts = decompose(problem, eligible_pairs(problem, rules))
-    total = sum(len(p.pairs) for p in parts)
-    count = max(min_groups, -(-total // max(1, group_pairs)))
-    bins: list[list[Part]] = [[] for _ in range(max(1, min(count, len(parts))))]
+    whole = [p for p in parts if len(p.pairs) <= cut_pairs]
+    subs = []
+    for origin, part in enumerate(p for p in parts if len(p.pairs) > cut_pairs):
+        pieces = cut(problem, part, -(-2 * len(part.pairs) // max(1, cut_pairs)))
+        subs += [_sub_document(problem, [piece], (origin, sites)) for piece, sites in pieces]
+    total = sum(len(p.pairs) for p in whole)
+    count = max(min_groups - len(subs), -(-total // max(1, group_pairs)))
+    bins: list[list[Part]] = [[] for _ in range(max(1, min(count, len(whole))))]
     loads = [0] * len(bins)
-    for part in parts:  # decompose sorts them largest first
+    for part in whole:  # decompose sorts them largest first
         k = loads.index(min(loads))
         bins[k].append(part)
         loads[k] += part.size
-    subs = [_sub_document(problem, group) for group in bins if group]
+    subs += [_sub_document(problem, group) for group in bins if group]
     subs.sort(key=lambda s: -s.size)
     return [SubProblem(i, s.doc, s.size, s.parts, s.volunteers, s.slots)
             for i, s in enumerate(subs)]
 
 
-def _sub_document(problem: Problem, group: list[Part]) -> SubProblem:
-    """The `roster-problem/1` document of some parts: their people and their demand."""
+def cut(problem: Problem, part: Part, pieces: int) -> list[tuple[Part, set[int]]]:
+    """Cut one part into `pieces` groups of its sites, each volunteer kept on one side.
+
+    Sites are taken in breadth-first order over shared people (so that neighbours stay
+    together) and cut into runs of about equal eligible pairs; each volunteer goes with
+    the group where they have the most pairs and loses the others.  The pieces are then
+    independent: a restriction of the part, so their rosters together are a valid roster
+    of it, but their optima and bounds are not the part's (`merge` bounds a cut part as
+    a whole).  Returns each piece with its sites.
+    """
+    slots = problem.slots
+    weight: Counter[int] = Counter()
+    people: dict[int, set[int]] = defaultdict(set)  # site -> volunteers
+    where: dict[int, Counter[int]] = defaultdict(Counter)  # volunteer -> site -> pairs
+    for v, s in part.pairs:
+        site = slots[s].site
+        weight[site] += 1
+        people[site].add(v)
+        where[v][site] += 1
+    own = sorted({slots[s].site for s in part.slots})
+    order: list[int] = []
+    seen_sites: set[int] = set()
+    seen_people: set[int] = set()
+    for start in own:  # breadth first; a site nobody can work starts its own search
+        if start in seen_sites:
+            continue
+        seen_sites.add(start)
+        queue = [start]
+        while queue:
+            site = queue.pop(0)
+            order.append(site)
+            for v in sorted(people[site] - seen_people):
+                seen_people.add(v)
+                for other in sorted(where[v]):
+                    if other not in seen_sites:
+                        seen_sites.add(other)
+                        queue.append(other)
+    pieces = max(1, min(pieces, len(order)))
+    target = sum(weight.values()) / pieces
+    group: dict[int, int] = {}
+    done = 0
+    for site in order:
+        group[site] = min(pieces - 1, int(done // target)) if target else 0
+        done += weight[site]
+    side: dict[int, int] = {}  # volunteer -> the group with most of their pairs
+    for v, sites in where.items():
+        per_group: Counter[int] = Counter()
+        for site, n in sites.items():
+            per_group[group[site]] += n
+        side[v] = min(per_group, key=lambda k: (-per_group[k], k))
+    out: list[tuple[Part, set[int]]] = [(Part([], [], {}), set()) for _ in range(pieces)]
+    for site, k in group.items():
+        out[k][1].add(site)
+    for v in part.volunteers:
+        out[side[v]][0].volunteers.append(v)
+    for s in part.slots:
+        out[group[slots[s].site]][0].slots.append(s)
+    for v, s in part.pairs:
+        if side[v] == group[slots[s].site]:
+            out[group[slots[s].site]][0].pairs[(v, s)] = None
+    return [(piece, sites) for piece, sites in out if piece.slots or piece.volunteers]
+
+
+def _sub_document(problem: Problem, group: list[Part],
+                  cut_from: tuple[int, set[int]] | None = None) -> SubProblem:
+    """The `roster-problem/1` document of some parts: their people and their demand.
+
+    `cut_from`: the group is one piece of a cut part (`cut`): its index among the cut
+    parts and the piece's sites.  Its people may then work at those sites only, and the
+    document says so in an added `cut` field that `merge` reads to bound the part.
+    """
     raw = problem.raw
     vols = sorted(v for p in group for v in p.volunteers)
     own_sites = {problem.slots[s].site for p in group for s in p.slots}
     site_ix = {s.id: s.index for s in problem.sites}
     referenced = set(own_sites)
+    people = []
     for v in vols:
         vol = problem.volunteers[v]
-        referenced |= vol.sites or set()
+        raw_vol = raw["volunteers"][v]
+        if cut_from is not None:
+            allowed = cut_from[1] if vol.sites is None else vol.sites & cut_from[1]
+            raw_vol = {**raw_vol, "sites": [problem.sites[i].id for i in sorted(allowed)]}
+            referenced |= allowed
+        else:
+            referenced |= vol.sites or set()
         referenced |= {problem.posts[pr.post].site for pr in vol.preferences
                        if pr.post is not None}
+        people.append(raw_vol)
     for spec in problem.rules:  # closed_loop by site id must name sites that exist
         referenced |= {site_ix[s] for s in spec.params.get("sites") or [] if s in site_ix}
     demand = [raw["demand"][d.index] for d in problem.demand
@@ -122,17 +210,24 @@ def _sub_document(problem: Problem, group: list[Part]) -> SubProblem:
     doc["name"] = f"{raw.get('name', '')} · {len(group)} parts".strip(" ·")
     doc["sites"] = [raw["sites"][s] for s in sorted(referenced)]
     doc["demand"] = demand
-    doc["volunteers"] = [raw["volunteers"][v] for v in vols]
+    doc["volunteers"] = people
+    if cut_from is not None:
+        doc["cut"] = {"part": cut_from[0],
+                      "sites": [problem.sites[i].id for i in sorted(cut_from[1])],
+                      "volunteers": [problem.volunteers[v].id for v in vols]}
     return SubProblem(0, doc, sum(p.size for p in group), len(group), len(vols),
                       sum(len(p.slots) for p in group))
 
 
-def merge(problem: Problem, solutions: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
+def merge(problem: Problem, solutions: list[dict[str, Any]], seconds: float,
+          docs: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """One `roster-solution/1` from the solutions of a split problem's sub-problems.
 
     Objective, bound, penalties and unmet demand add up and the status is the worst; the
     whole roster is re-checked by the validator, and a hard violation or an objective
     that does not add up (the parts were not independent) raises instead of returning.
+    `docs`: the sub-problems' documents, in the same order; pieces of a cut part (their
+    `cut` field) bound only their restriction of it, so the part is bounded here whole.
     """
     status = max((s["status"] for s in solutions), key=lambda st: STATUS_RANK.get(st, 2))
     base = {"format": SOLUTION_FORMAT, "status": status, "objective": None, "bound": None,
@@ -155,12 +250,45 @@ def merge(problem: Problem, solutions: list[dict[str, Any]], seconds: float) -> 
         raise AssertionError(f"part objectives add up to {claimed}, the validator finds "
                              f"{report.objective} for the merged roster")
     order = sorted(range(len(items)), key=lambda i: pairs[i])
+    cuts: list[dict[str, Any] | None] = ([d.get("cut") for d in docs] if docs
+                                         else [None] * len(solutions))
+    bound = sum(s["bound"] for s, c in zip(solutions, cuts, strict=True) if not c)
+    if any(cuts):
+        bound += _cut_bound(problem, solutions, cuts)
+        if base["status"] == "OPTIMAL" and bound < report.objective:
+            base["status"] = "FEASIBLE"  # optimal for the pieces, not proven for the part
     base.update(objective=report.objective,
-                bound=min(report.objective, sum(s["bound"] for s in solutions)),
+                bound=min(report.objective, bound),
                 assignments=[items[i] for i in order],
                 unmet=[u for s in solutions for u in s["unmet"]],
                 penalties=report.penalties())
     return base
+
+
+def _cut_bound(problem: Problem, solutions: list[dict[str, Any]],
+               cuts: list[dict[str, Any] | None]) -> int:
+    """A valid bound of the cut parts, each bounded whole (`part_bound`).
+
+    The pieces' rosters together are a roster of their part, so the sum of their
+    objectives is an incumbent the bound may use.
+    """
+    groups: dict[int, tuple[set[int], set[int], int]] = {}
+    vol_ix = {v.id: v.index for v in problem.volunteers}
+    for solution, c in zip(solutions, cuts, strict=True):
+        if not c:
+            continue
+        sites, vols, incumbent = groups.get(c["part"], (set(), set(), 0))
+        sites |= {problem.site_by_id[s].index for s in c["sites"]}
+        vols |= {vol_ix[v] for v in c["volunteers"]}
+        groups[c["part"]] = (sites, vols, incumbent + solution["objective"])
+    rules = instantiate(problem)
+    total = 0
+    for sites, vols, incumbent in groups.values():
+        slots = [slot.index for slot in problem.slots if slot.site in sites]
+        pairs = {k: None for k in eligible_pairs(problem, rules, slots) if k[0] in vols}
+        total += min(incumbent, part_bound(problem, rules, Part(sorted(vols), slots, pairs),
+                                           incumbent))
+    return total
 
 
 @dataclass(frozen=True)
@@ -237,7 +365,7 @@ def solve_parallel(problem: Problem | dict[str, Any], time_limit: float = 60.0, 
     runner = _Runner(subs, deadline, jobs, workers if jobs == 1 else 1, seed, progress,
                      part_solver, t0)
     solutions = runner.run(pool)
-    return merge(problem, solutions, time.monotonic() - t0)
+    return merge(problem, solutions, time.monotonic() - t0, [s.doc for s in subs])
 
 
 def _new_pool(jobs: int) -> ProcessPoolExecutor:

@@ -116,6 +116,24 @@ def test_a_split_roster_is_solved_as_parts_and_merged_into_one_draft(
         assert rosters.active_run(session, roster_id) is None
 
 
+def test_a_part_too_large_for_one_job_is_cut_and_the_whole_bounded_as_one(
+        engine: Engine, roster_id: int, queue: Queue, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(jobs, "SPLIT_CUT_PAIRS", 10)  # the 15-pair part is cut in two
+    _generate_and_work(engine, roster_id, queue)
+    parent, children = _runs(engine, roster_id)
+    assert parent.status == "finished", parent.error
+    cut = [c for c in children if (c.problem or {}).get("cut")]
+    assert len(cut) == 2 and len(children) == 4
+    assert all(c.status == "finished" for c in children)
+    assert parent.objective == sum(c.objective or 0 for c in children)
+    # the pieces' own bounds are not the part's; the merge bounds the part as a whole
+    assert parent.bound is not None and parent.bound <= parent.objective
+    assert parent.solver_status in ("OPTIMAL", "FEASIBLE")
+    assert parent.solver_status == "FEASIBLE" or parent.bound == parent.objective
+    (version,) = _versions(engine, roster_id)
+    assert version.state == "draft" and version.objective == parent.objective
+
+
 def test_a_failed_part_is_retried_alone(engine: Engine, roster_id: int, queue: Queue,
                                         monkeypatch: pytest.MonkeyPatch) -> None:
     real = jobs.solver.solve

@@ -25,7 +25,7 @@ from solver.parts import (
 from solver.problem import parse_problem
 from solver.rules import instantiate
 from solver.scenario import generate
-from solver.solve import decompose
+from solver.solve import decompose, part_bound, solve
 from tests.fixtures.problems import four_parts, recheck, solve_doc
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,6 +54,69 @@ def test_split_keeps_at_least_as_many_groups_as_asked_but_never_cuts_a_part() ->
     doc = four_parts()
     assert len(split(doc, min_groups=2)) == 2
     assert len(split(doc, min_groups=50)) == 3  # two streets and the pooled remainder
+
+
+def _cut_district() -> tuple[dict[str, Any], int]:
+    """A 3-day district and a cut size that its three largest parts exceed."""
+    doc = generate(districts=1, seed=1, days=3)
+    whole = parse_problem(doc)
+    sizes = [len(p.pairs) for p in decompose(whole, eligible_pairs(whole, instantiate(whole)))]
+    cut_pairs = 2 * sizes[0] // 3
+    assert sum(size > cut_pairs for size in sizes) == 3
+    return doc, cut_pairs
+
+
+def test_a_part_too_large_for_one_sub_problem_is_cut_into_pieces() -> None:
+    doc, cut_pairs = _cut_district()
+    whole = parse_problem(doc)
+    subs = split(whole, cut_pairs=cut_pairs)
+    pieces = [s for s in subs if s.doc.get("cut")]
+    assert len({s.doc["cut"]["part"] for s in pieces}) == 3
+    assert len(pieces) >= 3 * 2
+    people: list[str] = []
+    slots = 0
+    for sub in subs:
+        part = parse_problem(sub.doc)
+        people += [v.id for v in part.volunteers]
+        slots += len(part.slots)
+        if sub.doc.get("cut"):
+            # each piece's people may work at the piece's own sites and nowhere else
+            allowed = set(sub.doc["cut"]["sites"])
+            assert sub.doc["cut"]["volunteers"] == [v.id for v in part.volunteers]
+            for vol in part.volunteers:
+                assert vol.sites is not None and vol.sites
+                assert {part.sites[i].id for i in vol.sites} <= allowed
+            assert {part.posts[s.post].site for s in part.slots} <= {
+                part.site_by_id[i].index for i in allowed}
+    assert sorted(people) == sorted(v.id for v in whole.volunteers)  # everyone once
+    assert slots == len(whole.slots)  # every slot once
+
+
+def test_cut_pieces_merge_into_a_valid_roster_bounded_as_whole_parts() -> None:
+    doc, cut_pairs = _cut_district()
+    whole = parse_problem(doc)
+    subs = split(whole, cut_pairs=cut_pairs)
+    solutions = [solve(s.doc, time_limit=1, workers=1, seed=s.index) for s in subs]
+    merged = merge(whole, solutions, 1.0, [s.doc for s in subs])  # validates the whole
+    recheck(doc, merged)
+    # The pieces' own bounds bound only their restriction of the part: the cut parts are
+    # bounded whole, from the pieces' objectives as the incumbent.
+    rules = instantiate(whole)
+    pairs = eligible_pairs(whole, rules)
+    cut_parts = [p for p in decompose(whole, pairs) if len(p.pairs) > cut_pairs]
+    by_part: dict[int, int] = Counter()
+    for sub, sol in zip(subs, solutions, strict=True):
+        if sub.doc.get("cut"):
+            by_part[sub.doc["cut"]["part"]] += sol["objective"]
+    expected = sum(sol["bound"] for sub, sol in zip(subs, solutions, strict=True)
+                   if not sub.doc.get("cut"))
+    expected += sum(min(by_part[k], part_bound(whole, rules, part, by_part[k]))
+                    for k, part in enumerate(cut_parts))
+    assert merged["bound"] == min(merged["objective"], expected)
+    # and it is a bound: no roster of the whole problem does better
+    direct = solve(doc, time_limit=5, workers=1)
+    assert 0 < merged["bound"] <= direct["objective"]
+    assert merged["status"] == "FEASIBLE" or merged["bound"] == merged["objective"]
 
 
 def test_split_then_merge_equals_solving_whole() -> None:
