@@ -310,6 +310,7 @@ def merge_parts(run_id: int) -> dict[str, Any]:
                                      solve_run_id=run.id, note=f"solve run {run.id}")
             now = utcnow()
             run.status, run.finished_at, run.heartbeat_at = "finished", now, now
+            run.error = None  # e.g. a merge first lost while Redis was down
             run.solver_status = solution.get("status")
             run.objective, run.bound = solution.get("objective"), solution.get("bound")
             run.elapsed, run.coverage = solution.get("seconds"), _coverage(doc, solution)
@@ -450,11 +451,13 @@ def reconcile_stale_runs(session: Session, max_age: dt.timedelta = STALE_AFTER, 
     failed, or with `retry` (once per run) queued again as a second attempt and
     re-enqueued on `queue` after the commit. A part of a split run is treated alike (its
     parent waits while a part is active, and fails with a part that fails); a split run
-    whose parts are all finished lost its merge, which `retry` enqueues again. Works in the caller's transaction and leaves the commit
-    to the caller, except with `retry` when something is re-enqueued: then it commits
-    itself first (pass a plain session, not one inside ``session.begin()``). Run it
-    periodically (and `generate` runs it for its roster); `roster_id` limits it to one
-    roster.
+    whose parts are all finished lost its merge, which `retry` enqueues again. A retry the
+    queue cannot take (Redis down) does not count: the run waits, named by a job the queue
+    does not know, and a later pass that reaches Redis retries it (`_retry_later`). Works
+    in the caller's transaction and leaves the commit to the caller, except with `retry`
+    when something is re-enqueued: then it commits itself first (pass a plain session, not
+    one inside ``session.begin()``). Run it periodically (and `generate` runs it for its
+    roster); `roster_id` limits it to one roster.
     """
     now = now or utcnow()
     cutoff = now - max_age
@@ -496,11 +499,14 @@ def reconcile_stale_runs(session: Session, max_age: dt.timedelta = STALE_AFTER, 
                          reason="merge lost (stale heartbeat)")
             remerge.append(run)
         elif retry and attempt < 2:
-            # The heartbeat restarts the grace period before it counts as lost again.
+            # The heartbeat restarts the grace period before it counts as lost again; the
+            # job is named before it is enqueued, as in `enqueue_run`.
             run.status, run.heartbeat_at, run.started_at = "queued", now, None
+            run.job_id = queues.new_job_id()
             run.progress = {"attempt": attempt + 1}
             audit.record(session, SYSTEM, "solve_run.retry", "solve_run", run.id,
-                         before=before, after={"status": "queued", "attempt": attempt + 1},
+                         before=before, after={"status": "queued", "attempt": attempt + 1,
+                                               "job": run.job_id},
                          reason="worker gone (stale heartbeat)")
             requeue.append(run)
         else:
@@ -515,14 +521,37 @@ def reconcile_stale_runs(session: Session, max_age: dt.timedelta = STALE_AFTER, 
     session.flush()
     if requeue or remerge:
         session.commit()
-        for run in requeue:
-            enqueue_run(session, run, queue=queue)
-        for run in remerge:
+        for run in requeue + remerge:  # each on its own: one that fails stops no other
             try:
-                _enqueue_merge(run.id, queue, run.job_id or "")
-            except queues.QueueError as exc:  # the next pass fails it: the job is unknown
-                log.warning("reconciler: cannot enqueue the merge of run %s: %s", run.id, exc)
+                if run in remerge:
+                    _enqueue_merge(run.id, queue, run.job_id or "")
+                else:
+                    _enqueue_solve(run, queue)
+            except queues.QueueError as exc:
+                _retry_later(session, run, exc)
     return ended
+
+
+def _retry_later(session: Session, run: SolveRun, exc: queues.QueueError) -> None:
+    """The queue could not take the retry of `run`: give the attempt back; commits.
+
+    The run keeps the job id it was given, which the queue does not know: passes that
+    cannot reach Redis leave it alone (`_job_pending`), and the first one that can, once
+    the grace period is over, retries it with its retry still unspent.
+    """
+    job_id = run.job_id
+    log.warning("reconciler: cannot enqueue the retry of solve run %s; a later pass "
+                "retries it: %s", run.id, exc)
+    fresh = session.get(SolveRun, run.id, with_for_update=True, populate_existing=True)
+    if fresh is not None and fresh.job_id == job_id and fresh.status in ACTIVE_RUN_STATUSES:
+        attempt = int((fresh.progress or {}).get("attempt", 2))
+        fresh.progress = {**(fresh.progress or {}), "attempt": attempt - 1}
+        fresh.error = f"queue unreachable, retried later: {exc}"[:4000]
+        audit.record(session, SYSTEM, "solve_run.retry_later", "solve_run", fresh.id,
+                     before={"attempt": attempt}, after={"status": fresh.status,
+                                                         "attempt": attempt - 1},
+                     reason=str(exc)[:4000])
+    session.commit()
 
 
 def _job_pending(job_id: str, cutoff: dt.datetime) -> bool:
@@ -551,17 +580,7 @@ def enqueue_run(session: Session, run: SolveRun, *, queue: str = queues.SOLVE) -
     run.job_id = queues.new_job_id()
     session.commit()
     try:
-        if run.parent_id is None:
-            queues.enqueue(
-                "scheduler.jobs.solve_roster", run.id, queue=queue, time_limit=run.time_limit,
-                meta={"run": run.id, "roster": run.roster_id}, job_id=run.job_id,
-                description=f"solve roster {run.roster_id} (run {run.id})")
-        else:
-            queues.enqueue(
-                "scheduler.jobs.solve_part", run.id, queue=queue, time_limit=run.time_limit,
-                meta={"run": run.id, "parent": run.parent_id, "part": run.part},
-                job_id=run.job_id, retries=PART_RETRIES,
-                description=f"solve part {run.part} of run {run.parent_id}")
+        _enqueue_solve(run, queue)
     except queues.QueueError as exc:
         fresh = session.get(SolveRun, run.id, with_for_update=True, populate_existing=True)
         if fresh is not None and fresh.status == "queued":
@@ -571,6 +590,21 @@ def enqueue_run(session: Session, run: SolveRun, *, queue: str = queues.SOLVE) -
                                                              "error": str(exc)})
         session.commit()
         raise
+
+
+def _enqueue_solve(run: SolveRun, queue: str) -> None:
+    """Enqueue the job of a queued run as `run.job_id`: `solve_roster`, or `solve_part`."""
+    if run.parent_id is None:
+        queues.enqueue(
+            "scheduler.jobs.solve_roster", run.id, queue=queue, time_limit=run.time_limit,
+            meta={"run": run.id, "roster": run.roster_id}, job_id=run.job_id,
+            description=f"solve roster {run.roster_id} (run {run.id})")
+    else:
+        queues.enqueue(
+            "scheduler.jobs.solve_part", run.id, queue=queue, time_limit=run.time_limit,
+            meta={"run": run.id, "parent": run.parent_id, "part": run.part},
+            job_id=run.job_id, retries=PART_RETRIES,
+            description=f"solve part {run.part} of run {run.parent_id}")
 
 
 def reconcile() -> dict[str, int]:
