@@ -644,46 +644,101 @@ def _periodic() -> list[tuple[Callable[[], Any], int]]:
 #: these, and the in-process clock runs them when there is no Redis.
 PERIODIC: list[tuple[Callable[[], Any], int]] = _periodic()
 
-_clock: threading.Thread | None = None
+#: A periodic job that keeps failing the same way is logged again at most this often
+#: (seconds); its first such failure is logged with the traceback.
+FAILURE_LOG_INTERVAL = 3600.0
+
+
+class LocalClock(threading.Thread):
+    """The in-process clock: one daemon thread running periodic jobs in turn until `stop`.
+
+    A job's failure never stops the clock. It is logged with its traceback when it is
+    new; the same failure again (a database that is gone fails every pass alike) only
+    every `FAILURE_LOG_INTERVAL`, and the job working again is logged too.
+    """
+
+    def __init__(self, schedule: list[tuple[Callable[[], Any], float]],
+                 stop: threading.Event | None = None) -> None:
+        super().__init__(name="bastion-clock", daemon=True)
+        self.schedule = [(func, float(interval)) for func, interval in schedule]
+        self.stopping = stop or threading.Event()
+
+    def stop(self, timeout: float | None = 10.0) -> None:
+        """Ask the clock to stop and wait up to `timeout` for the job under way to end."""
+        self.stopping.set()
+        if self.is_alive() and threading.current_thread() is not self:
+            self.join(timeout)
+
+    def run(self) -> None:
+        due = [time.monotonic()] * len(self.schedule)
+        failing: dict[int, tuple[str, float]] = {}  # job → (its failure, when logged)
+        while not self.stopping.is_set():
+            for i, (func, interval) in enumerate(self.schedule):
+                if time.monotonic() < due[i] or self.stopping.is_set():
+                    continue
+                try:
+                    func()
+                except Exception as exc:  # a database outage must not kill the clock
+                    failing[i] = _log_failure(func.__name__, exc, failing.get(i))
+                else:
+                    if failing.pop(i, None) is not None:
+                        log.warning("periodic job %s works again", func.__name__)
+                due[i] = time.monotonic() + interval
+            self.stopping.wait(max(0.0, min(due) - time.monotonic()))
+
+
+def _log_failure(name: str, exc: Exception,
+                 before: tuple[str, float] | None) -> tuple[str, float]:
+    """Log a periodic job's failure unless it is the one logged last, and recently."""
+    cause = getattr(exc, "orig", None) or exc  # the driver's error: no SQL, no parameters
+    lines = str(cause).strip().splitlines()
+    what = f"{type(cause).__name__}: {lines[0] if lines else ''}"
+    now = time.monotonic()
+    if before is None or before[0] != what:
+        log.exception("periodic job %s failed (the same failure again is logged only "
+                      "every %d s)", name, FAILURE_LOG_INTERVAL)
+        return what, now
+    if now - before[1] >= FAILURE_LOG_INTERVAL:
+        log.error("periodic job %s is still failing: %s", name, what)
+        return what, now
+    log.debug("periodic job %s failed again: %s", name, what)
+    return before
+
+
+_clock: LocalClock | None = None
 _clock_lock = threading.Lock()
 
 
 def start_local_clock(schedule: list[tuple[Callable[[], Any], float]] | None = None,
-                      stop: threading.Event | None = None) -> threading.Thread | None:
+                      stop: threading.Event | None = None) -> LocalClock | None:
     """Run each job of `schedule` (default `PERIODIC`) now and then every its interval.
 
     For the embedded default (no ``REDIS_URL``), where no `rq cron` process exists. One
     daemon thread runs every job in turn, so jobs never overlap each other; the first
     pass at start-up ends the solve runs a previous process left behind when it died.
-    Starts one clock per process; returns its thread, or None when one is running.
+    Starts one clock per process; returns it (`LocalClock.stop` or `stop` ends it), or
+    None when one is running.
     """
     global _clock
     with _clock_lock:
         if _clock is not None and _clock.is_alive():
             return None
-        jobs_due = [(func, float(interval)) for func, interval in (schedule or PERIODIC)]
-        stop = stop or threading.Event()
-
-        def tick() -> None:
-            due = [time.monotonic()] * len(jobs_due)
-            while True:
-                for i, (func, interval) in enumerate(jobs_due):
-                    if time.monotonic() < due[i]:
-                        continue
-                    try:
-                        func()
-                    except Exception:  # a database outage must not kill the clock
-                        log.exception("periodic job %s failed", func.__name__)
-                    due[i] = time.monotonic() + interval
-                if stop.wait(max(0.0, min(due) - time.monotonic())):
-                    return
-
-        _clock = threading.Thread(target=tick, name="bastion-clock", daemon=True)
+        _clock = LocalClock(schedule or PERIODIC, stop)
         _clock.start()
         return _clock
 
 
+def stop_local_clock(timeout: float | None = 10.0) -> bool:
+    """Stop this process's clock, if one runs; True if there was one."""
+    with _clock_lock:
+        clock = _clock
+    if clock is None or not clock.is_alive():
+        return False
+    clock.stop(timeout)
+    return True
+
+
 def start_local_reconciler(interval: float = RECONCILE_INTERVAL,
-                           stop: threading.Event | None = None) -> threading.Thread | None:
+                           stop: threading.Event | None = None) -> LocalClock | None:
     """The clock with the reconciler alone (see `start_local_clock`)."""
     return start_local_clock([(reconcile, interval)], stop)

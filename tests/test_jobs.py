@@ -422,6 +422,40 @@ def test_the_in_process_reconciler_ends_a_dead_run_by_itself(engine: Engine,
     assert clock is not None and not clock.is_alive()
 
 
+def test_a_job_failing_alike_every_pass_is_logged_once_until_it_works_again(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A database that is gone fails every pass the same way: one traceback, not one a pass."""
+    from sqlalchemy.exc import OperationalError
+
+    calls: list[int] = []
+    works = threading.Event()
+
+    def job() -> None:
+        calls.append(1)
+        if len(calls) <= 20 or len(calls) > 30:  # fails, works, then fails again
+            raise OperationalError("SELECT ... FROM solve_runs", {"now": len(calls)},
+                                   Exception("no such table: solve_runs"))
+        works.set()
+
+    caplog.set_level("WARNING", logger="scheduler.jobs")
+    clock = jobs.start_local_clock([(job, 0.001)])
+    try:
+        assert clock is not None
+        deadline = time.monotonic() + 20
+        while len(calls) < 40:
+            assert time.monotonic() < deadline, "the clock does not tick"
+            time.sleep(0.01)
+    finally:
+        if clock is not None:
+            clock.stop()
+    assert clock is not None and not clock.is_alive() and works.is_set()
+    logged = [(r.levelname, r.getMessage().split(" (")[0], r.exc_info is not None)
+              for r in caplog.records if r.name == "scheduler.jobs"]
+    assert logged == [("ERROR", "periodic job job failed", True),
+                      ("WARNING", "periodic job job works again", False),
+                      ("ERROR", "periodic job job failed", True)]
+
+
 def test_reconciler_ends_a_queued_run_whose_worker_died_after_taking_the_job(
         engine: Engine, roster_id: int, redis_conn: Redis, queue_name: str,
         monkeypatch: pytest.MonkeyPatch) -> None:
