@@ -313,6 +313,7 @@ def merge_parts(run_id: int) -> dict[str, Any]:
                                      solve_run_id=run.id, note=f"solve run {run.id}")
             now = utcnow()
             run.status, run.finished_at, run.heartbeat_at = "finished", now, now
+            run.error = None  # e.g. a merge first lost while Redis was down
             run.solver_status = solution.get("status")
             run.objective, run.bound = solution.get("objective"), solution.get("bound")
             run.elapsed, run.coverage = solution.get("seconds"), _coverage(doc, solution)
@@ -453,11 +454,13 @@ def reconcile_stale_runs(session: Session, max_age: dt.timedelta = STALE_AFTER, 
     failed, or with `retry` (once per run) queued again as a second attempt and
     re-enqueued on `queue` after the commit. A part of a split run is treated alike (its
     parent waits while a part is active, and fails with a part that fails); a split run
-    whose parts are all finished lost its merge, which `retry` enqueues again. Works in the caller's transaction and leaves the commit
-    to the caller, except with `retry` when something is re-enqueued: then it commits
-    itself first (pass a plain session, not one inside ``session.begin()``). Run it
-    periodically (and `generate` runs it for its roster); `roster_id` limits it to one
-    roster.
+    whose parts are all finished lost its merge, which `retry` enqueues again. A retry the
+    queue cannot take (Redis down) does not count: the run waits, named by a job the queue
+    does not know, and a later pass that reaches Redis retries it (`_retry_later`). Works
+    in the caller's transaction and leaves the commit to the caller, except with `retry`
+    when something is re-enqueued: then it commits itself first (pass a plain session, not
+    one inside ``session.begin()``). Run it periodically (and `generate` runs it for its
+    roster); `roster_id` limits it to one roster.
     """
     now = now or utcnow()
     cutoff = now - max_age
@@ -499,11 +502,14 @@ def reconcile_stale_runs(session: Session, max_age: dt.timedelta = STALE_AFTER, 
                          reason="merge lost (stale heartbeat)")
             remerge.append(run)
         elif retry and attempt < 2:
-            # The heartbeat restarts the grace period before it counts as lost again.
+            # The heartbeat restarts the grace period before it counts as lost again; the
+            # job is named before it is enqueued, as in `enqueue_run`.
             run.status, run.heartbeat_at, run.started_at = "queued", now, None
+            run.job_id = queues.new_job_id()
             run.progress = {"attempt": attempt + 1}
             audit.record(session, SYSTEM, "solve_run.retry", "solve_run", run.id,
-                         before=before, after={"status": "queued", "attempt": attempt + 1},
+                         before=before, after={"status": "queued", "attempt": attempt + 1,
+                                               "job": run.job_id},
                          reason="worker gone (stale heartbeat)")
             requeue.append(run)
         else:
@@ -518,14 +524,37 @@ def reconcile_stale_runs(session: Session, max_age: dt.timedelta = STALE_AFTER, 
     session.flush()
     if requeue or remerge:
         session.commit()
-        for run in requeue:
-            enqueue_run(session, run, queue=queue)
-        for run in remerge:
+        for run in requeue + remerge:  # each on its own: one that fails stops no other
             try:
-                _enqueue_merge(run.id, queue, run.job_id or "")
-            except queues.QueueError as exc:  # the next pass fails it: the job is unknown
-                log.warning("reconciler: cannot enqueue the merge of run %s: %s", run.id, exc)
+                if run in remerge:
+                    _enqueue_merge(run.id, queue, run.job_id or "")
+                else:
+                    _enqueue_solve(run, queue)
+            except queues.QueueError as exc:
+                _retry_later(session, run, exc)
     return ended
+
+
+def _retry_later(session: Session, run: SolveRun, exc: queues.QueueError) -> None:
+    """The queue could not take the retry of `run`: give the attempt back; commits.
+
+    The run keeps the job id it was given, which the queue does not know: passes that
+    cannot reach Redis leave it alone (`_job_pending`), and the first one that can, once
+    the grace period is over, retries it with its retry still unspent.
+    """
+    job_id = run.job_id
+    log.warning("reconciler: cannot enqueue the retry of solve run %s; a later pass "
+                "retries it: %s", run.id, exc)
+    fresh = session.get(SolveRun, run.id, with_for_update=True, populate_existing=True)
+    if fresh is not None and fresh.job_id == job_id and fresh.status in ACTIVE_RUN_STATUSES:
+        attempt = int((fresh.progress or {}).get("attempt", 2))
+        fresh.progress = {**(fresh.progress or {}), "attempt": attempt - 1}
+        fresh.error = f"queue unreachable, retried later: {exc}"[:4000]
+        audit.record(session, SYSTEM, "solve_run.retry_later", "solve_run", fresh.id,
+                     before={"attempt": attempt}, after={"status": fresh.status,
+                                                         "attempt": attempt - 1},
+                     reason=str(exc)[:4000])
+    session.commit()
 
 
 def _job_pending(job_id: str, cutoff: dt.datetime) -> bool:
@@ -554,17 +583,7 @@ def enqueue_run(session: Session, run: SolveRun, *, queue: str = queues.SOLVE) -
     run.job_id = queues.new_job_id()
     session.commit()
     try:
-        if run.parent_id is None:
-            queues.enqueue(
-                "scheduler.jobs.solve_roster", run.id, queue=queue, time_limit=run.time_limit,
-                meta={"run": run.id, "roster": run.roster_id}, job_id=run.job_id,
-                description=f"solve roster {run.roster_id} (run {run.id})")
-        else:
-            queues.enqueue(
-                "scheduler.jobs.solve_part", run.id, queue=queue, time_limit=run.time_limit,
-                meta={"run": run.id, "parent": run.parent_id, "part": run.part},
-                job_id=run.job_id, retries=PART_RETRIES,
-                description=f"solve part {run.part} of run {run.parent_id}")
+        _enqueue_solve(run, queue)
     except queues.QueueError as exc:
         fresh = session.get(SolveRun, run.id, with_for_update=True, populate_existing=True)
         if fresh is not None and fresh.status == "queued":
@@ -574,6 +593,21 @@ def enqueue_run(session: Session, run: SolveRun, *, queue: str = queues.SOLVE) -
                                                              "error": str(exc)})
         session.commit()
         raise
+
+
+def _enqueue_solve(run: SolveRun, queue: str) -> None:
+    """Enqueue the job of a queued run as `run.job_id`: `solve_roster`, or `solve_part`."""
+    if run.parent_id is None:
+        queues.enqueue(
+            "scheduler.jobs.solve_roster", run.id, queue=queue, time_limit=run.time_limit,
+            meta={"run": run.id, "roster": run.roster_id}, job_id=run.job_id,
+            description=f"solve roster {run.roster_id} (run {run.id})")
+    else:
+        queues.enqueue(
+            "scheduler.jobs.solve_part", run.id, queue=queue, time_limit=run.time_limit,
+            meta={"run": run.id, "parent": run.parent_id, "part": run.part},
+            job_id=run.job_id, retries=PART_RETRIES,
+            description=f"solve part {run.part} of run {run.parent_id}")
 
 
 def reconcile() -> dict[str, int]:
@@ -613,46 +647,101 @@ def _periodic() -> list[tuple[Callable[[], Any], int]]:
 #: these, and the in-process clock runs them when there is no Redis.
 PERIODIC: list[tuple[Callable[[], Any], int]] = _periodic()
 
-_clock: threading.Thread | None = None
+#: A periodic job that keeps failing the same way is logged again at most this often
+#: (seconds); its first such failure is logged with the traceback.
+FAILURE_LOG_INTERVAL = 3600.0
+
+
+class LocalClock(threading.Thread):
+    """The in-process clock: one daemon thread running periodic jobs in turn until `stop`.
+
+    A job's failure never stops the clock. It is logged with its traceback when it is
+    new; the same failure again (a database that is gone fails every pass alike) only
+    every `FAILURE_LOG_INTERVAL`, and the job working again is logged too.
+    """
+
+    def __init__(self, schedule: list[tuple[Callable[[], Any], float]],
+                 stop: threading.Event | None = None) -> None:
+        super().__init__(name="bastion-clock", daemon=True)
+        self.schedule = [(func, float(interval)) for func, interval in schedule]
+        self.stopping = stop or threading.Event()
+
+    def stop(self, timeout: float | None = 10.0) -> None:
+        """Ask the clock to stop and wait up to `timeout` for the job under way to end."""
+        self.stopping.set()
+        if self.is_alive() and threading.current_thread() is not self:
+            self.join(timeout)
+
+    def run(self) -> None:
+        due = [time.monotonic()] * len(self.schedule)
+        failing: dict[int, tuple[str, float]] = {}  # job → (its failure, when logged)
+        while not self.stopping.is_set():
+            for i, (func, interval) in enumerate(self.schedule):
+                if time.monotonic() < due[i] or self.stopping.is_set():
+                    continue
+                try:
+                    func()
+                except Exception as exc:  # a database outage must not kill the clock
+                    failing[i] = _log_failure(func.__name__, exc, failing.get(i))
+                else:
+                    if failing.pop(i, None) is not None:
+                        log.warning("periodic job %s works again", func.__name__)
+                due[i] = time.monotonic() + interval
+            self.stopping.wait(max(0.0, min(due) - time.monotonic()))
+
+
+def _log_failure(name: str, exc: Exception,
+                 before: tuple[str, float] | None) -> tuple[str, float]:
+    """Log a periodic job's failure unless it is the one logged last, and recently."""
+    cause = getattr(exc, "orig", None) or exc  # the driver's error: no SQL, no parameters
+    lines = str(cause).strip().splitlines()
+    what = f"{type(cause).__name__}: {lines[0] if lines else ''}"
+    now = time.monotonic()
+    if before is None or before[0] != what:
+        log.exception("periodic job %s failed (the same failure again is logged only "
+                      "every %d s)", name, FAILURE_LOG_INTERVAL)
+        return what, now
+    if now - before[1] >= FAILURE_LOG_INTERVAL:
+        log.error("periodic job %s is still failing: %s", name, what)
+        return what, now
+    log.debug("periodic job %s failed again: %s", name, what)
+    return before
+
+
+_clock: LocalClock | None = None
 _clock_lock = threading.Lock()
 
 
 def start_local_clock(schedule: list[tuple[Callable[[], Any], float]] | None = None,
-                      stop: threading.Event | None = None) -> threading.Thread | None:
+                      stop: threading.Event | None = None) -> LocalClock | None:
     """Run each job of `schedule` (default `PERIODIC`) now and then every its interval.
 
     For the embedded default (no ``REDIS_URL``), where no `rq cron` process exists. One
     daemon thread runs every job in turn, so jobs never overlap each other; the first
     pass at start-up ends the solve runs a previous process left behind when it died.
-    Starts one clock per process; returns its thread, or None when one is running.
+    Starts one clock per process; returns it (`LocalClock.stop` or `stop` ends it), or
+    None when one is running.
     """
     global _clock
     with _clock_lock:
         if _clock is not None and _clock.is_alive():
             return None
-        jobs_due = [(func, float(interval)) for func, interval in (schedule or PERIODIC)]
-        stop = stop or threading.Event()
-
-        def tick() -> None:
-            due = [time.monotonic()] * len(jobs_due)
-            while True:
-                for i, (func, interval) in enumerate(jobs_due):
-                    if time.monotonic() < due[i]:
-                        continue
-                    try:
-                        func()
-                    except Exception:  # a database outage must not kill the clock
-                        log.exception("periodic job %s failed", func.__name__)
-                    due[i] = time.monotonic() + interval
-                if stop.wait(max(0.0, min(due) - time.monotonic())):
-                    return
-
-        _clock = threading.Thread(target=tick, name="bastion-clock", daemon=True)
+        _clock = LocalClock(schedule or PERIODIC, stop)
         _clock.start()
         return _clock
 
 
+def stop_local_clock(timeout: float | None = 10.0) -> bool:
+    """Stop this process's clock, if one runs; True if there was one."""
+    with _clock_lock:
+        clock = _clock
+    if clock is None or not clock.is_alive():
+        return False
+    clock.stop(timeout)
+    return True
+
+
 def start_local_reconciler(interval: float = RECONCILE_INTERVAL,
-                           stop: threading.Event | None = None) -> threading.Thread | None:
+                           stop: threading.Event | None = None) -> LocalClock | None:
     """The clock with the reconciler alone (see `start_local_clock`)."""
     return start_local_clock([(reconcile, interval)], stop)

@@ -443,13 +443,14 @@ def test_the_in_process_clock_starts_with_the_first_request_unless_told_not_to(
 
     started: list[str] = []
     monkeypatch.setattr(jobs, "start_local_clock", lambda: started.append("clock"))
-    base = {"SECRET_KEY": "t", "DB_BIND": db.bind, "REDIS_URL": None, "TESTING": False,
-            "CLOCK": True}
+    base = {"SECRET_KEY": "t", "REDIS_URL": None, "TESTING": False, "CLOCK": True}
     app = create_app(base)
     assert started == []  # not at create_app: CLI commands build the app too
     app.test_client().get("/healthz")
     app.test_client().get("/healthz")
     assert started == ["clock"]
-    for off in ({"TESTING": True}, {"CLOCK": False}, {"REDIS_URL": "redis://127.0.0.1:6379/0"}):
+    # Nor for an app whose database is not the one the periodic jobs use.
+    for off in ({"TESTING": True}, {"CLOCK": False}, {"REDIS_URL": "redis://127.0.0.1:6379/0"},
+                {"DB_BIND": db.bind}, {"DATABASE_URL": "sqlite://"}):
         create_app({**base, **off}).test_client().get("/healthz")
     assert started == ["clock"]

@@ -84,6 +84,10 @@ def yuhua(engine: Engine) -> int:
 @pytest.fixture
 def roster_id(engine: Engine, yuhua: int, env: None) -> int:
     """A new roster with Yuhua's period, demand and rules (same district, no versions)."""
+    return _copy_roster(engine, yuhua)
+
+
+def _copy_roster(engine: Engine, yuhua: int) -> int:
     with session_scope(engine) as session:
         source = session.get(Roster, yuhua)
         assert source is not None
@@ -274,6 +278,45 @@ def test_reconciler_retries_a_stale_run_once(engine: Engine, roster_id: int) -> 
             AuditEvent.entity_id == str(run.id))) == 1
 
 
+def test_reconciler_retries_later_the_runs_the_queue_cannot_take(
+        engine: Engine, roster_id: int, yuhua: int, redis_conn: Redis, queue_name: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Redis down during a pass: each stale run is tried, none is failed or spends its one
+    retry; the first pass that reaches Redis again re-enqueues them."""
+    long_ago = utcnow() - dt.timedelta(hours=1)
+    with session_scope(engine) as session:
+        runs = [SolveRun(roster_id=rid, requested_by=ACTOR, time_limit=1, status="running",
+                         created_at=long_ago, started_at=long_ago, heartbeat_at=long_ago)
+                for rid in (roster_id, _copy_roster(engine, yuhua))]
+        session.add_all(runs)
+        session.flush()
+        ids = [r.id for r in runs]
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")  # nothing listens there
+    with sessionmaker_for(engine)() as session:
+        ended = jobs.reconcile_stale_runs(session, retry=True, queue=queue_name)
+        assert sorted(r.id for r in ended) == ids
+    for run_id in ids:
+        waiting = _run(engine, run_id)
+        assert waiting.status == "queued" and waiting.progress == {"attempt": 1}
+        assert "queue unreachable" in (waiting.error or "")
+    later = utcnow() + jobs.STALE_AFTER + dt.timedelta(seconds=1)
+    with sessionmaker_for(engine)() as session:  # still down: the runs wait, not failed
+        assert jobs.reconcile_stale_runs(session, retry=True, now=later, queue=queue_name) == []
+    assert [_run(engine, i).status for i in ids] == ["queued", "queued"]
+
+    monkeypatch.setenv("REDIS_URL", REDIS_URL)  # back
+    with sessionmaker_for(engine)() as session:
+        ended = jobs.reconcile_stale_runs(session, retry=True, now=later, queue=queue_name)
+        assert sorted(r.id for r in ended) == ids
+    waiting_jobs = Queue(queue_name, connection=redis_conn, serializer=JSONSerializer).job_ids
+    for run_id in ids:
+        again = _run(engine, run_id)
+        assert again.status == "queued" and again.progress == {"attempt": 2}
+        assert again.job_id in waiting_jobs
+        assert _actions(engine, ("solve_run", run_id)) == [
+            "solve_run.retry", "solve_run.retry_later", "solve_run.retry"]
+
+
 def test_reconciler_fails_a_queued_run_whose_job_is_lost(
         engine: Engine, roster_id: int, monkeypatch: pytest.MonkeyPatch) -> None:
     long_ago = utcnow() - dt.timedelta(hours=1)
@@ -377,6 +420,40 @@ def test_the_in_process_reconciler_ends_a_dead_run_by_itself(engine: Engine,
     ended = _run(engine, run.id)
     assert ended.status == "failed" and ended.error and "worker gone" in ended.error
     assert clock is not None and not clock.is_alive()
+
+
+def test_a_job_failing_alike_every_pass_is_logged_once_until_it_works_again(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A database that is gone fails every pass the same way: one traceback, not one a pass."""
+    from sqlalchemy.exc import OperationalError
+
+    calls: list[int] = []
+    works = threading.Event()
+
+    def job() -> None:
+        calls.append(1)
+        if len(calls) <= 20 or len(calls) > 30:  # fails, works, then fails again
+            raise OperationalError("SELECT ... FROM solve_runs", {"now": len(calls)},
+                                   Exception("no such table: solve_runs"))
+        works.set()
+
+    caplog.set_level("WARNING", logger="scheduler.jobs")
+    clock = jobs.start_local_clock([(job, 0.001)])
+    try:
+        assert clock is not None
+        deadline = time.monotonic() + 20
+        while len(calls) < 40:
+            assert time.monotonic() < deadline, "the clock does not tick"
+            time.sleep(0.01)
+    finally:
+        if clock is not None:
+            clock.stop()
+    assert clock is not None and not clock.is_alive() and works.is_set()
+    logged = [(r.levelname, r.getMessage().split(" (")[0], r.exc_info is not None)
+              for r in caplog.records if r.name == "scheduler.jobs"]
+    assert logged == [("ERROR", "periodic job job failed", True),
+                      ("WARNING", "periodic job job works again", False),
+                      ("ERROR", "periodic job job failed", True)]
 
 
 def test_reconciler_ends_a_queued_run_whose_worker_died_after_taking_the_job(

@@ -349,3 +349,49 @@ def test_a_lost_merge_is_run_again_from_the_parts_solutions(
     assert _actions(engine, parent.id) == [
         "solve_run.create", "solve_run.start", "solve_run.split", "solve_run.retry",
         "solve_run.finish"]
+
+
+def test_a_merge_lost_while_redis_is_down_is_run_again_once_it_is_back(
+        engine: Engine, roster_id: int, queue: Queue, monkeypatch: pytest.MonkeyPatch) -> None:
+    with sessionmaker_for(engine)() as session:
+        rosters.generate(session, roster_id, ACTOR, time_limit=5, queue=queue.name)
+    worker = SimpleWorker([queue], connection=queue.connection, serializer=JSONSerializer)
+    worker.work(burst=True, max_jobs=4)  # the parent and its three parts, not the merge
+    parent, _ = _runs(engine, roster_id)
+    _lose_job(queue, parent.job_id)
+    job_pending = jobs._job_pending
+
+    def then_redis_goes_down(job_id: str, cutoff: dt.datetime) -> bool:
+        pending = job_pending(job_id, cutoff)  # asked while Redis is up: the job is gone
+        monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")  # nothing listens there
+        return pending
+
+    monkeypatch.setattr(jobs, "_job_pending", then_redis_goes_down)
+    later = utcnow() + jobs.STALE_AFTER + dt.timedelta(seconds=1)
+    with sessionmaker_for(engine)() as session:
+        ended = jobs.reconcile_stale_runs(session, retry=True, now=later, queue=queue.name)
+        assert [r.id for r in ended] == [parent.id]
+    monkeypatch.setattr(jobs, "_job_pending", job_pending)
+    waiting, _ = _runs(engine, roster_id)
+    assert waiting.status == "running" and (waiting.progress or {})["attempt"] == 1
+    assert "queue unreachable" in (waiting.error or "")
+    much_later = later + jobs.STALE_AFTER + dt.timedelta(seconds=1)
+    with sessionmaker_for(engine)() as session:  # still down: the run waits, not failed
+        assert jobs.reconcile_stale_runs(session, retry=True, now=much_later,
+                                         queue=queue.name) == []
+
+    monkeypatch.setenv("REDIS_URL", REDIS_URL)  # back
+    with sessionmaker_for(engine)() as session:
+        ended = jobs.reconcile_stale_runs(session, retry=True, now=much_later,
+                                          queue=queue.name)
+        assert [r.id for r in ended] == [parent.id]
+    retried, _ = _runs(engine, roster_id)
+    assert retried.status == "running" and (retried.progress or {})["attempt"] == 2
+    assert queue.job_ids == [retried.job_id]
+    worker.work(burst=True)
+    parent, children = _runs(engine, roster_id)
+    assert parent.status == "finished" and parent.error is None
+    assert len(children) == 3 and len(_versions(engine, roster_id)) == 1
+    assert _actions(engine, parent.id) == [
+        "solve_run.create", "solve_run.start", "solve_run.split", "solve_run.retry",
+        "solve_run.retry_later", "solve_run.retry", "solve_run.finish"]

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from web import SECURITY_HEADERS, __version__, config, create_app
+from web import SECURITY_HEADERS, __version__, config, create_app, stop_clock
 
 
 @pytest.fixture(autouse=True)
@@ -178,10 +180,35 @@ def test_a_programming_error_in_sql_is_still_a_500() -> None:
     from web.database import db_session
 
     app = create_app({"TESTING": False, "SECRET_KEY": "test-secret",
-                      "DATABASE_URL": "sqlite://"})
+                      "DATABASE_URL": "sqlite://", "CLOCK": False})
 
     @app.get("/_probe")
     def probe() -> str:
         return str(db_session().execute(text("SELECT * FROM no_such_table")).scalar())
 
     assert app.test_client().get("/_probe").status_code == 500
+
+
+def test_the_clock_an_app_started_stops_with_it(monkeypatch: pytest.MonkeyPatch,
+                                                tmp_path: Path) -> None:
+    from scheduler import jobs
+
+    ticks: list[float] = []
+    monkeypatch.setattr(jobs, "PERIODIC", [(lambda: ticks.append(time.monotonic()), 0.01)])
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'bastion.sqlite3'}")
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    app = create_app({"SECRET_KEY": "test-secret", "TESTING": False, "CLOCK": True})
+    app.test_client().get("/healthz")
+    clock = app.extensions["bastion_clock"]
+    try:
+        assert clock is not None and clock.is_alive()
+        deadline = time.monotonic() + 10
+        while len(ticks) < 3:
+            assert time.monotonic() < deadline, "the clock does not tick"
+            time.sleep(0.01)
+    finally:
+        assert stop_clock(app)
+    assert not clock.is_alive()
+    app.test_client().get("/healthz")  # a later request does not start another
+    assert app.extensions["bastion_clock"] is clock and not clock.is_alive()
+    assert not stop_clock(create_app({"SECRET_KEY": "test-secret"}))  # started none

@@ -8,6 +8,7 @@ with ``flask --app web run`` (Flask finds ``create_app``).
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from flask import Flask, Response, g, render_template, request
@@ -135,17 +136,42 @@ def _start_clock_on_first_request(app: Flask) -> None:
 
     Started by the first request rather than by `create_app`, so ``flask bastion …``
     commands (which build the app too, e.g. before the schema exists) never start it.
+    The clock is the app's: it runs only when the app's database is the one the periodic
+    jobs use (``DATABASE_URL``; not an app given another one, or `DB_BIND`), it is kept in
+    ``app.extensions["bastion_clock"]``, and `stop_clock` ends it.
     """
     if not app.config.get("CLOCK") or app.config.get("TESTING") or app.config.get("REDIS_URL"):
         return
+    lock = threading.Lock()
 
     @app.before_request
     def start_clock() -> None:
-        if not app.extensions.get("bastion_clock"):
-            from scheduler import jobs
+        if "bastion_clock" in app.extensions:
+            return
+        from scheduler import db, jobs
 
-            app.extensions["bastion_clock"] = True
-            jobs.start_local_clock()
+        with lock:
+            if "bastion_clock" in app.extensions:
+                return
+            if app.config.get("DB_BIND") is not None or (
+                    app.config["DATABASE_URL"] != db.database_url()):
+                app.logger.warning("no in-process clock: this app's database is not the "
+                                   "periodic jobs' (DATABASE_URL)")
+                app.extensions["bastion_clock"] = None
+            else:
+                app.extensions["bastion_clock"] = jobs.start_local_clock()
+
+
+def stop_clock(app: Flask, timeout: float = 10.0) -> bool:
+    """Stop the in-process clock `app` started, if any (before its database goes away).
+
+    True if there was one. A later request does not start it again.
+    """
+    clock = app.extensions.get("bastion_clock")
+    if clock is None:
+        return False
+    clock.stop(timeout)
+    return True
 
 
 def _register_error_pages(app: Flask) -> None:
