@@ -29,6 +29,8 @@ SECURITY_HEADERS = {
 }
 
 csrf = CSRFProtect()
+#: `app.extensions` key: absent if the web process runs no clock, False until it started.
+CLOCK_KEY = "bastion_clock"
 
 #: The main pages of each role, in the header (shown when their blueprint is registered).
 NAV = {
@@ -84,11 +86,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     @app.after_request
     def add_security_headers(response: Response) -> Response:
-        for name, value in SECURITY_HEADERS.items():
+        for name, value in security_headers(app):
             response.headers.setdefault(name, value)
-        if app.config["SESSION_COOKIE_SECURE"]:
-            response.headers.setdefault("Strict-Transport-Security",
-                                        "max-age=31536000; includeSubDomains")
         if g.get("user") is not None:
             # Pages of a logged-in user are theirs alone: no shared or back-button caches.
             response.headers.setdefault("Cache-Control", "private, no-store")
@@ -96,6 +95,16 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         return response
 
     return app
+
+
+def security_headers(app: Flask) -> list[tuple[str, str]]:
+    """The headers every response of `app` carries: `SECURITY_HEADERS`, and HSTS when
+    cookies are secure (served over HTTPS). Also sent by the feeds' WSGI fast path
+    (`web.calendar.fastpath`), which answers without Flask."""
+    headers = list(SECURITY_HEADERS.items())
+    if app.config["SESSION_COOKIE_SECURE"]:
+        headers.append(("Strict-Transport-Security", "max-age=31536000; includeSubDomains"))
+    return headers
 
 
 def _register_blueprints(app: Flask) -> None:
@@ -124,13 +133,15 @@ def _start_clock_on_first_request(app: Flask) -> None:
     """
     if not app.config.get("CLOCK") or app.config.get("TESTING") or app.config.get("REDIS_URL"):
         return
+    # False: wanted but not started yet (the feeds' fast path leaves such requests to Flask).
+    app.extensions[CLOCK_KEY] = False
 
     @app.before_request
     def start_clock() -> None:
-        if not app.extensions.get("bastion_clock"):
+        if not app.extensions.get(CLOCK_KEY):
             from scheduler import jobs
 
-            app.extensions["bastion_clock"] = True
+            app.extensions[CLOCK_KEY] = True
             jobs.start_local_clock()
 
 

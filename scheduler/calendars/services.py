@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, and_, bindparam, func, select, update
+from sqlalchemy import ColumnElement, Connection, and_, bindparam, func, select, update
 from sqlalchemy.orm import Session, aliased
 
 from scheduler import audit
@@ -200,16 +200,20 @@ _RESOLVE = (select(FeedToken.id, FeedToken.volunteer_id, FeedToken.site_id,
                    FeedToken.revoked_at.is_(None)))
 
 
-def resolve(session: Session, token: str) -> FeedOwner | None:
+def _connection(db: Session | Connection) -> Connection:
+    return db.connection() if isinstance(db, Session) else db
+
+
+def resolve(db: Session | Connection, token: str) -> FeedOwner | None:
     """The owner of a live token, or None for anything else (unknown, revoked, malformed).
 
     The same query reads the owner's fingerprint (`FeedOwner.fingerprint`), which lets a
-    `FeedCache` answer without building the feed.
+    `FeedCache` answer without building the feed. `db` may be a bare Core connection, as
+    the web's feed path uses (no ORM session per poll).
     """
     if not _TOKEN_SHAPE.fullmatch(token):
         return None
-    row = session.connection().execute(
-        _RESOLVE, {"token_hash": hash_token(token)}).one_or_none()
+    row = _connection(db).execute(_RESOLVE, {"token_hash": hash_token(token)}).one_or_none()
     if row is None:
         return None
     token_id, volunteer_id, site_id, last_used, *fingerprint = row
@@ -218,7 +222,11 @@ def resolve(session: Session, token: str) -> FeedOwner | None:
     return FeedOwner("site", site_id, token_id, last_used, tuple(fingerprint))
 
 
-def mark_used(session: Session, owner: FeedOwner, now: dt.datetime) -> bool:
+_MARK_USED = (update(FeedToken).where(FeedToken.id == bindparam("token_id"))
+              .values(last_used_at=bindparam("now")))
+
+
+def mark_used(db: Session | Connection, owner: FeedOwner, now: dt.datetime) -> bool:
     """Record that the token was used, at most once per `LAST_USED_RESOLUTION`.
 
     Returns whether anything was written (the caller commits). Not audited: it is a
@@ -226,8 +234,7 @@ def mark_used(session: Session, owner: FeedOwner, now: dt.datetime) -> bool:
     """
     if owner.last_used_at is not None and now - owner.last_used_at < LAST_USED_RESOLUTION:
         return False
-    session.execute(update(FeedToken).where(FeedToken.id == owner.token_id)
-                    .values(last_used_at=now))
+    _connection(db).execute(_MARK_USED, {"token_id": owner.token_id, "now": now})
     return True
 
 
