@@ -24,8 +24,10 @@ from flask.testing import FlaskClient
 from ical.calendar import Calendar as StrictCalendar
 from ical.calendar_stream import IcsCalendarStream
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from werkzeug.serving import make_server
+from werkzeug.test import Client
 
 from scheduler import db as scheduler_db
 from scheduler import rosters
@@ -42,8 +44,9 @@ from scheduler.models import (
     Site,
     Volunteer,
 )
-from web import create_app
+from web import CLOCK_KEY, create_app
 from web.calendar import links
+from web.calendar.fastpath import FeedFastPath
 from web.calendar.redact import redact
 
 pytest_plugins = ["tests.fixtures.db"]
@@ -494,6 +497,129 @@ def test_feed_route_works_without_redis(district: District, client: FlaskClient,
     d.version([(d.zhang, DAY, d.night, d.post(d.site), "a" * 32, 1)])
     token = services.issue_volunteer_token(d.db, d.zhang.id, "c", secret=SECRET)
     assert client.get(f"/ical/{token}.ics").status_code == 200
+
+
+# -- the WSGI fast path -------------------------------------------------------------------
+
+@dataclass
+class BehindFastPath:
+    """The app's Flask WSGI callable behind its fast path, and the requests the fast path
+    handed to it."""
+
+    flask: Any
+    seen: list[str]
+
+    def client(self) -> Client:
+        """A client without the fast path: every request goes through Flask."""
+        return Client(self.flask)
+
+
+@pytest.fixture
+def to_flask(app: Flask) -> BehindFastPath:
+    fast = app.wsgi_app
+    assert isinstance(fast, FeedFastPath)
+    behind = BehindFastPath(fast.wsgi_app, [])
+
+    def spy(environ: dict[str, Any], start_response: Any) -> Any:
+        behind.seen.append(f"{environ['REQUEST_METHOD']} {environ['PATH_INFO']}")
+        return behind.flask(environ, start_response)
+
+    fast.wsgi_app = spy
+    return behind
+
+
+def headers_of(response: Any) -> list[tuple[str, str]]:
+    return sorted(response.headers.to_wsgi_list())
+
+
+def test_fast_path_answers_polls_as_flask_would(district: District, app: Flask,
+                                               client: FlaskClient, to_flask: BehindFastPath) -> None:
+    d = district
+    d.version([(d.zhang, DAY, d.night, d.post(d.site), "a" * 32, 1),
+               (d.li, DAY, d.day, d.post(d.site, 1), "d" * 32, 1)])
+    d.version([(d.zhang, DAY, d.night, d.post(d.site, 1), "a" * 32, 2)])  # moved; Li cancelled
+    zhang = services.issue_volunteer_token(d.db, d.zhang.id, "c", secret=SECRET)
+    site = services.issue_site_token(d.db, d.site.id, "c", secret=SECRET)
+    slow = to_flask.client()
+    now = scheduler_db.utcnow()
+    expected = {f"/ical/{zhang}.ics": services.volunteer_feed(d.db, d.zhang.id, now,
+                                                              domain=DOMAIN),
+                f"/ical/site/{site}.ics": services.site_feed(d.db, d.site.id, now,
+                                                             domain=DOMAIN)}
+    for path, built in expected.items():
+        fast = client.get(path)
+        assert fast.status_code == 200 and fast.data == built.body  # as built without cache
+        assert fast.headers["ETag"] == built.etag
+        assert fast.headers["Content-Type"] == "text/calendar; charset=utf-8"
+        assert fast.headers["Cache-Control"] == "private, max-age=300"
+        assert fast.headers["X-Content-Type-Options"] == "nosniff"
+        assert int(fast.headers["Content-Length"]) == len(built.body)
+        flask = slow.get(path)
+        assert flask.status_code == 200 and flask.data == fast.data
+        assert headers_of(flask) == headers_of(fast)
+        for validator in (built.etag, f'"x", W/{built.etag}'):
+            fast = client.get(path, headers={"If-None-Match": validator})
+            flask = slow.get(path, headers={"If-None-Match": validator})
+            assert fast.status_code == flask.status_code == 304 and fast.data == b""
+            assert headers_of(flask) == headers_of(fast)
+            assert fast.headers["ETag"] == built.etag and "Content-Type" not in fast.headers
+        stale = client.get(path, headers={"If-None-Match": '"other"'})
+        assert stale.status_code == 200 and stale.data == built.body
+        head, flask_head = client.head(path), slow.head(path)
+        assert head.status_code == flask_head.status_code == 200 and head.data == b""
+        assert headers_of(head) == headers_of(flask_head)
+    assert to_flask.seen == []  # all of them answered in front of Flask
+    row = d.db.scalars(select(FeedToken).where(FeedToken.volunteer_id == d.zhang.id)).one()
+    d.db.refresh(row)
+    assert row.last_used_at is not None  # the poll's sign of life was written
+
+
+def test_fast_path_leaves_the_rest_to_flask(district: District, app: Flask,
+                                           client: FlaskClient, to_flask: BehindFastPath) -> None:
+    d = district
+    d.version([(d.zhang, DAY, d.night, d.post(d.site), "a" * 32, 1)])
+    old = services.issue_volunteer_token(d.db, d.zhang.id, "c", secret=SECRET)
+    new = services.reset_volunteer_token(d.db, d.zhang.id, "zhang", secret=SECRET)
+    assert client.get("/no-such-page").status_code == 404
+    for path in (f"/ical/{old}.ics", f"/ical/site/{new}.ics", "/ical/short.ics",
+                 f"/ical/{new}.ics/x"):
+        response = client.get(path)  # Flask's 404 page, as for any missing page
+        assert response.status_code == 404 and "页面不存在" in response.get_data(as_text=True)
+    assert client.post(f"/ical/{new}.ics").status_code == 405
+    assert to_flask.seen == [
+        "GET /no-such-page", f"GET /ical/{old}.ics", f"GET /ical/site/{new}.ics",
+        "GET /ical/short.ics", f"GET /ical/{new}.ics/x", f"POST /ical/{new}.ics"]
+    # Until the web process's clock has started, a request (any) goes through Flask.
+    app.extensions[CLOCK_KEY] = False
+    assert client.get(f"/ical/{new}.ics").status_code == 200
+    assert to_flask.seen[-1] == f"GET /ical/{new}.ics"
+
+
+def test_fast_path_hands_database_errors_to_flask(district: District, client: FlaskClient,
+                                                  to_flask: BehindFastPath,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    d = district
+    d.version([(d.zhang, DAY, d.night, d.post(d.site), "a" * 32, 1)])
+    token = services.issue_volunteer_token(d.db, d.zhang.id, "c", secret=SECRET)
+    path = f"/ical/{token}.ics"
+    resolve = services.resolve
+    failures = iter([True])
+
+    def once_down(db: Any, token: str) -> services.FeedOwner | None:
+        if next(failures, False):  # a pooled connection that died with a restart
+            raise OperationalError("SELECT", {}, Exception("server closed the connection"))
+        return resolve(db, token)
+
+    monkeypatch.setattr(services, "resolve", once_down)
+    retried = client.get(path)  # Flask tries once more, on a new connection
+    assert retried.status_code == 200 and to_flask.seen == [f"GET {path}"]
+
+    def down(db: Any, token: str) -> services.FeedOwner | None:
+        raise OperationalError("SELECT", {}, Exception("connection refused"))
+
+    monkeypatch.setattr(services, "resolve", down)
+    outage = client.get(path)
+    assert outage.status_code == 503 and outage.headers["Retry-After"] == "5"
 
 
 # -- logs ---------------------------------------------------------------------------------
