@@ -56,24 +56,28 @@ class FeedFastPath:
         if (match is None or method not in ("GET", "HEAD")
                 or self.app.extensions.get(CLOCK_KEY) is False):
             return self.wsgi_app(environ, start_response)
-        # A per-token limit (like any check that must run before the database is read)
-        # belongs here: the token is known, nothing has been read yet.
         return self.poll(environ, start_response, match[2],
                          "site" if match[1] else "volunteer", method)
 
     def poll(self, environ: WSGIEnvironment, start_response: StartResponse, token: str,
              kind: str, method: str) -> Iterable[bytes]:
-        """Answer a poll of a live token with 200 or 304; leave everything else to Flask."""
+        """Answer a poll of a live token with 200 or 304; leave everything else to Flask.
+
+        Every poll the fast path answers passes here with its token before the database
+        is read: a per-token rate limit belongs at the top of this method.
+        """
+        answer: routes.Answer | None = None
         try:
             feed = routes.lookup(self.app, token, kind, utcnow())
-            if feed is None:
-                return self.wsgi_app(environ, start_response)
-            status, headers, body = routes.answer(
-                self.app, feed, environ.get("HTTP_IF_NONE_MATCH"), method)
-        except Exception:  # noqa: BLE001  (Flask's error handlers answer it, see above)
+            if feed is not None:
+                answer = routes.answer(self.app, feed, environ.get("HTTP_IF_NONE_MATCH"),
+                                       method)
+        except Exception:  # Flask answers it with its error handlers (see the docstring)
+            answer = None
+        if answer is None:
             return self.wsgi_app(environ, start_response)
-        start_response(_REASONS[status], headers)
-        return [body]
+        start_response(_REASONS[answer.status], answer.headers)
+        return [answer.body]
 
 
 def install(app: Flask) -> None:
