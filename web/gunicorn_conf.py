@@ -6,10 +6,11 @@ else.
 
 One process of 8 threads (gthread, keep-alive) by default. Calendar polls are most of the
 requests and each is short (one indexed query, then 304 or a body from the process's feed
-cache). On the 2-core machine that also runs PostgreSQL, one process answered 304s and
-cached 200s about twice as fast as two processes of 4 threads, with half the CPU per
-request, and builds each changed feed once instead of once per process
-(`bench/feed_bench.py`; figures in the README). A larger machine raises BASTION_WORKERS.
+cache). On the 2-core machine that also runs PostgreSQL, in alternating runs under the
+same load, one process answered 304s about 1.5 times and cached 200s about twice as fast
+as two processes of 4 threads (each process builds a changed feed once for itself, so two
+build it twice), with less CPU per request (`bench/feed_bench.py`; figures in the
+README). A larger machine raises BASTION_WORKERS.
 """
 
 from __future__ import annotations
