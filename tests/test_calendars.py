@@ -310,6 +310,47 @@ def test_accepted_tasks_are_events_and_a_cancelled_one_stays_cancelled(
     assert cancelled["summary"].startswith("【已取消】")
 
 
+def test_a_cached_feed_is_rebuilt_for_its_volunteer_s_tasks_only(district: District) -> None:
+    """Dispatch changes tasks all day: another volunteer's task keeps Zhang's feed cached."""
+    d = district
+    dispatch.ensure_task_types(d.db)
+    now = scheduler_db.utcnow()
+
+    def task_of(volunteer: Volunteer, state: str) -> Any:
+        task = dispatch.create_task(d.db, "书记", type_code="medicine_delivery",
+                                    site_id=d.site.id, requester_name="刘奶奶",
+                                    requester_phone="13700001234",
+                                    due_at=now + dt.timedelta(hours=3))
+        task.offers.append(TaskOffer(
+            volunteer_id=volunteer.id, state=state, offered_by="t",
+            expires_at=now + dt.timedelta(minutes=5),
+            accepted_at=now if state == "accepted" else None))
+        d.db.flush()
+        return task
+
+    mine, theirs = task_of(d.zhang, "accepted"), task_of(d.li, "pending")
+    token = services.issue_volunteer_token(d.db, d.zhang.id, "c", secret=SECRET)
+    cache = services.FeedCache()
+
+    def poll() -> services.Feed:
+        owner = services.resolve(d.db, token)
+        assert owner is not None
+        return services.owner_feed(d.db, owner, now, domain=DOMAIN, cache=cache)
+
+    first = poll()
+    assert f"task-{mine.id}@{DOMAIN}" in events_by_uid(first.body) and poll() is first
+    later = now + dt.timedelta(minutes=1)
+    dispatch.cancel(d.db, theirs.id, "书记", "不需要了", theirs.version, now=later)
+    d.db.flush()
+    assert poll() is first  # not Zhang's task: still the cached feed
+    dispatch.cancel(d.db, mine.id, "书记", "居民已自行购药", mine.version, now=later)
+    d.db.flush()
+    rebuilt = poll()
+    assert rebuilt is not first
+    assert events_by_uid(rebuilt.body)[f"task-{mine.id}@{DOMAIN}"]["status"] == "CANCELLED"
+    assert rebuilt.body == d.feed(now=now).body  # what a build without cache gives
+
+
 def test_unchanged_feed_is_byte_stable(district: District) -> None:
     d = district
     d.version([(d.zhang, DAY, d.night, d.post(d.site), "a" * 32, 1),

@@ -2,7 +2,7 @@
 
 Each poll of a calendar feed computes the fingerprint of the data feeds are built from
 (scheduler.calendars.services._FINGERPRINT) in its token lookup; with these indexes each
-max() reads one index entry instead of the whole table (tasks and volunteers grow).
+max() reads one index entry instead of the whole table (volunteers grow into thousands).
 
 Revision ID: c41d7e2a9b68
 Revises: 3f8b2c6d1e47
@@ -21,7 +21,6 @@ depends_on: str | Sequence[str] | None = None
 INDEXES = (("ix_sites_updated_at", "sites", "updated_at"),
            ("ix_posts_updated_at", "posts", "updated_at"),
            ("ix_volunteers_updated_at", "volunteers", "updated_at"),
-           ("ix_tasks_updated_at", "tasks", "updated_at"),
            ("ix_roster_versions_published_at", "roster_versions", "published_at"))
 
 

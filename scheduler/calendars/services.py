@@ -36,7 +36,7 @@ from scheduler import audit
 from scheduler.calendars import ical
 from scheduler.calendars.models import FeedToken
 from scheduler.db import utcnow
-from scheduler.dispatch.models import Task
+from scheduler.dispatch.models import Task, TaskOffer, TaskType
 from scheduler.dispatch.services import tasks_for_volunteer
 from scheduler.models import Assignment, Post, RosterVersion, ShiftTemplate, Site, Volunteer
 
@@ -179,19 +179,32 @@ def _max(column: Any) -> Any:
     return select(func.max(column)).scalar_subquery()
 
 
+def _of_accepted_tasks(aggregate: Any) -> Any:
+    """`aggregate` over the tasks the token's volunteer accepted (correlated to the token)."""
+    return (select(aggregate).select_from(TaskOffer)
+            .join(Task, TaskOffer.task_id == Task.id)
+            .where(TaskOffer.volunteer_id == FeedToken.volunteer_id,
+                   TaskOffer.accepted_at.is_not(None)).scalar_subquery())
+
+
 #: What a feed's content depends on: every publication (count and latest time of
 #: non-draft versions; the count also moves when a roster is deleted) and every edit of the
-#: rows an event shows (sites, posts, shifts, volunteers: `updated_at` moves on each
-#: change; rows that assignments point to cannot be deleted). Coarse on purpose: any
-#: such change anywhere rebuilds every feed once, and these changes are rare next to polls.
-#: Every poll computes it: each max() reads one entry of an index on its column (migration
-#: c41d7e2a9b68; shift templates are a handful of rows).
+#: rows an event shows (sites, posts, shifts, volunteers, task types: `updated_at` moves
+#: on each change; rows that assignments point to cannot be deleted). Coarse on purpose:
+#: any such change anywhere rebuilds every feed once, and these changes are rare next to
+#: polls. Tasks are the exception: dispatch changes them all day (every offer, answer and
+#: expiry touches the task), so only the tasks the token's volunteer accepted count (how
+#: many, and their latest change; `_settle` touches the task when an offer changes).
+#: Every poll computes all of it: each max() reads one entry of an index on its column
+#: (migration c41d7e2a9b68; shift templates and task types are a handful of rows); the
+#: tasks come through the volunteer's offers (ix_task_offers_volunteer_id_state).
 _FINGERPRINT = (
     select(func.count(RosterVersion.id)).where(RosterVersion.state != "draft")
     .scalar_subquery(),
     _max(RosterVersion.published_at),
     _max(Site.updated_at), _max(Post.updated_at), _max(ShiftTemplate.updated_at),
-    _max(Volunteer.updated_at), _max(Task.updated_at),
+    _max(Volunteer.updated_at), _max(TaskType.updated_at),
+    _of_accepted_tasks(func.count(Task.id)), _of_accepted_tasks(func.max(Task.updated_at)),
 )
 
 

@@ -81,8 +81,6 @@ class Task(Timestamps, Base):
         CheckConstraint("people >= 1", name="people"),
         CheckConstraint("duration_minutes >= 1", name="duration_minutes"),
         Index("ix_tasks_status_due_at", "status", "due_at"),
-        # Every feed poll reads max(updated_at) (scheduler.calendars.services._FINGERPRINT).
-        Index("ix_tasks_updated_at", "updated_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
