@@ -651,6 +651,13 @@ def test_fast_path_hands_database_errors_to_flask(district: District, client: Fl
             raise OperationalError("SELECT", {}, Exception("server closed the connection"))
         return resolve(db, token)
 
+    def locked(db: Any, owner: services.FeedOwner, now: dt.datetime) -> bool:
+        raise OperationalError("UPDATE", {}, Exception("database is locked"))
+
+    with monkeypatch.context() as patch:  # the hourly sign of life fails: the poll does not
+        patch.setattr(services, "mark_used", locked)
+        assert client.get(path).status_code == 200 and to_flask.seen == []
+
     monkeypatch.setattr(services, "resolve", once_down)
     retried = client.get(path)  # Flask tries once more, on a new connection
     assert retried.status_code == 200 and to_flask.seen == [f"GET {path}"]

@@ -241,13 +241,18 @@ _MARK_USED = (update(FeedToken).where(FeedToken.id == bindparam("token_id"))
               .values(last_used_at=bindparam("now")))
 
 
+def use_is_due(owner: FeedOwner, now: dt.datetime) -> bool:
+    """Whether a poll at `now` records the token's use (once per `LAST_USED_RESOLUTION`)."""
+    return owner.last_used_at is None or now - owner.last_used_at >= LAST_USED_RESOLUTION
+
+
 def mark_used(db: Session | Connection, owner: FeedOwner, now: dt.datetime) -> bool:
     """Record that the token was used, at most once per `LAST_USED_RESOLUTION`.
 
     Returns whether anything was written (the caller commits). Not audited: it is a
     sign of life, not a change anyone made.
     """
-    if owner.last_used_at is not None and now - owner.last_used_at < LAST_USED_RESOLUTION:
+    if not use_is_due(owner, now):
         return False
     _connection(db).execute(_MARK_USED, {"token_id": owner.token_id, "now": now})
     return True
@@ -619,4 +624,5 @@ class FeedCache:
 __all__ = ["CANCELLED_DAYS", "Feed", "FeedCache", "FeedOwner", "FeedTokenError",
            "current_token", "derive_token", "hash_token", "issue_site_token",
            "issue_volunteer_token", "mark_used", "owner_feed", "reset_volunteer_token",
-           "resolve", "site_feed", "site_token", "volunteer_feed", "volunteer_token"]
+           "resolve", "site_feed", "site_token", "use_is_due", "volunteer_feed",
+           "volunteer_token"]

@@ -14,6 +14,7 @@ the 200s and 304s of well-formed tokens) both call them.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,6 +22,7 @@ from typing import NamedTuple, cast
 
 from flask import Flask, Response, abort, current_app, request
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from werkzeug.http import http_date, parse_etags
 
@@ -38,6 +40,8 @@ CONTENT_TYPE = "text/calendar; charset=utf-8"
 CACHE_CONTROL = "private, max-age=300"
 #: `app.extensions` key of the app's `services.FeedCache` (absent: no cache).
 CACHE_KEY = "bastion.feed_cache"
+
+log = logging.getLogger(__name__)
 
 
 class _Binds(NamedTuple):
@@ -125,15 +129,32 @@ def lookup(app: Flask, token: str, kind: str, now: dt.datetime) -> services.Feed
     domain = app.config["FEED_DOMAIN"]
     with _connection(binds.lookup) as conn:
         owner = services.resolve(conn, token)
-        if owner is None or owner.kind != kind:
-            return None
-        feed = cache.get(owner, domain, now) if cache is not None else None
-        services.mark_used(conn, owner, now)
+    if owner is None or owner.kind != kind:
+        return None
+    if services.use_is_due(owner, now):
+        _record_use(binds.lookup, owner, now)
+    feed = cache.get(owner, domain, now) if cache is not None else None
     if feed is None:
         # Several statements that must see one state of the roster: one snapshot.
         with _snapshot(binds.snapshot) as session:
             feed = services.owner_feed(session, owner, now, domain=domain, cache=cache)
     return feed
+
+
+def _record_use(bind: Engine | Connection, owner: services.FeedOwner, now: dt.datetime) -> None:
+    """Write the token's hourly `last_used_at`, best effort, in a transaction of its own.
+
+    Not in the lookup's transaction: on SQLite a transaction that has read cannot take
+    the write lock once another poll has written (SQLITE_BUSY at once, no waiting), while
+    one that starts by writing waits its turn. A failed write is a missed sign of life,
+    not a reason to fail the poll.
+    """
+    try:
+        with _connection(bind) as conn:
+            services.mark_used(conn, owner, now)
+    except DBAPIError as exc:
+        log.warning("feed token row %s: last use not recorded: %s", owner.token_id,
+                    str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
 
 
 class Answer(NamedTuple):
