@@ -1,13 +1,14 @@
 """Calendar feed throughput under gunicorn: 200s/s, 304s/s and p99 over 1,000 volunteers.
 
-    .venv/bin/python bench/feed_bench.py [--volunteers 1000] [--workers 2] [--threads 4]
+    .venv/bin/python bench/feed_bench.py [--volunteers 1000] [--workers W] [--threads T]
         [--clients 4] [--rounds 2] [--sqlite]
 
 Builds a fresh database (PostgreSQL on BASTION_TEST_POSTGRES_URL's server by default,
 dropped at the end; --sqlite for a file) with VOLUNTEERS volunteers, 20 sites of 3 posts,
 three shifts and a 14-day roster published twice (so feeds carry moved and cancelled
 events), issues every volunteer a feed token, starts gunicorn with `web/gunicorn_conf.py`
-on a free local port and requests every volunteer's feed from CLIENTS client processes
+on a free local port (WORKERS and THREADS default to that file's, as deployed) and
+requests every volunteer's feed from CLIENTS client processes
 (each one keep-alive connection): ROUNDS passes without a validator (200s), then ROUNDS
 passes with the ETag of the first pass in If-None-Match (304s). Prints requests per second
 and latency percentiles of each phase. Targets: >= 300/s (200), >= 1,000/s (304), p99 < 50 ms.
@@ -52,6 +53,7 @@ from scheduler.models import (  # noqa: E402
     Site,
     Volunteer,
 )
+from web import gunicorn_conf  # noqa: E402
 
 POSTGRES = os.environ.get("BASTION_TEST_POSTGRES_URL",
                           "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -262,8 +264,10 @@ def phase(name: str, server: subprocess.Popen[bytes], port: int,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--volunteers", type=int, default=1000)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=gunicorn_conf.workers,
+                        help="gunicorn workers (default: web/gunicorn_conf.py's)")
+    parser.add_argument("--threads", type=int, default=gunicorn_conf.threads,
+                        help="threads per worker (default: web/gunicorn_conf.py's)")
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--sqlite", action="store_true")

@@ -114,7 +114,8 @@ class Site(Timestamps, Base):
     """A place (点位): a checkpoint, residential building, quarantine hotel or testing site."""
 
     __tablename__ = "sites"
-    __table_args__ = (_one_of("kind", SITE_KINDS, "kind"),)
+    __table_args__ = (_one_of("kind", SITE_KINDS, "kind"),
+                      Index("ix_sites_updated_at", "updated_at"))  # max() on each feed poll
 
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(100), unique=True)
@@ -135,6 +136,7 @@ class Post(Timestamps, Base):
     """A position at a site (岗位) that people are assigned to."""
 
     __tablename__ = "posts"
+    __table_args__ = (Index("ix_posts_updated_at", "updated_at"),)  # max() on each feed poll
 
     id: Mapped[int] = mapped_column(primary_key=True)
     site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
@@ -172,6 +174,7 @@ class Volunteer(Timestamps, Base):
         _one_of("status", VOLUNTEER_STATUSES, "status"),
         CheckConstraint("max_shifts IS NULL OR max_shifts >= 0", name="max_shifts"),
         CheckConstraint("min_shifts IS NULL OR min_shifts >= 0", name="min_shifts"),
+        Index("ix_volunteers_updated_at", "updated_at"),  # max() on each feed poll
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -403,6 +406,7 @@ class RosterVersion(Base):
         Index("uq_roster_versions_published_roster", "roster_id", unique=True,
               sqlite_where=Column("state") == "published",
               postgresql_where=Column("state") == "published"),
+        Index("ix_roster_versions_published_at", "published_at"),  # max() on each feed poll
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

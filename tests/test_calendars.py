@@ -24,8 +24,10 @@ from flask.testing import FlaskClient
 from ical.calendar import Calendar as StrictCalendar
 from ical.calendar_stream import IcsCalendarStream
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from werkzeug.serving import make_server
+from werkzeug.test import Client
 
 from scheduler import db as scheduler_db
 from scheduler import rosters
@@ -42,8 +44,9 @@ from scheduler.models import (
     Site,
     Volunteer,
 )
-from web import config, create_app
+from web import CLOCK_KEY, config, create_app
 from web.calendar import limits, links
+from web.calendar.fastpath import FeedFastPath
 from web.calendar.redact import redact
 
 pytest_plugins = ["tests.fixtures.db"]
@@ -305,6 +308,47 @@ def test_accepted_tasks_are_events_and_a_cancelled_one_stays_cancelled(
     cancelled = events_by_uid(d.feed(now=now).body)[uid]
     assert cancelled["status"] == "CANCELLED" and cancelled["sequence"] > before
     assert cancelled["summary"].startswith("【已取消】")
+
+
+def test_a_cached_feed_is_rebuilt_for_its_volunteer_s_tasks_only(district: District) -> None:
+    """Dispatch changes tasks all day: another volunteer's task keeps Zhang's feed cached."""
+    d = district
+    dispatch.ensure_task_types(d.db)
+    now = scheduler_db.utcnow()
+
+    def task_of(volunteer: Volunteer, state: str) -> Any:
+        task = dispatch.create_task(d.db, "书记", type_code="medicine_delivery",
+                                    site_id=d.site.id, requester_name="刘奶奶",
+                                    requester_phone="13700001234",
+                                    due_at=now + dt.timedelta(hours=3))
+        task.offers.append(TaskOffer(
+            volunteer_id=volunteer.id, state=state, offered_by="t",
+            expires_at=now + dt.timedelta(minutes=5),
+            accepted_at=now if state == "accepted" else None))
+        d.db.flush()
+        return task
+
+    mine, theirs = task_of(d.zhang, "accepted"), task_of(d.li, "pending")
+    token = services.issue_volunteer_token(d.db, d.zhang.id, "c", secret=SECRET)
+    cache = services.FeedCache()
+
+    def poll() -> services.Feed:
+        owner = services.resolve(d.db, token)
+        assert owner is not None
+        return services.owner_feed(d.db, owner, now, domain=DOMAIN, cache=cache)
+
+    first = poll()
+    assert f"task-{mine.id}@{DOMAIN}" in events_by_uid(first.body) and poll() is first
+    later = now + dt.timedelta(minutes=1)
+    dispatch.cancel(d.db, theirs.id, "书记", "不需要了", theirs.version, now=later)
+    d.db.flush()
+    assert poll() is first  # not Zhang's task: still the cached feed
+    dispatch.cancel(d.db, mine.id, "书记", "居民已自行购药", mine.version, now=later)
+    d.db.flush()
+    rebuilt = poll()
+    assert rebuilt is not first
+    assert events_by_uid(rebuilt.body)[f"task-{mine.id}@{DOMAIN}"]["status"] == "CANCELLED"
+    assert rebuilt.body == d.feed(now=now).body  # what a build without cache gives
 
 
 def test_unchanged_feed_is_byte_stable(district: District) -> None:
@@ -589,6 +633,152 @@ def test_feed_limits_come_from_the_environment() -> None:
         config.load({"BASTION_FEED_LIMIT_PER_IP": "-1"})
     with pytest.raises(config.ConfigError, match="BASTION_FEED_LIMIT_WINDOW"):
         config.load({"BASTION_FEED_LIMIT_WINDOW": "0"})
+
+
+# -- the WSGI fast path -------------------------------------------------------------------
+
+@dataclass
+class BehindFastPath:
+    """The app's Flask WSGI callable behind its fast path, and the requests the fast path
+    handed to it."""
+
+    flask: Any
+    seen: list[str]
+
+    def client(self) -> Client:
+        """A client without the fast path: every request goes through Flask."""
+        return Client(self.flask)
+
+
+@pytest.fixture
+def to_flask(app: Flask) -> BehindFastPath:
+    fast = app.wsgi_app
+    assert isinstance(fast, FeedFastPath)
+    behind = BehindFastPath(fast.wsgi_app, [])
+
+    def spy(environ: dict[str, Any], start_response: Any) -> Any:
+        behind.seen.append(f"{environ['REQUEST_METHOD']} {environ['PATH_INFO']}")
+        return behind.flask(environ, start_response)
+
+    fast.wsgi_app = spy
+    return behind
+
+
+def test_fast_path_refuses_over_the_limit_itself_and_counts_a_request_once(
+        district: District, app: Flask, client: FlaskClient, to_flask: BehindFastPath) -> None:
+    d = district
+    d.version([(d.zhang, DAY, d.night, d.post(d.site), "a" * 32, 1)])
+    zhang = services.issue_volunteer_token(d.db, d.zhang.id, "c", secret=SECRET)
+    app.extensions[limits.EXTENSION_KEY] = limits.FeedLimits(2, 3, 600, clock=FakeClock())
+    assert client.get(f"/ical/{zhang}.ics").status_code == 200
+    assert client.get(f"/ical/{'x' * 43}.ics").status_code == 404  # handed on to Flask
+    assert to_flask.seen == [f"GET /ical/{'x' * 43}.ics"]
+    # Flask did not count the handed-on request again: this is the address's third.
+    assert client.get(f"/ical/{zhang}.ics").status_code == 200
+    refused = client.get(f"/ical/{zhang}.ics")
+    assert refused.status_code == 429 and refused.headers["Retry-After"]
+    assert len(to_flask.seen) == 1  # the 429 came from the fast path
+
+
+def headers_of(response: Any) -> list[tuple[str, str]]:
+    return sorted(response.headers.to_wsgi_list())
+
+
+def test_fast_path_answers_polls_as_flask_would(district: District, app: Flask,
+                                               client: FlaskClient, to_flask: BehindFastPath) -> None:
+    d = district
+    d.version([(d.zhang, DAY, d.night, d.post(d.site), "a" * 32, 1),
+               (d.li, DAY, d.day, d.post(d.site, 1), "d" * 32, 1)])
+    d.version([(d.zhang, DAY, d.night, d.post(d.site, 1), "a" * 32, 2)])  # moved; Li cancelled
+    zhang = services.issue_volunteer_token(d.db, d.zhang.id, "c", secret=SECRET)
+    site = services.issue_site_token(d.db, d.site.id, "c", secret=SECRET)
+    slow = to_flask.client()
+    now = scheduler_db.utcnow()
+    expected = {f"/ical/{zhang}.ics": services.volunteer_feed(d.db, d.zhang.id, now,
+                                                              domain=DOMAIN),
+                f"/ical/site/{site}.ics": services.site_feed(d.db, d.site.id, now,
+                                                             domain=DOMAIN)}
+    for path, built in expected.items():
+        fast = client.get(path)
+        assert fast.status_code == 200 and fast.data == built.body  # as built without cache
+        assert fast.headers["ETag"] == built.etag
+        assert fast.headers["Content-Type"] == "text/calendar; charset=utf-8"
+        assert fast.headers["Cache-Control"] == "private, max-age=300"
+        assert fast.headers["X-Content-Type-Options"] == "nosniff"
+        assert int(fast.headers["Content-Length"]) == len(built.body)
+        flask = slow.get(path)
+        assert flask.status_code == 200 and flask.data == fast.data
+        assert headers_of(flask) == headers_of(fast)
+        for validator in (built.etag, f'"x", W/{built.etag}'):
+            fast = client.get(path, headers={"If-None-Match": validator})
+            flask = slow.get(path, headers={"If-None-Match": validator})
+            assert fast.status_code == flask.status_code == 304 and fast.data == b""
+            assert headers_of(flask) == headers_of(fast)
+            assert fast.headers["ETag"] == built.etag and "Content-Type" not in fast.headers
+        stale = client.get(path, headers={"If-None-Match": '"other"'})
+        assert stale.status_code == 200 and stale.data == built.body
+        head, flask_head = client.head(path), slow.head(path)
+        assert head.status_code == flask_head.status_code == 200 and head.data == b""
+        assert headers_of(head) == headers_of(flask_head)
+    assert to_flask.seen == []  # all of them answered in front of Flask
+    row = d.db.scalars(select(FeedToken).where(FeedToken.volunteer_id == d.zhang.id)).one()
+    d.db.refresh(row)
+    assert row.last_used_at is not None  # the poll's sign of life was written
+
+
+def test_fast_path_leaves_the_rest_to_flask(district: District, app: Flask,
+                                           client: FlaskClient, to_flask: BehindFastPath) -> None:
+    d = district
+    d.version([(d.zhang, DAY, d.night, d.post(d.site), "a" * 32, 1)])
+    old = services.issue_volunteer_token(d.db, d.zhang.id, "c", secret=SECRET)
+    new = services.reset_volunteer_token(d.db, d.zhang.id, "zhang", secret=SECRET)
+    assert client.get("/no-such-page").status_code == 404
+    for path in (f"/ical/{old}.ics", f"/ical/site/{new}.ics", "/ical/short.ics",
+                 f"/ical/{new}.ics/x"):
+        response = client.get(path)  # Flask's 404 page, as for any missing page
+        assert response.status_code == 404 and "页面不存在" in response.get_data(as_text=True)
+    assert client.post(f"/ical/{new}.ics").status_code == 405
+    assert to_flask.seen == [
+        "GET /no-such-page", f"GET /ical/{old}.ics", f"GET /ical/site/{new}.ics",
+        "GET /ical/short.ics", f"GET /ical/{new}.ics/x", f"POST /ical/{new}.ics"]
+    # Until the web process's clock has started, a request (any) goes through Flask.
+    app.extensions[CLOCK_KEY] = False
+    assert client.get(f"/ical/{new}.ics").status_code == 200
+    assert to_flask.seen[-1] == f"GET /ical/{new}.ics"
+
+
+def test_fast_path_hands_database_errors_to_flask(district: District, client: FlaskClient,
+                                                  to_flask: BehindFastPath,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    d = district
+    d.version([(d.zhang, DAY, d.night, d.post(d.site), "a" * 32, 1)])
+    token = services.issue_volunteer_token(d.db, d.zhang.id, "c", secret=SECRET)
+    path = f"/ical/{token}.ics"
+    resolve = services.resolve
+    failures = iter([True])
+
+    def once_down(db: Any, token: str) -> services.FeedOwner | None:
+        if next(failures, False):  # a pooled connection that died with a restart
+            raise OperationalError("SELECT", {}, Exception("server closed the connection"))
+        return resolve(db, token)
+
+    def locked(db: Any, owner: services.FeedOwner, now: dt.datetime) -> bool:
+        raise OperationalError("UPDATE", {}, Exception("database is locked"))
+
+    with monkeypatch.context() as patch:  # the hourly sign of life fails: the poll does not
+        patch.setattr(services, "mark_used", locked)
+        assert client.get(path).status_code == 200 and to_flask.seen == []
+
+    monkeypatch.setattr(services, "resolve", once_down)
+    retried = client.get(path)  # Flask tries once more, on a new connection
+    assert retried.status_code == 200 and to_flask.seen == [f"GET {path}"]
+
+    def down(db: Any, token: str) -> services.FeedOwner | None:
+        raise OperationalError("SELECT", {}, Exception("connection refused"))
+
+    monkeypatch.setattr(services, "resolve", down)
+    outage = client.get(path)
+    assert outage.status_code == 503 and outage.headers["Retry-After"] == "5"
 
 
 # -- logs ---------------------------------------------------------------------------------

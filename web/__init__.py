@@ -31,6 +31,8 @@ SECURITY_HEADERS = {
 }
 
 csrf = CSRFProtect()
+#: `app.extensions` key: absent if the web process runs no clock, False until it started.
+CLOCK_KEY = "bastion_clock"
 
 #: The main pages of each role, in the header (shown when their blueprint is registered).
 NAV = {
@@ -86,11 +88,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     @app.after_request
     def add_security_headers(response: Response) -> Response:
-        for name, value in SECURITY_HEADERS.items():
+        for name, value in security_headers(app):
             response.headers.setdefault(name, value)
-        if app.config["SESSION_COOKIE_SECURE"]:
-            response.headers.setdefault("Strict-Transport-Security",
-                                        "max-age=31536000; includeSubDomains")
         if g.get("user") is not None:
             # Pages of a logged-in user are theirs alone: no shared or back-button caches.
             response.headers.setdefault("Cache-Control", "private, no-store")
@@ -111,6 +110,16 @@ def _trust_proxies(app: Flask) -> None:
     hops = app.config.get("PROXY_HOPS", 0)
     if hops:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
+
+
+def security_headers(app: Flask) -> list[tuple[str, str]]:
+    """The headers every response of `app` carries: `SECURITY_HEADERS`, and HSTS when
+    cookies are secure (served over HTTPS). Also sent by the feeds' WSGI fast path
+    (`web.calendar.fastpath`), which answers without Flask."""
+    headers = list(SECURITY_HEADERS.items())
+    if app.config["SESSION_COOKIE_SECURE"]:
+        headers.append(("Strict-Transport-Security", "max-age=31536000; includeSubDomains"))
+    return headers
 
 
 def _register_blueprints(app: Flask) -> None:
@@ -138,28 +147,30 @@ def _start_clock_on_first_request(app: Flask) -> None:
     commands (which build the app too, e.g. before the schema exists) never start it.
     The clock is the app's: it runs only when the app's database is the one the periodic
     jobs use (``DATABASE_URL``; not an app given another one, or `DB_BIND`), it is kept in
-    ``app.extensions["bastion_clock"]``, and `stop_clock` ends it.
+    ``app.extensions[CLOCK_KEY]``, and `stop_clock` ends it.
     """
     if not app.config.get("CLOCK") or app.config.get("TESTING") or app.config.get("REDIS_URL"):
         return
+    # False: wanted but not started yet (the feeds' fast path leaves such requests to Flask).
+    app.extensions[CLOCK_KEY] = False
     lock = threading.Lock()
 
     @app.before_request
     def start_clock() -> None:
-        if "bastion_clock" in app.extensions:
+        if app.extensions.get(CLOCK_KEY) is not False:
             return
         from scheduler import db, jobs
 
         with lock:
-            if "bastion_clock" in app.extensions:
+            if app.extensions.get(CLOCK_KEY) is not False:
                 return
             if app.config.get("DB_BIND") is not None or (
                     app.config["DATABASE_URL"] != db.database_url()):
                 app.logger.warning("no in-process clock: this app's database is not the "
                                    "periodic jobs' (DATABASE_URL)")
-                app.extensions["bastion_clock"] = None
+                app.extensions[CLOCK_KEY] = None
             else:
-                app.extensions["bastion_clock"] = jobs.start_local_clock()
+                app.extensions[CLOCK_KEY] = jobs.start_local_clock()
 
 
 def stop_clock(app: Flask, timeout: float = 10.0) -> bool:
@@ -167,8 +178,8 @@ def stop_clock(app: Flask, timeout: float = 10.0) -> bool:
 
     True if there was one. A later request does not start it again.
     """
-    clock = app.extensions.get("bastion_clock")
-    if clock is None:
+    clock = app.extensions.get(CLOCK_KEY)
+    if not clock:  # never wanted (absent), not started yet (False) or not for this app (None)
         return False
     clock.stop(timeout)
     return True

@@ -1,7 +1,16 @@
 """gunicorn settings: ``gunicorn -c web/gunicorn_conf.py 'web:create_app()'``.
 
 The access log goes to stdout with feed tokens replaced by ``***`` (a feed URL is a
-credential). Workers and bind address come from the environment, as everywhere else.
+credential). Workers, threads and bind address come from the environment, as everywhere
+else.
+
+One process of 8 threads (gthread, keep-alive) by default. Calendar polls are most of the
+requests and each is short (one indexed query, then 304 or a body from the process's feed
+cache). On the 2-core machine that also runs PostgreSQL, in alternating runs under the
+same load, one process answered 304s about 1.5 times and cached 200s about twice as fast
+as two processes of 4 threads (each process builds a changed feed once for itself, so two
+build it twice), with less CPU per request (`bench/feed_bench.py`; figures in the
+README). A larger machine raises BASTION_WORKERS.
 """
 
 from __future__ import annotations
@@ -14,8 +23,9 @@ from gunicorn.glogging import Logger
 from web.calendar.redact import redact
 
 bind = os.environ.get("BASTION_BIND", f"0.0.0.0:{os.environ.get('PORT', '8000')}")
-workers = int(os.environ.get("BASTION_WORKERS", "2"))
-threads = int(os.environ.get("BASTION_THREADS", "1"))
+workers = int(os.environ.get("BASTION_WORKERS", "1"))
+threads = int(os.environ.get("BASTION_THREADS", "8"))
+worker_class = "gthread"  # threads and keep-alive (the sync worker has neither)
 accesslog = os.environ.get("BASTION_ACCESS_LOG", "-")
 errorlog = "-"
 

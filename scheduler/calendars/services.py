@@ -29,14 +29,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, and_, bindparam, func, select, update
+from sqlalchemy import ColumnElement, Connection, and_, bindparam, func, select, update
 from sqlalchemy.orm import Session, aliased
 
 from scheduler import audit
 from scheduler.calendars import ical
 from scheduler.calendars.models import FeedToken
 from scheduler.db import utcnow
-from scheduler.dispatch.models import Task
+from scheduler.dispatch.models import Task, TaskOffer, TaskType
 from scheduler.dispatch.services import tasks_for_volunteer
 from scheduler.models import Assignment, Post, RosterVersion, ShiftTemplate, Site, Volunteer
 
@@ -179,17 +179,32 @@ def _max(column: Any) -> Any:
     return select(func.max(column)).scalar_subquery()
 
 
+def _of_accepted_tasks(aggregate: Any) -> Any:
+    """`aggregate` over the tasks the token's volunteer accepted (correlated to the token)."""
+    return (select(aggregate).select_from(TaskOffer)
+            .join(Task, TaskOffer.task_id == Task.id)
+            .where(TaskOffer.volunteer_id == FeedToken.volunteer_id,
+                   TaskOffer.accepted_at.is_not(None)).scalar_subquery())
+
+
 #: What a feed's content depends on: every publication (count and latest time of
 #: non-draft versions; the count also moves when a roster is deleted) and every edit of the
-#: rows an event shows (sites, posts, shifts, volunteers: `updated_at` moves on each
-#: change; rows that assignments point to cannot be deleted). Coarse on purpose: any
-#: such change anywhere rebuilds every feed once, and these changes are rare next to polls.
+#: rows an event shows (sites, posts, shifts, volunteers, task types: `updated_at` moves
+#: on each change; rows that assignments point to cannot be deleted). Coarse on purpose:
+#: any such change anywhere rebuilds every feed once, and these changes are rare next to
+#: polls. Tasks are the exception: dispatch changes them all day (every offer, answer and
+#: expiry touches the task), so only the tasks the token's volunteer accepted count (how
+#: many, and their latest change; `_settle` touches the task when an offer changes).
+#: Every poll computes all of it: each max() reads one entry of an index on its column
+#: (migration c41d7e2a9b68; shift templates and task types are a handful of rows); the
+#: tasks come through the volunteer's offers (ix_task_offers_volunteer_id_state).
 _FINGERPRINT = (
     select(func.count(RosterVersion.id)).where(RosterVersion.state != "draft")
     .scalar_subquery(),
     _max(RosterVersion.published_at),
     _max(Site.updated_at), _max(Post.updated_at), _max(ShiftTemplate.updated_at),
-    _max(Volunteer.updated_at), _max(Task.updated_at),
+    _max(Volunteer.updated_at), _max(TaskType.updated_at),
+    _of_accepted_tasks(func.count(Task.id)), _of_accepted_tasks(func.max(Task.updated_at)),
 )
 
 
@@ -200,16 +215,20 @@ _RESOLVE = (select(FeedToken.id, FeedToken.volunteer_id, FeedToken.site_id,
                    FeedToken.revoked_at.is_(None)))
 
 
-def resolve(session: Session, token: str) -> FeedOwner | None:
+def _connection(db: Session | Connection) -> Connection:
+    return db.connection() if isinstance(db, Session) else db
+
+
+def resolve(db: Session | Connection, token: str) -> FeedOwner | None:
     """The owner of a live token, or None for anything else (unknown, revoked, malformed).
 
     The same query reads the owner's fingerprint (`FeedOwner.fingerprint`), which lets a
-    `FeedCache` answer without building the feed.
+    `FeedCache` answer without building the feed. `db` may be a bare Core connection, as
+    the web's feed path uses (no ORM session per poll).
     """
     if not _TOKEN_SHAPE.fullmatch(token):
         return None
-    row = session.connection().execute(
-        _RESOLVE, {"token_hash": hash_token(token)}).one_or_none()
+    row = _connection(db).execute(_RESOLVE, {"token_hash": hash_token(token)}).one_or_none()
     if row is None:
         return None
     token_id, volunteer_id, site_id, last_used, *fingerprint = row
@@ -218,16 +237,24 @@ def resolve(session: Session, token: str) -> FeedOwner | None:
     return FeedOwner("site", site_id, token_id, last_used, tuple(fingerprint))
 
 
-def mark_used(session: Session, owner: FeedOwner, now: dt.datetime) -> bool:
+_MARK_USED = (update(FeedToken).where(FeedToken.id == bindparam("token_id"))
+              .values(last_used_at=bindparam("now")))
+
+
+def use_is_due(owner: FeedOwner, now: dt.datetime) -> bool:
+    """Whether a poll at `now` records the token's use (once per `LAST_USED_RESOLUTION`)."""
+    return owner.last_used_at is None or now - owner.last_used_at >= LAST_USED_RESOLUTION
+
+
+def mark_used(db: Session | Connection, owner: FeedOwner, now: dt.datetime) -> bool:
     """Record that the token was used, at most once per `LAST_USED_RESOLUTION`.
 
     Returns whether anything was written (the caller commits). Not audited: it is a
     sign of life, not a change anyone made.
     """
-    if owner.last_used_at is not None and now - owner.last_used_at < LAST_USED_RESOLUTION:
+    if not use_is_due(owner, now):
         return False
-    session.execute(update(FeedToken).where(FeedToken.id == owner.token_id)
-                    .values(last_used_at=now))
+    _connection(db).execute(_MARK_USED, {"token_id": owner.token_id, "now": now})
     return True
 
 
@@ -597,4 +624,5 @@ class FeedCache:
 __all__ = ["CANCELLED_DAYS", "Feed", "FeedCache", "FeedOwner", "FeedTokenError",
            "current_token", "derive_token", "hash_token", "issue_site_token",
            "issue_volunteer_token", "mark_used", "owner_feed", "reset_volunteer_token",
-           "resolve", "site_feed", "site_token", "volunteer_feed", "volunteer_token"]
+           "resolve", "site_feed", "site_token", "use_is_due", "volunteer_feed",
+           "volunteer_token"]

@@ -16,16 +16,16 @@ from . import routes  # noqa: E402,F401  (registers the views on bp)
 
 
 def init_app(app: Flask) -> None:
-    """Register the feed routes, their rate limits, and keep feed tokens out of the app's
-    and werkzeug's logs."""
+    """Register the feed routes and their rate limits, put their fast path in front of the
+    app and keep feed tokens out of the app's and werkzeug's logs."""
     from scheduler.calendars.services import FeedCache
 
-    from . import limits
-    from .redact import install
+    from . import fastpath, limits, redact
     from .routes import CACHE_KEY
 
     app.register_blueprint(bp)
-    install(app)
+    redact.install(app)
     limits.init_app(app)
+    fastpath.install(app)
     if app.config.get("FEED_CACHE_SIZE", 4096) > 0:
         app.extensions[CACHE_KEY] = FeedCache(app.config.get("FEED_CACHE_SIZE", 4096))

@@ -101,12 +101,23 @@ def headers(retry_after: int) -> list[tuple[str, str]]:
             ("Cache-Control", "no-store")]
 
 
+#: Set in the WSGI environ by the feeds' fast path once it has counted a request, so
+#: that Flask, when the fast path hands the request on, does not count it twice.
+COUNTED = "bastion.feed_limit_counted"
+
+
+def retry_after(app: Flask, token: str, ip: str | None) -> int | None:
+    """Count one request of `token` from `ip` against `app`'s limits; seconds to wait if
+    it is over one, else None."""
+    limits: FeedLimits | None = app.extensions.get(EXTENSION_KEY)
+    return None if limits is None else limits.retry_after(token, ip)
+
+
 def refuse(token: str) -> Response | None:
     """429 (Retry-After, plain text) if this feed request is over a limit, else None."""
-    limits: FeedLimits | None = current_app.extensions.get(EXTENSION_KEY)
-    if limits is None:
+    if request.environ.get(COUNTED):
         return None
-    wait = limits.retry_after(token, request.remote_addr)
+    wait = retry_after(current_app, token, request.remote_addr)
     if wait is None:
         return None
     return Response(TOO_MANY_BODY, status=429, headers=headers(wait))
