@@ -13,12 +13,12 @@ number of queries whatever the number of volunteers: published assignments aroun
 task, closed-loop (hotel) duty in the roster period, absences, other tasks this week, the
 site's demand, and this task's earlier offers.
 
-With 40,000 volunteers, thousands are on a shift elsewhere or in a closed loop: reading
-them one by one is what made suggestions slow. So a context judges one by one only the
-volunteers it knows of (`DispatchContext.judged`: on the roster at the task's site around
-its day, absent, with a task this week, already asked); every other volunteer is alike
-but for their tags and their duties elsewhere, and the rules that look at those duties
-say in SQL whom they block among them (`EligibilityRule.unjudged`, a `DutyFilter`), so
+With 40,000 volunteers, thousands are absent, on a shift elsewhere or in a closed loop:
+reading them one by one is what made suggestions slow. So a context judges one by one
+only the volunteers who may score (`DispatchContext.judged`: on the roster at the task's
+site around its day, with a task this week, already asked); every other volunteer is
+alike but for their tags, absences and duties elsewhere, and the rules that look at
+those say in SQL whom they block among them (`EligibilityRule.unjudged`), so
 `ranked_candidates` counts and reads them a set at a time. `load_context(everyone=True)`
 loads everyone's facts, for checking that both ways agree.
 """
@@ -160,8 +160,8 @@ class DispatchContext:
     versions: dict[int, tuple[int, dt.date, dt.date]] = field(default_factory=dict)
     shift_times: dict[int, tuple[dt.time, dt.time]] = field(default_factory=dict)
     # volunteers whose facts are all loaded (None: everyone's); any other volunteer has
-    # no duty at the site around the task's day, no absence then, no task this week and
-    # no offer of this task, and has only the duties elsewhere the rules filter in SQL
+    # no duty at the site around the task's day, no task this week and no offer of this
+    # task, and only absences and duties elsewhere, which the rules filter in SQL
     judged: frozenset[int] | None = None
 
     @property
@@ -182,11 +182,32 @@ class DispatchContext:
                          if start <= self.day <= end)
 
 
+class VolunteerFilter:
+    """Whom a rule blocks among the volunteers a context does not judge one by one, as
+    a query of their ids; equal filters give the same volunteers."""
+
+    def volunteer_ids(self) -> Select[int]:
+        raise NotImplementedError
+
+
 @dataclass(frozen=True)
-class DutyFilter:
+class AbsenceFilter(VolunteerFilter):
+    """Volunteers absent at some time in `window`."""
+
+    window: Interval
+
+    def volunteer_ids(self) -> Select[int]:
+        return select(Absence.volunteer_id).where(_absent_during(self.window))
+
+
+def _absent_during(window: Interval) -> ColumnElement[bool]:
+    return and_(Absence.starts_at < window[1], Absence.ends_at > window[0])
+
+
+@dataclass(frozen=True)
+class DutyFilter(VolunteerFilter):
     """Volunteers with a published duty in `versions`, on one of `slots` ((date, shift);
-    None: any), at a site other than `not_site`, of one of `kinds` (empty: any): whom a
-    rule blocks among the volunteers a context does not judge one by one."""
+    None: any), at a site other than `not_site`, of one of `kinds` (empty: any)."""
 
     versions: frozenset[int]
     slots: frozenset[tuple[dt.date, int]] | None = None
@@ -234,9 +255,9 @@ class EligibilityRule(Rule):
         """The reason `c` may not take `task`, or None when this rule allows it."""
         raise NotImplementedError
 
-    def unjudged(self, ctx: DispatchContext) -> DutyFilter | None:
-        """Whom this rule blocks among the volunteers `ctx` does not judge one by one, by
-        their duties; None: none of them, but by their tags (which `eligible` judges)."""
+    def unjudged(self, ctx: DispatchContext) -> VolunteerFilter | None:
+        """Whom this rule blocks among the volunteers `ctx` does not judge one by one;
+        None: none of them, but by their tags (which `eligible` judges)."""
         return None
 
 
@@ -311,6 +332,9 @@ class NotAbsent(EligibilityRule):
                 return Text(f"缺勤（{name.zh}）至 {_md(until).zh}",
                             f"absent ({name.en}) until {_md(until).en}")
         return None
+
+    def unjudged(self, ctx: DispatchContext) -> VolunteerFilter | None:
+        return AbsenceFilter(ctx.window)
 
 
 class ClosedLoopElsewhere(EligibilityRule):
@@ -618,9 +642,9 @@ def load_contexts(session: Session, tasks: Sequence[Task], now: dt.datetime,
         ctx.versions, ctx.shift_times = versions, shifts
     _load_site_duties(session, ctxs)
     _load_minimum(session, ctxs)
-    _load_absences(session, ctxs)
     _load_tasks(session, ctxs)
     judged = None if everyone else frozenset(set(volunteers).union(*map(_mentioned, ctxs)))
+    _load_absences(session, ctxs, judged)
     _load_elsewhere(session, ctxs, judged)
     for ctx in ctxs:
         ctx.judged = judged
@@ -760,12 +784,17 @@ def _load_minimum(session: Session, ctxs: list[DispatchContext]) -> None:
                     ctx.minimum[key] = ctx.minimum.get(key, 0) + minimum
 
 
-def _load_absences(session: Session, ctxs: list[DispatchContext]) -> None:
-    start = min(c.window[0] for c in ctxs)
-    end = max(c.window[1] for c in ctxs)
+def _load_absences(session: Session, ctxs: list[DispatchContext],
+                   judged: frozenset[int] | None) -> None:
+    """The `judged` volunteers' (None: everyone's) absences during each task."""
+    if judged is not None and not judged:
+        return
+    where = _absent_during((min(c.window[0] for c in ctxs), max(c.window[1] for c in ctxs)))
+    if judged is not None:
+        where = and_(where, _among(session, Absence.volunteer_id, judged))
     rows = session.execute(
         select(Absence.volunteer_id, Absence.starts_at, Absence.ends_at, Absence.reason)
-        .where(Absence.starts_at < end, Absence.ends_at > start)).all()
+        .where(where)).all()
     for vol, a, b, reason in rows:
         for ctx in ctxs:
             if a < ctx.window[1] and b > ctx.window[0]:
@@ -823,19 +852,19 @@ def _judged(ctx: DispatchContext) -> frozenset[int]:
     return ctx.judged if ctx.judged is not None else frozenset(_mentioned(ctx))
 
 
-def _filters(ctx: DispatchContext) -> tuple[tuple[str, DutyFilter], ...]:
+def _filters(ctx: DispatchContext) -> tuple[tuple[str, VolunteerFilter], ...]:
     """The rules that block some of the volunteers `ctx` does not judge, in catalogue
     order, each with whom."""
     return tuple((rule.code, f) for rule in ELIGIBILITY if (f := rule.unjudged(ctx)) is not None)
 
 
-def _first_filter(filters: tuple[tuple[str, DutyFilter], ...]) -> ColumnElement[str | None]:
+def _first_filter(filters: tuple[tuple[str, VolunteerFilter], ...]) -> ColumnElement[str | None]:
     """SQL: the code of the first of `filters` that holds a volunteer, or NULL."""
     return case(*((Volunteer.id.in_(f.volunteer_ids()), literal(code))
                   for code, f in filters), else_=None)
 
 
-def _filtered_by(c: Candidate, filters: tuple[tuple[str, DutyFilter], ...], task: Task,
+def _filtered_by(c: Candidate, filters: tuple[tuple[str, VolunteerFilter], ...], task: Task,
                  ctx: DispatchContext) -> str | None:
     """The first of the rules' `filters` that holds `c`, a volunteer `ctx` judges: their
     duties are all loaded, so that rule blocks them."""
@@ -847,7 +876,7 @@ def _filtered_by(c: Candidate, filters: tuple[tuple[str, DutyFilter], ...], task
 
 
 def _unjudged_rule(tags: frozenset[str], category: str | None,
-                   filters: tuple[tuple[str, DutyFilter], ...], task: Task,
+                   filters: tuple[tuple[str, VolunteerFilter], ...], task: Task,
                    ctx: DispatchContext) -> str | None:
     """The first rule that blocks a volunteer `ctx` does not judge, who has `tags` and
     whom `category` (the first of the rules' `filters` to hold them) names, or None."""
@@ -892,7 +921,7 @@ def ranked_for_tasks(session: Session, pairs: Sequence[tuple[Task, DispatchConte
     judged = {task.id: _judged(ctx) for task, ctx in pairs}
     filters = {task.id: _filters(ctx) for task, ctx in pairs}
     # One column per distinct set of filters (tasks at one site and time share it).
-    position: dict[tuple[tuple[str, DutyFilter], ...], int] = {}
+    position: dict[tuple[tuple[str, VolunteerFilter], ...], int] = {}
     for found in filters.values():
         if found:
             position.setdefault(found, len(position))
