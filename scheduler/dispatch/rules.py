@@ -980,9 +980,12 @@ def ranked_for_tasks(session: Session, pairs: Sequence[tuple[Task, DispatchConte
         hi = max(row[-1] for row in classes)
         density = min(fit_count[tid] for tid in wanted) / (hi - lo + 1)
         after, span = lo - 1, max(PAGE, math.ceil(3 * limit / density))
+        # When the tasks share their filters the WHERE clause says it all; otherwise each
+        # row says which it passes (the database works those columns out twice).
+        shown = firsts if len({col for _, col in wanted.values()}) > 1 else []
         while wanted and after < hi:
             page = session.execute(
-                _candidate_query().add_columns(*firsts)
+                _candidate_query().add_columns(*shown)
                 .where(Volunteer.status == "active", Volunteer.id > after,
                        Volunteer.id <= after + span,
                        or_(*(_tags_in(fits) if col is None
@@ -992,7 +995,7 @@ def ranked_for_tasks(session: Session, pairs: Sequence[tuple[Task, DispatchConte
             for i, code, name, skills, party, status, *cats in page:
                 for tid, (fits, col) in list(wanted.items()):
                     if (i in judged[tid] or (skills, party) not in fits
-                            or col is not None and cats[col] is not None):
+                            or shown and col is not None and cats[col] is not None):
                         continue
                     chosen[tid].append(Candidate(i, code, name, _tags(skills, party, seen),
                                                  status))
