@@ -16,7 +16,7 @@ site's demand, and this task's earlier offers.
 With 40,000 volunteers, thousands are absent, on a shift elsewhere or in a closed loop:
 reading them one by one is what made suggestions slow. So a context judges one by one
 only the volunteers who may score (`DispatchContext.judged`: on the roster at the task's
-site around its day, with a task this week, already asked); every other volunteer is
+site that day or then, with a task this week, already asked); every other volunteer is
 alike but for their tags, absences and duties elsewhere, and the rules that look at
 those say in SQL whom they block among them (`EligibilityRule.unjudged`), so
 `ranked_candidates` counts and reads them a set at a time. `load_context(everyone=True)`
@@ -160,8 +160,8 @@ class DispatchContext:
     versions: dict[int, tuple[int, dt.date, dt.date]] = field(default_factory=dict)
     shift_times: dict[int, tuple[dt.time, dt.time]] = field(default_factory=dict)
     # volunteers whose facts are all loaded (None: everyone's); any other volunteer has
-    # no duty at the site around the task's day, no task this week and no offer of this
-    # task, and only absences and duties elsewhere, which the rules filter in SQL
+    # no duty at the site that day or then, no task this week and no offer of this task,
+    # and only absences and duties elsewhere, which the rules filter in SQL
     judged: frozenset[int] | None = None
 
     @property
@@ -725,17 +725,20 @@ def _duty_rows(session: Session, ctxs: list[DispatchContext], where: ColumnEleme
 
 
 def _load_site_duties(session: Session, ctxs: list[DispatchContext]) -> None:
-    """Everyone's published duties at each task's site from the day before to the day
-    after, and how many people each post has."""
+    """Everyone's published duties at each task's site on its day or at its time (or
+    just before it, for the night rest), and how many people those posts have: the
+    duties at the site that a rule reads (the others, the day before or after, change
+    nothing: those people are judged like everyone else)."""
     if not ctxs[0].versions:
         return
-    days = [c.day for c in ctxs]
-    one_day = dt.timedelta(days=1)
-    where = and_(Assignment.date.between(min(days) - one_day, max(days) + one_day),
-                 Post.site_id.in_({c.site_id for c in ctxs}))
+    slots = {c.task_id: _duty_slots(c) for c in ctxs}
+    where = and_(Post.site_id.in_({c.site_id for c in ctxs}),
+                 or_(Assignment.date.in_({c.day for c in ctxs}),
+                     _on_slots(set().union(*slots.values()))))
     for duty, _, _ in _duty_rows(session, ctxs, where):
         for ctx in ctxs:
-            if duty.site_id == ctx.site_id and abs(duty.date - ctx.day) <= one_day:
+            if duty.site_id == ctx.site_id and (
+                    duty.date == ctx.day or (duty.date, duty.shift_id) in slots[ctx.task_id]):
                 ctx.staffed[(duty.post_id, duty.shift_id, duty.date)] += 1
                 ctx.duties.setdefault(duty.volunteer_id, []).append(duty)
 
