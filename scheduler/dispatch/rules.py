@@ -907,11 +907,11 @@ def ranked_candidates(session: Session, task: Task, ctx: DispatchContext, limit:
     `eligible_ranked` over every active volunteer would say, without reading them all.
 
     The volunteers `ctx` judges are read and judged one by one. Any other volunteer has
-    no fact but their tags and their duties elsewhere, scores like every other such
+    no fact but their tags, absences and duties elsewhere, scores like every other such
     volunteer (so they are ranked by id), and is blocked by their tags or by the first
     rule whose `unjudged` filter holds them: the database counts them by tags and first
-    filter (one grouped query), the rules judge each such class once, and only the first
-    `limit` eligible ones are read.
+    filter (one grouped query over the volunteers), the rules judge each such class
+    once, and only the first `limit` eligible ones are read.
     """
     return ranked_for_tasks(session, [(task, ctx)], limit)[task.id]
 
