@@ -894,6 +894,16 @@ def _unjudged_rule(tags: frozenset[str], category: str | None,
     return None
 
 
+def _outranked(ranked: list[Ranked], limit: int, fits: set[TagKey], task: Task,
+               ctx: DispatchContext, seen: dict[TagKey, frozenset[str]]) -> bool:
+    """Whether `limit` of the judged volunteers (`ranked`, best first) score more than
+    any volunteer `ctx` does not judge can: then none of those need be read."""
+    if len(ranked) < limit:
+        return False
+    best = max(rank(Candidate(0, "", "", _tags(*key, seen)), task, ctx).points for key in fits)
+    return ranked[limit - 1].points > best
+
+
 def _tags_in(keys: Iterable[TagKey]) -> ColumnElement[bool]:
     return or_(*(and_(Volunteer.skills.is_(None) if skills is None
                       else cast(Volunteer.skills, String) == skills,
@@ -971,7 +981,7 @@ def ranked_for_tasks(session: Session, pairs: Sequence[tuple[Task, DispatchConte
             else:
                 excluded_by[rule] += n
         out[task.id] = (ranked, excluded_by)
-        if fits and limit > 0:
+        if fits and limit > 0 and not _outranked(ranked, limit, fits, task, ctx, seen):
             wanted[task.id] = (fits, col)
 
     chosen: dict[int, list[Candidate]] = {tid: [] for tid in wanted}
