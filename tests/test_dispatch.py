@@ -222,10 +222,13 @@ def test_suggest_uses_a_fixed_number_of_queries(
 
     for i in range(3):
         world.duty(create_volunteer(f"甲{i}"), "east-gate", "M", 2)
+    create_volunteer("丙")  # someone the context does not know: their page is read
     few = count()
     for i in range(30):
         world.duty(create_volunteer(f"乙{i}"), "west-gate", "A", 2)
-    assert count() == few <= 13
+        world.duty(create_volunteer(f"丁{i}"), "west-gate", "M", 2)  # busy elsewhere
+        world.duty(create_volunteer(f"戊{i}"), "hotel-care", "M", 4)  # closed loop
+    assert count() == few <= 12
 
 
 # -- lifecycle ----------------------------------------------------------------------------
@@ -463,38 +466,102 @@ def test_tasks_for_volunteer_gives_the_feed_its_events(
     assert second.sequence == dropped.version > first.sequence
 
 
+def _full_ranking(db: Session, task: Task, params: rules.DispatchParams | None
+                  ) -> tuple[list[rules.Ranked], dict[str, int]]:
+    """The rule catalogue judging every active volunteer, everyone's facts loaded."""
+    ctx = rules.load_context(db, task, NOW, params, everyone=True)
+    return rules.eligible_ranked(rules.load_candidates(db), task, ctx)
+
+
+def _shown(ranked: list[rules.Ranked]) -> list[tuple[int, tuple[int, ...], tuple[str, ...]]]:
+    return [(r.candidate.id, r.points, tuple(why.en for _, why in r.reasons)) for r in ranked]
+
+
+@pytest.mark.parametrize("seed", [5, 11])
 def test_fast_ranking_equals_judging_every_volunteer(
         db: Session, world: World, make_task: Callable[..., Task],
         create_volunteer: Callable[..., Volunteer],
-        busy_with: Callable[..., Task], monkeypatch: pytest.MonkeyPatch) -> None:
-    """`ranked_candidates` reads only the known volunteers and the first unknown ones;
-    its answer must be the brute-force ranking of every active volunteer, cut at limit."""
+        busy_with: Callable[..., Task], monkeypatch: pytest.MonkeyPatch, seed: int) -> None:
+    """`ranked_candidates` judges one by one only the volunteers the context knows of,
+    and the others a set at a time in SQL; its answer must be the brute-force ranking of
+    every active volunteer, cut at limit, with the same exclusion counts: on a generated
+    district (duties at every post and shift, nights, the hotel, short posts, tasks,
+    absences, declined and pending offers), for tasks at each site at several times, two
+    rest lengths, and for all the tasks at once as the board asks."""
     import random
 
-    monkeypatch.setattr(rules, "PAGE", 7)  # several pages over 120 volunteers
-    rng = random.Random(5)
-    tags = [[], [], ["driver"], ["medical"], ["driver", "medical"], ["counselor"]]
+    monkeypatch.setattr(rules, "PAGE", 7)  # several pages over 160 volunteers
+    rng = random.Random(seed)
+    tags = [[], [], [], ["driver"], ["medical"], ["driver", "medical"], ["counselor"]]
     people = [create_volunteer(f"丙{i}", skills=rng.choice(tags), party_member=i % 4 == 0,
                                status="active" if i % 13 else "left")
-              for i in range(120)]
-    for v in rng.sample(people, 30):
-        world.duty(v, rng.choice(["east-gate", "east-door", "west-gate", "hotel-care"]),
-                   rng.choice("MAN"), rng.choice([1, 2, 3]))
+              for i in range(160)]
+    posts = ["east-gate", "east-door", "west-gate", "hotel-care"]
+    placed = set()
+    for v in rng.sample(people, 100):
+        for _ in range(rng.randint(1, 3)):
+            shift, day = rng.choice("MAN"), rng.choice([1, 2, 2, 2, 3, 5])
+            if (v.id, shift, day) not in placed:
+                placed.add((v.id, shift, day))
+                world.duty(v, rng.choice(posts), shift, day)
+    world.demand("east-door", "M", 20)  # who stands there in the morning cannot leave
+    for i in range(2):
+        world.duty(create_volunteer(f"门岗{i}"), "east-door", "M", 2)
+    for v in rng.sample(people, 14):
+        busy_with(v, local(rng.choice([1, 2, 2, 3]), rng.choice([9, 11, 15, 20])),
+                  status=rng.choice(["accepted", "in_progress", "done"]),
+                  building=rng.choice(["", "3栋"]))
     for v in rng.sample(people, 8):
-        busy_with(v, local(2, rng.choice([9, 11, 15])))
-    for v in rng.sample(people, 5):
         db.add(Absence(volunteer_id=v.id, from_date=world.roster.start,
-                       to_date=world.roster.start, starts_at=local(2, 0),
+                       to_date=world.roster.start, starts_at=local(2, rng.choice([0, 12])),
                        ends_at=local(3, 0), reason="sick", created_by=SECRETARY))
+    tasks = [make_task("grocery_run", site="east", building="3栋"),
+             make_task("hospital_escort", site="west", due_at=local(2, 19)),
+             make_task("home_sampling", site="east", due_at=local(3, 9)),
+             make_task("psychological_support", site="hotel", due_at=local(2, 13)),
+             make_task("disinfection", site="west", due_at=local(2, 23, 30)),
+             make_task("medicine_delivery", site="east", due_at=local(2, 8))]  # late: from now
+    for task in tasks:
+        for v in rng.sample(people, 4):
+            db.add(TaskOffer(task=task, volunteer_id=v.id, offered_by=SECRETARY,
+                             state=rng.choice(["declined", "expired", "withdrawn"]),
+                             offered_at=NOW, expires_at=NOW))
+    non_driver = next(v for v in people if "driver" not in v.tags and v.status == "active")
+    db.add(TaskOffer(task=tasks[1], volunteer_id=non_driver.id, state="pending",
+                     offered_by=SECRETARY, offered_at=NOW, expires_at=NOW))  # a driver must come
     db.flush()
-    for code, site in [("grocery_run", "east"), ("hospital_escort", "west"),
-                       ("home_sampling", "east"), ("psychological_support", "west")]:
-        task = make_task(code, site=site)
-        ctx = rules.load_context(db, task, NOW)
-        full, full_excluded = rules.eligible_ranked(rules.load_candidates(db), task, ctx)
-        for limit in (1, 10, 200):
-            fast, fast_excluded = rules.ranked_candidates(db, task, ctx, limit)
-            assert [(r.candidate.id, r.points) for r in fast] == \
-                [(r.candidate.id, r.points) for r in full[:limit]], (code, limit)
-            assert fast_excluded == full_excluded
-        assert full_excluded and full  # the world blocks some and lets some through
+    seen_rules: set[str] = set()
+    for params in (None, rules.DispatchParams(night_rest_hours=12)):
+        full = {t.id: _full_ranking(db, t, params) for t in tasks}
+        for task in tasks:
+            ranking, excluded = full[task.id]
+            seen_rules |= set(excluded)
+            ctx = rules.load_context(db, task, NOW, params)
+            assert ctx.judged is not None and len(ctx.judged) < len(people)
+            for limit in (1, 10, 200):
+                fast, fast_excluded = rules.ranked_candidates(db, task, ctx, limit)
+                assert _shown(fast) == _shown(ranking[:limit]), (task.type.code, limit)
+                assert fast_excluded == excluded, (task.type.code, limit)
+        ctxs = rules.load_contexts(db, tasks, NOW, params)
+        board = rules.ranked_for_tasks(db, [(t, ctxs[t.id]) for t in tasks], 3)
+        for task in tasks:
+            assert _shown(board[task.id][0]) == _shown(full[task.id][0][:3])
+            assert board[task.id][1] == full[task.id][1]
+    # The generated district exercises every rule that can exclude an active volunteer.
+    assert seen_rules == {rule.code for rule in rules.ELIGIBILITY} - {"active"}
+
+
+def test_a_context_refuses_to_judge_a_volunteer_it_did_not_load(
+        db: Session, world: World, make_task: Callable[..., Task],
+        create_volunteer: Callable[..., Volunteer]) -> None:
+    task = make_task()
+    elsewhere = create_volunteer("西湖戊")
+    world.duty(elsewhere, "west-gate", "M", 2)
+    candidate = rules.load_candidates(db, [elsewhere.id])[0]
+    ctx = rules.load_context(db, task, NOW)
+    with pytest.raises(ValueError, match=f"volunteer {elsewhere.id}"):
+        rules.blocking(candidate, task, ctx)
+    ctx = rules.load_context(db, task, NOW, volunteers=[elsewhere.id])
+    assert rules.blocking(candidate, task, ctx) == rules.Blocked(
+        "not_on_shift_elsewhere", rules.Text("此时在 西湖卡口 当班（08:00-16:00）",
+                                              "on shift at 西湖卡口 then (08:00-16:00)"))

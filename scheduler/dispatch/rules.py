@@ -12,19 +12,45 @@ Everything a rule reads is in a `DispatchContext`, loaded by `load_context` with
 number of queries whatever the number of volunteers: published assignments around the
 task, closed-loop (hotel) duty in the roster period, absences, other tasks this week, the
 site's demand, and this task's earlier offers.
+
+With 40,000 volunteers, thousands are absent, on a shift elsewhere or in a closed loop:
+reading them one by one is what made suggestions slow. So a context judges one by one
+only the volunteers who may score (`DispatchContext.judged`: on the roster at the task's
+site that day or then, with a task this week, already asked); every other volunteer is
+alike but for their tags, absences and duties elsewhere, and the rules that look at
+those say in SQL whom they block among them (`EligibilityRule.unjudged`), so
+`ranked_candidates` counts and reads them a set at a time. `load_context(everyone=True)`
+loads everyone's facts, for checking that both ways agree.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from sqlalchemy import Select, String, and_, cast, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    String,
+    and_,
+    any_,
+    bindparam,
+    case,
+    cast,
+    false,
+    func,
+    literal,
+    or_,
+    select,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from scheduler.absences.models import REASON_NAMES, Absence
 from scheduler.dispatch.models import Task, TaskOffer
@@ -129,10 +155,87 @@ class DispatchContext:
     # places still to fill and skills still missing, counting live offers as filled
     places: int = 1
     missing: dict[str, int] = field(default_factory=dict)
+    # published versions around the task (id -> roster, first day, last day) and the
+    # shifts' times: what the rules' filters in SQL are made of
+    versions: dict[int, tuple[int, dt.date, dt.date]] = field(default_factory=dict)
+    shift_times: dict[int, tuple[dt.time, dt.time]] = field(default_factory=dict)
+    # volunteers whose facts are all loaded (None: everyone's); any other volunteer has
+    # no duty at the site that day or then, no task this week and no offer of this task,
+    # and only absences and duties elsewhere, which the rules filter in SQL
+    judged: frozenset[int] | None = None
 
     @property
     def day(self) -> dt.date:
         return local_date(self.window[0])
+
+    def shift_slots(self) -> Iterator[tuple[dt.date, int, Interval, bool]]:
+        """Every (date, shift, interval, night) from the day before the task's to the day
+        after: the only duties a rule looks at."""
+        for offset in (-1, 0, 1):
+            date = self.day + dt.timedelta(days=offset)
+            for shift_id, (start, end) in sorted(self.shift_times.items()):
+                yield date, shift_id, shift_interval(date, start, end), is_night(start, end)
+
+    def covering(self) -> frozenset[int]:
+        """The published versions whose period holds the task's day."""
+        return frozenset(vid for vid, (_, start, end) in self.versions.items()
+                         if start <= self.day <= end)
+
+
+class VolunteerFilter:
+    """Whom a rule blocks among the volunteers a context does not judge one by one, as
+    a query of their ids; equal filters give the same volunteers."""
+
+    def volunteer_ids(self) -> Select[int]:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class AbsenceFilter(VolunteerFilter):
+    """Volunteers absent at some time in `window`."""
+
+    window: Interval
+
+    def volunteer_ids(self) -> Select[int]:
+        return select(Absence.volunteer_id).where(_absent_during(self.window))
+
+
+def _absent_during(window: Interval) -> ColumnElement[bool]:
+    return and_(Absence.starts_at < window[1], Absence.ends_at > window[0])
+
+
+@dataclass(frozen=True)
+class DutyFilter(VolunteerFilter):
+    """Volunteers with a published duty in `versions`, on one of `slots` ((date, shift);
+    None: any), at a site other than `not_site`, of one of `kinds` (empty: any)."""
+
+    versions: frozenset[int]
+    slots: frozenset[tuple[dt.date, int]] | None = None
+    not_site: int | None = None
+    kinds: tuple[str, ...] = ()
+
+    def volunteer_ids(self) -> Select[int]:
+        query = select(Assignment.volunteer_id).where(
+            Assignment.version_id.in_(sorted(self.versions)))
+        if self.not_site is not None or self.kinds:
+            query = query.join(Post, Assignment.post_id == Post.id)
+        if self.not_site is not None:
+            query = query.where(Post.site_id != self.not_site)
+        if self.kinds:
+            query = query.join(Site, Post.site_id == Site.id).where(Site.kind.in_(self.kinds))
+        if self.slots is not None:
+            query = query.where(_on_slots(self.slots))
+        return query
+
+
+def _on_slots(slots: Iterable[tuple[dt.date, int]]) -> ColumnElement[bool]:
+    by_date: dict[dt.date, set[int]] = {}
+    for date, shift_id in slots:
+        by_date.setdefault(date, set()).add(shift_id)
+    if not by_date:
+        return false()
+    return or_(*(and_(Assignment.date == date, Assignment.shift_id.in_(sorted(ids)))
+                 for date, ids in sorted(by_date.items())))
 
 
 # ---------------------------------------------------------------------------------------
@@ -151,6 +254,11 @@ class EligibilityRule(Rule):
     def eligible(self, c: Candidate, task: Task, ctx: DispatchContext) -> Text | None:
         """The reason `c` may not take `task`, or None when this rule allows it."""
         raise NotImplementedError
+
+    def unjudged(self, ctx: DispatchContext) -> VolunteerFilter | None:
+        """Whom this rule blocks among the volunteers `ctx` does not judge one by one;
+        None: none of them, but by their tags (which `eligible` judges)."""
+        return None
 
 
 class ScoringRule(Rule):
@@ -225,6 +333,9 @@ class NotAbsent(EligibilityRule):
                             f"absent ({name.en}) until {_md(until).en}")
         return None
 
+    def unjudged(self, ctx: DispatchContext) -> VolunteerFilter | None:
+        return AbsenceFilter(ctx.window)
+
 
 class ClosedLoopElsewhere(EligibilityRule):
     code = "closed_loop"
@@ -238,6 +349,11 @@ class ClosedLoopElsewhere(EligibilityRule):
         name = others[min(others)]
         return Text(f"在闭环站点 {name} 工作，不能外出", f"works in closed loop at {name}")
 
+    def unjudged(self, ctx: DispatchContext) -> DutyFilter | None:
+        covering = ctx.covering()
+        return DutyFilter(covering, not_site=ctx.site_id, kinds=CLOSED_LOOP_KINDS) \
+            if covering else None
+
 
 class NotOnShiftElsewhere(EligibilityRule):
     code = "not_on_shift_elsewhere"
@@ -250,6 +366,12 @@ class NotOnShiftElsewhere(EligibilityRule):
                 return Text(f"此时在 {duty.site_name} 当班（{span}）",
                             f"on shift at {duty.site_name} then ({span})")
         return None
+
+    def unjudged(self, ctx: DispatchContext) -> DutyFilter | None:
+        slots = frozenset((date, shift_id) for date, shift_id, interval, _ in ctx.shift_slots()
+                          if overlaps(interval, ctx.window))
+        return DutyFilter(frozenset(ctx.versions), slots, not_site=ctx.site_id) \
+            if slots and ctx.versions else None
 
 
 class NotOnAnotherTask(EligibilityRule):
@@ -268,14 +390,22 @@ class RestAfterNight(EligibilityRule):
     title = Text("夜班后休息", "rest after a night shift")
 
     def eligible(self, c: Candidate, task: Task, ctx: DispatchContext) -> Text | None:
-        rest = dt.timedelta(hours=ctx.params.night_rest_hours)
-        start = ctx.window[0]
         for duty in ctx.duties.get(c.id, []):
-            if duty.night and duty.ends <= start < duty.ends + rest:
+            if self._resting(duty.ends, duty.night, ctx):
                 h = ctx.params.night_rest_hours
                 return Text(f"夜班 {_hm(duty.ends)} 下班，需休息 {h} 小时",
                             f"night shift ended {_hm(duty.ends)}; needs {h} h rest")
         return None
+
+    @staticmethod
+    def _resting(ends: dt.datetime, night: bool, ctx: DispatchContext) -> bool:
+        rest = dt.timedelta(hours=ctx.params.night_rest_hours)
+        return night and ends <= ctx.window[0] < ends + rest
+
+    def unjudged(self, ctx: DispatchContext) -> DutyFilter | None:
+        slots = frozenset((date, shift_id) for date, shift_id, (_, ends), night
+                          in ctx.shift_slots() if self._resting(ends, night, ctx))
+        return DutyFilter(frozenset(ctx.versions), slots) if slots and ctx.versions else None
 
 
 class SameSite(ScoringRule):
@@ -380,8 +510,15 @@ class Ranked:
         return tuple(-p for p in self.points), self.candidate.id
 
 
+def _judgeable(c: Candidate, ctx: DispatchContext) -> None:
+    if ctx.judged is not None and c.id not in ctx.judged:
+        raise ValueError(f"volunteer {c.id}: the dispatch context of task {ctx.task_id} was "
+                         "loaded without their duties; pass them to load_context(volunteers=)")
+
+
 def blocking(c: Candidate, task: Task, ctx: DispatchContext) -> Blocked | None:
     """The first eligibility rule that blocks `c`, or None when `c` may take the task."""
+    _judgeable(c, ctx)
     for rule in ELIGIBILITY:
         reason = rule.eligible(c, task, ctx)
         if reason is not None:
@@ -391,6 +528,7 @@ def blocking(c: Candidate, task: Task, ctx: DispatchContext) -> Blocked | None:
 
 def all_blocking(c: Candidate, task: Task, ctx: DispatchContext) -> list[Blocked]:
     """Every eligibility rule that blocks `c` (for "why not this person?")."""
+    _judgeable(c, ctx)
     out = []
     for rule in ELIGIBILITY:
         reason = rule.eligible(c, task, ctx)
@@ -445,12 +583,12 @@ def _tags(skills: str | None, party: bool, seen: dict[tuple[str | None, bool], f
     return seen[key]
 
 
-def _candidate_query() -> Select[tuple[int, str, str, str | None, bool, str]]:
+def _candidate_query() -> Select[int, str, str, str, bool, str]:
     return select(Volunteer.id, Volunteer.code, Volunteer.name, cast(Volunteer.skills, String),
                   Volunteer.party_member, Volunteer.status)
 
 
-def _candidates(session: Session, query: Select[tuple[int, str, str, str | None, bool, str]]
+def _candidates(session: Session, query: Select[int, str, str, str, bool, str]
                 ) -> list[Candidate]:
     seen: dict[tuple[str | None, bool], frozenset[str]] = {}
     return [Candidate(i, code, name, _tags(skills, party, seen), status)
@@ -469,16 +607,24 @@ def load_candidates(session: Session, volunteer_ids: Sequence[int] | None = None
 
 
 def load_context(session: Session, task: Task, now: dt.datetime,
-                 params: DispatchParams | None = None) -> DispatchContext:
-    """Load what every rule needs for `task`, in a fixed number of queries."""
-    return load_contexts(session, [task], now, params)[task.id]
+                 params: DispatchParams | None = None, *, volunteers: Collection[int] = (),
+                 everyone: bool = False) -> DispatchContext:
+    """Load what every rule needs for `task`, in a fixed number of queries.
+
+    The context judges one by one the volunteers it knows of and `volunteers` (pass the
+    one you mean to check with `blocking`); `everyone` loads every volunteer's facts.
+    """
+    return load_contexts(session, [task], now, params, volunteers=volunteers,
+                         everyone=everyone)[task.id]
 
 
 def load_contexts(session: Session, tasks: Sequence[Task], now: dt.datetime,
-                  params: DispatchParams | None = None) -> dict[int, DispatchContext]:
+                  params: DispatchParams | None = None, *, volunteers: Collection[int] = (),
+                  everyone: bool = False) -> dict[int, DispatchContext]:
     """The contexts of several tasks (a board's), in the same fixed number of queries as
     one: each query covers every task's period and the rows are shared out in Python.
-    The tasks' offers (with their volunteers) should be loaded already."""
+    The tasks' offers (with their volunteers) should be loaded already. Every context
+    judges the volunteers any of them knows of (see `load_context`)."""
     ctxs = []
     for task in tasks:
         ctx = DispatchContext(task.id, task.site_id, task.building, task_window(task, now),
@@ -490,12 +636,36 @@ def load_contexts(session: Session, tasks: Sequence[Task], now: dt.datetime,
     days = [c.day for c in ctxs]
     versions = _published_versions(session, min(days) - dt.timedelta(days=1),
                                    max(days) + dt.timedelta(days=1))
-    _load_duties(session, ctxs, versions)
-    _load_closed_loop(session, ctxs, versions)
-    _load_minimum(session, ctxs, versions)
-    _load_absences(session, ctxs)
+    shifts = {} if not versions else {i: (start, end) for i, start, end in session.execute(
+        select(ShiftTemplate.id, ShiftTemplate.start, ShiftTemplate.end))}
+    for ctx in ctxs:
+        ctx.versions, ctx.shift_times = versions, shifts
+    _load_site_duties(session, ctxs)
+    _load_minimum(session, ctxs)
     _load_tasks(session, ctxs)
+    judged = None if everyone else frozenset(set(volunteers).union(*map(_mentioned, ctxs)))
+    _load_absences(session, ctxs, judged)
+    _load_elsewhere(session, ctxs, judged)
+    for ctx in ctxs:
+        ctx.judged = judged
     return {c.task_id: c for c in ctxs}
+
+
+def _mentioned(ctx: DispatchContext) -> set[int]:
+    """Volunteers the context says anything about."""
+    return (set(ctx.duties) | set(ctx.closed_loop) | set(ctx.absences) | set(ctx.busy)
+            | set(ctx.tasks_today) | set(ctx.tasks_week) | set(ctx.asked))
+
+
+def _among(session: Session, column: InstrumentedAttribute[int], ids: Collection[int]
+           ) -> ColumnElement[bool]:
+    """`column IN ids`: one array parameter on PostgreSQL, numbers written in the SQL
+    elsewhere (no limit on bound parameters; a list of a thousand parameters costs more
+    to send than the query takes)."""
+    values = sorted(ids)
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, values, type_=ARRAY(Integer)))
+    return column.in_(bindparam(None, values, expanding=True, literal_execute=True))
 
 
 def _load_offers(ctx: DispatchContext, task: Task) -> None:
@@ -526,93 +696,78 @@ def _published_versions(session: Session, first: dt.date, last: dt.date
     return out
 
 
-def _duty_slots(shifts: Sequence[tuple[int, dt.time, dt.time]], ctx: DispatchContext
-                ) -> set[tuple[dt.date, int]]:
+def _duty_slots(ctx: DispatchContext) -> set[tuple[dt.date, int]]:
     """(date, shift) around the task's day whose shifts meet its window, or end within
     the night rest before it: the only duties elsewhere that a rule can look at."""
     begin = ctx.window[0] - dt.timedelta(hours=ctx.params.night_rest_hours)
-    end = ctx.window[1]
-    out = set()
-    for offset in (-1, 0, 1):
-        date = ctx.day + dt.timedelta(days=offset)
-        out.update((date, i) for i, start, stop in shifts
-                   if overlaps(shift_interval(date, start, stop), (begin, end)))
-    return out
+    return {(date, shift_id) for date, shift_id, interval, _ in ctx.shift_slots()
+            if overlaps(interval, (begin, ctx.window[1]))}
 
 
-def _load_duties(session: Session, ctxs: list[DispatchContext],
-                 versions: dict[int, tuple[int, dt.date, dt.date]]) -> None:
-    """Published duties at each task's site from the day before to the day after, and
-    elsewhere only those at the time of the task (or just before it, for the night
-    rest): with 40,000 volunteers the other sites' whole days are tens of thousands of
-    rows no rule reads."""
-    if not versions:
-        return
-    shifts = session.execute(select(ShiftTemplate.id, ShiftTemplate.start,
-                                    ShiftTemplate.end)).all()
-    slots = {c.task_id: _duty_slots(shifts, c) for c in ctxs}
-    wanted: dict[dt.date, set[int]] = {}
-    for found in slots.values():
-        for date, shift_id in found:
-            wanted.setdefault(date, set()).add(shift_id)
-    elsewhere = [and_(Assignment.date == date, Assignment.shift_id.in_(sorted(ids)))
-                 for date, ids in sorted(wanted.items())]
-    days = [c.day for c in ctxs]
+def _duty_rows(session: Session, ctxs: list[DispatchContext], where: ColumnElement[bool]
+               ) -> Iterator[tuple[Duty, int, str]]:
+    """Published duties of the contexts' versions matching `where`, each with its
+    version and its site's kind."""
     rows = session.execute(
-        select(Assignment.volunteer_id, Assignment.date, Assignment.post_id,
-               Assignment.shift_id, Post.site_id, Site.name, ShiftTemplate.start,
-               ShiftTemplate.end)
+        select(Assignment.volunteer_id, Assignment.version_id, Assignment.date,
+               Assignment.post_id, Assignment.shift_id, Post.site_id, Site.name, Site.kind)
         .join(Post, Assignment.post_id == Post.id)
         .join(Site, Post.site_id == Site.id)
-        .join(ShiftTemplate, Assignment.shift_id == ShiftTemplate.id)
-        .where(Assignment.version_id.in_(list(versions)),
-               Assignment.date.between(min(days) - dt.timedelta(days=1),
-                                       max(days) + dt.timedelta(days=1)),
-               or_(Post.site_id.in_({c.site_id for c in ctxs}), *elsewhere))).all()
+        .where(Assignment.version_id.in_(list(ctxs[0].versions)), where))
+    shifts = ctxs[0].shift_times
     placed: dict[tuple[dt.date, int], tuple[dt.datetime, dt.datetime, bool]] = {}
-    one_day = dt.timedelta(days=1)
-    for vol, date, post, shift_id, site, site_name, start, end in rows:
+    for vol, version, date, post, shift_id, site, site_name, kind in rows:
         if (date, shift_id) not in placed:  # a few shifts x 3 days: convert each once
+            start, end = shifts[shift_id]
             placed[(date, shift_id)] = (*shift_interval(date, start, end), is_night(start, end))
         begins, ends, night = placed[(date, shift_id)]
-        duty = Duty(vol, site, site_name, post, shift_id, date, begins, ends, night)
-        for ctx in ctxs:
-            if abs(date - ctx.day) > one_day:
-                continue
-            if site == ctx.site_id:
-                ctx.staffed[(post, shift_id, date)] += 1
-            elif (date, shift_id) not in slots[ctx.task_id]:
-                continue
-            ctx.duties.setdefault(vol, []).append(duty)
+        yield Duty(vol, site, site_name, post, shift_id, date, begins, ends, night), version, kind
 
 
-def _covering(versions: dict[int, tuple[int, dt.date, dt.date]], day: dt.date
-              ) -> dict[int, int]:
-    return {vid: roster_id for vid, (roster_id, start, end) in versions.items()
-            if start <= day <= end}
-
-
-def _load_closed_loop(session: Session, ctxs: list[DispatchContext],
-                      versions: dict[int, tuple[int, dt.date, dt.date]]) -> None:
-    covering = {c.task_id: _covering(versions, c.day) for c in ctxs}
-    every = sorted({vid for found in covering.values() for vid in found})
-    if not every:
+def _load_site_duties(session: Session, ctxs: list[DispatchContext]) -> None:
+    """Everyone's published duties at each task's site on its day or at its time (or
+    just before it, for the night rest), and how many people those posts have: the
+    duties at the site that a rule reads (the others, the day before or after, change
+    nothing: those people are judged like everyone else)."""
+    if not ctxs[0].versions:
         return
-    rows = session.execute(
-        select(Assignment.version_id, Assignment.volunteer_id, Site.id, Site.name).distinct()
-        .join(Post, Assignment.post_id == Post.id)
-        .join(Site, Post.site_id == Site.id)
-        .where(Assignment.version_id.in_(every), Site.kind.in_(CLOSED_LOOP_KINDS))).all()
-    for version, vol, site, name in rows:
+    slots = {c.task_id: _duty_slots(c) for c in ctxs}
+    where = and_(Post.site_id.in_({c.site_id for c in ctxs}),
+                 or_(Assignment.date.in_({c.day for c in ctxs}),
+                     _on_slots(set().union(*slots.values()))))
+    for duty, _, _ in _duty_rows(session, ctxs, where):
         for ctx in ctxs:
-            if version in covering[ctx.task_id]:
-                ctx.closed_loop.setdefault(vol, {})[site] = name
+            if duty.site_id == ctx.site_id and (
+                    duty.date == ctx.day or (duty.date, duty.shift_id) in slots[ctx.task_id]):
+                ctx.staffed[(duty.post_id, duty.shift_id, duty.date)] += 1
+                ctx.duties.setdefault(duty.volunteer_id, []).append(duty)
 
 
-def _load_minimum(session: Session, ctxs: list[DispatchContext],
-                  versions: dict[int, tuple[int, dt.date, dt.date]]) -> None:
+def _load_elsewhere(session: Session, ctxs: list[DispatchContext],
+                    judged: frozenset[int] | None) -> None:
+    """The `judged` volunteers' (None: everyone's) duties elsewhere at the time of each
+    task (or just before it, for the night rest) and their closed-loop sites in the
+    roster period: with 40,000 volunteers, everyone's are thousands of rows."""
+    if not ctxs[0].versions or judged is not None and not judged:
+        return
+    slots = {c.task_id: _duty_slots(c) for c in ctxs}
+    covering = {c.task_id: c.covering() for c in ctxs}
+    closed = sorted(set().union(*covering.values()))
+    where = or_(_on_slots(set().union(*slots.values())),
+                and_(Assignment.version_id.in_(closed), Site.kind.in_(CLOSED_LOOP_KINDS)))
+    if judged is not None:
+        where = and_(where, _among(session, Assignment.volunteer_id, judged))
+    for duty, version, kind in _duty_rows(session, ctxs, where):
+        for ctx in ctxs:
+            if kind in CLOSED_LOOP_KINDS and version in covering[ctx.task_id]:
+                ctx.closed_loop.setdefault(duty.volunteer_id, {})[duty.site_id] = duty.site_name
+            if duty.site_id != ctx.site_id and (duty.date, duty.shift_id) in slots[ctx.task_id]:
+                ctx.duties.setdefault(duty.volunteer_id, []).append(duty)
+
+
+def _load_minimum(session: Session, ctxs: list[DispatchContext]) -> None:
     """Demand minimum at each task site's (post, shift, date) for the dates around it."""
-    roster_ids = {r for r, _, _ in versions.values()}
+    roster_ids = {r for r, _, _ in ctxs[0].versions.values()}
     staffed = [c for c in ctxs if c.staffed]
     if not roster_ids or not staffed:
         return
@@ -632,12 +787,17 @@ def _load_minimum(session: Session, ctxs: list[DispatchContext],
                     ctx.minimum[key] = ctx.minimum.get(key, 0) + minimum
 
 
-def _load_absences(session: Session, ctxs: list[DispatchContext]) -> None:
-    start = min(c.window[0] for c in ctxs)
-    end = max(c.window[1] for c in ctxs)
+def _load_absences(session: Session, ctxs: list[DispatchContext],
+                   judged: frozenset[int] | None) -> None:
+    """The `judged` volunteers' (None: everyone's) absences during each task."""
+    if judged is not None and not judged:
+        return
+    where = _absent_during((min(c.window[0] for c in ctxs), max(c.window[1] for c in ctxs)))
+    if judged is not None:
+        where = and_(where, _among(session, Absence.volunteer_id, judged))
     rows = session.execute(
         select(Absence.volunteer_id, Absence.starts_at, Absence.ends_at, Absence.reason)
-        .where(Absence.starts_at < end, Absence.ends_at > start)).all()
+        .where(where)).all()
     for vol, a, b, reason in rows:
         for ctx in ctxs:
             if a < ctx.window[1] and b > ctx.window[0]:
@@ -684,44 +844,71 @@ def eligible_ranked(candidates: Iterable[Candidate], task: Task, ctx: DispatchCo
     return ranked, dict(excluded)
 
 
-
 #: Volunteers read per query when looking for the first eligible ones nobody knows of.
-PAGE = 500
+PAGE = 100
+
+#: A volunteer's tags as stored: the skills column as text, and whether a Party member.
+TagKey = tuple[str | None, bool]
 
 
-def _known(ctx: DispatchContext) -> set[int]:
-    """Volunteers the context says anything about (the others look all alike)."""
-    return (set(ctx.duties) | set(ctx.closed_loop) | set(ctx.absences) | set(ctx.busy)
-            | set(ctx.tasks_today) | set(ctx.tasks_week) | set(ctx.asked))
+def _judged(ctx: DispatchContext) -> frozenset[int]:
+    return ctx.judged if ctx.judged is not None else frozenset(_mentioned(ctx))
 
 
-def _active(session: Session, volunteer_ids: Iterable[int]) -> list[Candidate]:
-    ids = sorted(volunteer_ids)
-    out: list[Candidate] = []
-    for i in range(0, len(ids), 10_000):  # below SQLite's limit of bound parameters
-        out.extend(c for c in load_candidates(session, ids[i:i + 10_000])
-                   if c.status == "active")
-    return out
+def _filters(ctx: DispatchContext) -> tuple[tuple[str, VolunteerFilter], ...]:
+    """The rules that block some of the volunteers `ctx` does not judge, in catalogue
+    order, each with whom."""
+    return tuple((rule.code, f) for rule in ELIGIBILITY if (f := rule.unjudged(ctx)) is not None)
 
 
-def load_candidates_after(session: Session, after: int, count: int) -> list[Candidate]:
-    """The next `count` active volunteers by id after `after`: one query."""
-    return _candidates(session, _candidate_query()
-                       .where(Volunteer.status == "active", Volunteer.id > after)
-                       .order_by(Volunteer.id).limit(count))
+def _first_filter(filters: tuple[tuple[str, VolunteerFilter], ...]) -> ColumnElement[str | None]:
+    """SQL: the code of the first of `filters` that holds a volunteer, or NULL."""
+    return case(*((Volunteer.id.in_(f.volunteer_ids()), literal(code))
+                  for code, f in filters), else_=None)
 
 
-def _tag_classes(session: Session) -> Counter[frozenset[str]]:
-    """Active volunteers counted by their tags (skills and "party"): one grouped query."""
-    out = Counter[frozenset[str]]()
-    rows = session.execute(
-        select(cast(Volunteer.skills, String), Volunteer.party_member, func.count())
-        .where(Volunteer.status == "active")
-        .group_by(cast(Volunteer.skills, String), Volunteer.party_member)).all()
-    seen: dict[tuple[str | None, bool], frozenset[str]] = {}
-    for skills, party, n in rows:
-        out[_tags(skills, party, seen)] += n
-    return out
+def _filtered_by(c: Candidate, filters: tuple[tuple[str, VolunteerFilter], ...], task: Task,
+                 ctx: DispatchContext) -> str | None:
+    """The first of the rules' `filters` that holds `c`, a volunteer `ctx` judges: their
+    duties are all loaded, so that rule blocks them."""
+    codes = {code for code, _ in filters}
+    for rule in ELIGIBILITY:
+        if rule.code in codes and rule.eligible(c, task, ctx) is not None:
+            return rule.code
+    return None
+
+
+def _unjudged_rule(tags: frozenset[str], category: str | None,
+                   filters: tuple[tuple[str, VolunteerFilter], ...], task: Task,
+                   ctx: DispatchContext) -> str | None:
+    """The first rule that blocks a volunteer `ctx` does not judge, who has `tags` and
+    whom `category` (the first of the rules' `filters` to hold them) names, or None."""
+    filtered = {code for code, _ in filters}
+    nobody = Candidate(0, "", "", tags)  # known to no rule: only the tags count
+    for rule in ELIGIBILITY:
+        if rule.code in filtered:
+            if rule.code == category:
+                return rule.code
+        elif rule.eligible(nobody, task, ctx) is not None:
+            return rule.code
+    return None
+
+
+def _outranked(ranked: list[Ranked], limit: int, fits: set[TagKey], task: Task,
+               ctx: DispatchContext, seen: dict[TagKey, frozenset[str]]) -> bool:
+    """Whether `limit` of the judged volunteers (`ranked`, best first) score more than
+    any volunteer `ctx` does not judge can: then none of those need be read."""
+    if len(ranked) < limit:
+        return False
+    best = max(rank(Candidate(0, "", "", _tags(*key, seen)), task, ctx).points for key in fits)
+    return ranked[limit - 1].points > best
+
+
+def _tags_in(keys: Iterable[TagKey]) -> ColumnElement[bool]:
+    return or_(*(and_(Volunteer.skills.is_(None) if skills is None
+                      else cast(Volunteer.skills, String) == skills,
+                      Volunteer.party_member == party)
+                 for skills, party in sorted(keys, key=lambda k: (k[0] or "", k[1]))))
 
 
 def ranked_candidates(session: Session, task: Task, ctx: DispatchContext, limit: int
@@ -729,11 +916,12 @@ def ranked_candidates(session: Session, task: Task, ctx: DispatchContext, limit:
     """The best `limit` eligible active volunteers and how many each rule excluded, as
     `eligible_ranked` over every active volunteer would say, without reading them all.
 
-    A volunteer the context knows nothing about (no duty near the task, no absence, no
-    task this week, never asked) is judged by their tags alone and scores like every
-    other such volunteer, so they are ranked by id: the rules run once per set of tags
-    (counted by one grouped query), and only the first `limit` eligible ones are read,
-    a page at a time. The volunteers the context knows are judged one by one.
+    The volunteers `ctx` judges are read and judged one by one. Any other volunteer has
+    no fact but their tags, absences and duties elsewhere, scores like every other such
+    volunteer (so they are ranked by id), and is blocked by their tags or by the first
+    rule whose `unjudged` filter holds them: the database counts them by tags and first
+    filter (one grouped query over the volunteers), the rules judge each such class
+    once, and only the first `limit` eligible ones are read.
     """
     return ranked_for_tasks(session, [(task, ctx)], limit)[task.id]
 
@@ -741,44 +929,100 @@ def ranked_candidates(session: Session, task: Task, ctx: DispatchContext, limit:
 def ranked_for_tasks(session: Session, pairs: Sequence[tuple[Task, DispatchContext]],
                      limit: int) -> dict[int, tuple[list[Ranked], dict[str, int]]]:
     """`ranked_candidates` for several tasks, sharing the queries (a board's top picks)."""
-    known = set().union(*(_known(ctx) for _, ctx in pairs)) if pairs else set()
-    everyone = _active(session, known)
-    classes = _tag_classes(session)
-    pages: list[list[Candidate]] = []
-    out = {}
+    if not pairs:
+        return {}
+    judged = {task.id: _judged(ctx) for task, ctx in pairs}
+    filters = {task.id: _filters(ctx) for task, ctx in pairs}
+    # One column per distinct set of filters (tasks at one site and time share it).
+    position: dict[tuple[tuple[str, VolunteerFilter], ...], int] = {}
+    for found in filters.values():
+        if found:
+            position.setdefault(found, len(position))
+    firsts = [_first_filter(found) for found in position]
+    seen: dict[TagKey, frozenset[str]] = {}
+
+    known: list[tuple[Candidate, TagKey]] = []
+    every_judged = frozenset().union(*judged.values())
+    if every_judged:
+        for i, code, name, skills, party, status in session.execute(
+                _candidate_query()
+                .where(Volunteer.status == "active", _among(session, Volunteer.id, every_judged))
+                .order_by(Volunteer.id)):
+            known.append((Candidate(i, code, name, _tags(skills, party, seen), status),
+                          (skills, party)))
+    inner = (select(cast(Volunteer.skills, String).label("skills"),
+                    Volunteer.party_member.label("party"), Volunteer.id,
+                    *(first.label(f"filter_{i}") for i, first in enumerate(firsts)))
+             .where(Volunteer.status == "active").subquery())
+    groups = [c for c in inner.c if c.name != "id"]
+    classes = session.execute(select(*groups, func.count(), func.min(inner.c.id),
+                                     func.max(inner.c.id)).group_by(*groups)).all()
+
+    out: dict[int, tuple[list[Ranked], Counter[str]]] = {}
+    wanted: dict[int, tuple[set[TagKey], int | None]] = {}
+    fit_count: dict[int, int] = {}
     for task, ctx in pairs:
-        mine = _known(ctx)
-        judged = [c for c in everyone if c.id in mine]
-        ranked, excluded = eligible_ranked(judged, task, ctx)
-        excluded_by = Counter(excluded)
-        in_known = Counter(c.skills for c in judged)
-        fits: set[frozenset[str]] = set()
-        for tags, n in classes.items():
-            plain = n - in_known[tags]
-            if plain <= 0:
+        mine, col = judged[task.id], position.get(filters[task.id])
+        here = [(c, key) for c, key in known if c.id in mine]
+        ranked, excluded = eligible_ranked([c for c, _ in here], task, ctx)
+        plain = Counter[tuple[TagKey, str | None]]()
+        for skills, party, *cats, n, _, _ in classes:
+            plain[((skills, party), None if col is None else cats[col])] += n
+        for c, key in here:  # the database counted them too, by the same filters
+            plain[(key, _filtered_by(c, filters[task.id], task, ctx))] -= 1
+        excluded_by, fits = Counter(excluded), set()
+        for (key, category), n in plain.items():
+            if n <= 0:
                 continue
-            blocked = blocking(Candidate(0, "", "", tags), task, ctx)
-            if blocked is None:
-                fits.add(tags)
+            rule = _unjudged_rule(_tags(*key, seen), category, filters[task.id], task, ctx)
+            if rule is None:
+                fits.add(key)
+                fit_count[task.id] = fit_count.get(task.id, 0) + n
             else:
-                excluded_by[blocked.rule] += plain
-        chosen: list[Candidate] = []
-        n = 0
-        while len(chosen) < limit:
-            if n == len(pages):
-                # The first page is read even when no tags fit: a fixed count of queries.
-                after = pages[-1][-1].id if pages and pages[-1] else 0
-                if pages and len(pages[-1]) < PAGE:
-                    break
-                pages.append(load_candidates_after(session, after, PAGE))
-            page = pages[n]
-            n += 1
-            if not fits:
-                break
-            chosen.extend(c for c in page if c.id not in mine and c.skills in fits)
-            if len(page) < PAGE:
-                break
-        ranked.extend(rank(c, task, ctx) for c in chosen[:limit])
+                excluded_by[rule] += n
+        out[task.id] = (ranked, excluded_by)
+        if fits and limit > 0 and not _outranked(ranked, limit, fits, task, ctx, seen):
+            wanted[task.id] = (fits, col)
+
+    chosen: dict[int, list[Candidate]] = {tid: [] for tid in wanted}
+    if wanted:
+        # Read the first eligible ones by id, a range of ids at a time (ranges the
+        # database walks by primary key), the first one wide enough to hold `limit` of
+        # them three times over at their density; each next one twice as wide.
+        lo = min(row[-2] for row in classes)
+        hi = max(row[-1] for row in classes)
+        density = min(fit_count[tid] for tid in wanted) / (hi - lo + 1)
+        after, span = lo - 1, max(PAGE, math.ceil(3 * limit / density))
+        # When the tasks share their filters the WHERE clause says it all; otherwise each
+        # row says which it passes (the database works those columns out twice).
+        shown = firsts if len({col for _, col in wanted.values()}) > 1 else []
+        while wanted and after < hi:
+            page = session.execute(
+                _candidate_query().add_columns(*shown)
+                .where(Volunteer.status == "active", Volunteer.id > after,
+                       Volunteer.id <= after + span,
+                       or_(*(_tags_in(fits) if col is None
+                             else and_(firsts[col].is_(None), _tags_in(fits))
+                             for fits, col in wanted.values())))
+                .order_by(Volunteer.id).limit(PAGE)).all()
+            for i, code, name, skills, party, status, *cats in page:
+                for tid, (fits, col) in list(wanted.items()):
+                    if (i in judged[tid] or (skills, party) not in fits
+                            or shown and col is not None and cats[col] is not None):
+                        continue
+                    chosen[tid].append(Candidate(i, code, name, _tags(skills, party, seen),
+                                                 status))
+                    if len(chosen[tid]) == limit:
+                        del wanted[tid]
+            if len(page) == PAGE:
+                after = page[-1][0]
+            else:
+                after, span = after + span, span * 2
+
+    result = {}
+    for task, ctx in pairs:
+        ranked, excluded_by = out[task.id]
+        ranked.extend(rank(c, task, ctx) for c in chosen.get(task.id, []))
         ranked.sort(key=lambda r: r.key)
-        out[task.id] = (ranked[:limit], dict(excluded_by))
-    return out
+        result[task.id] = (ranked[:limit], dict(excluded_by))
+    return result

@@ -332,7 +332,7 @@ def suggest(session: Session, task_id: int, limit: int = 10, *, now: dt.datetime
     """The best `limit` volunteers for the task, ranked, each with their reasons.
 
     Reads only; a fixed number of queries whatever the size of the district (one more
-    per `rules.PAGE` volunteers passed over when few have the skills the task needs).
+    per `rules.PAGE` eligible volunteers read, when `limit` is larger).
     """
     now = now or utcnow()
     task = session.get(Task, task_id)
@@ -377,7 +377,7 @@ def explain(session: Session, task_id: int, volunteer_id: int, *,
     found = rules.load_candidates(session, [volunteer_id])
     if not found:
         raise LookupError(f"no volunteer {volunteer_id}")
-    ctx = rules.load_context(session, task, now or utcnow(), params)
+    ctx = rules.load_context(session, task, now or utcnow(), params, volunteers=[volunteer_id])
     return rules.all_blocking(found[0], task, ctx)
 
 
@@ -417,7 +417,7 @@ def offer(session: Session, task_id: int, volunteer_id: int, actor: str,
         found = rules.load_candidates(session, [volunteer_id])
         if not found:
             raise LookupError(f"no volunteer {volunteer_id}")
-        ctx = rules.load_context(session, task, now, params)
+        ctx = rules.load_context(session, task, now, params, volunteers=[volunteer_id])
         if ctx.places <= 0:
             raise TransitionError(Text(f"任务 {task.id} 的名额已派满，等待答复",
                                        f"task {task.id} has offers out for every place"))
