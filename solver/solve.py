@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import functools
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -228,8 +229,10 @@ class _Scheduler:
     releases the GIL while it solves, so two threads keep two cores busy.  Small parts
     (or ones whose greedy roster misses a `min_shifts`) get one whole-model CP-SAT run
     with a share of time by size.  Large parts then take turns in slices of LNS, always
-    the idle part whose objective is furthest above its bound: a hotel that the greedy
-    left short gets the time it needs, a part already at its bound gets none.
+    the idle part with the most to gain: its recent gain per slice (at first its whole
+    gap to its bound), at most that gap.  A hotel that the greedy left short gets the
+    time it needs, a part already at its bound gets none, and a part whose bound is weak
+    (its gap stays however long it is searched) does not starve the others.
     """
 
     def __init__(self, problem: Problem, rules: list[Rule], parts: list[Part],
@@ -253,6 +256,7 @@ class _Scheduler:
                 part.status = "FEASIBLE"
                 tracker.update(i, part.objective, part.bound)
         self.busy: set[int] = set()
+        self.gain: dict[int, float] = {}  # recent gain per LNS slice, halved each slice
 
     def _lns_ready(self, part: Part) -> bool:
         return len(part.pairs) > WHOLE_MODEL_PAIRS and _meets_minimums(
@@ -301,7 +305,12 @@ class _Scheduler:
                           and s.objective > self.parts[i].bound]
             if not open_parts:
                 return None
-            i = max(open_parts, key=lambda k: self.searches[k].objective - self.parts[k].bound)
+            # The most to gain next: what a part's recent slices gained (at first, its
+            # whole gap), at most its gap.  A part whose bound is weak (its gap stays
+            # however long it is searched) soon stops taking the time that other parts
+            # turn into gains.
+            i = max(open_parts, key=lambda k: min(
+                self.gain.get(k, math.inf), self.searches[k].objective - self.parts[k].bound))
             self.busy.add(i)
             return "lns", i, min(left, SLICE)
 
@@ -321,11 +330,14 @@ class _Scheduler:
                 continue
             search = self.searches[i]
             end = time.monotonic() + budget
+            before = search.objective
             while time.monotonic() < end - 0.2 and search.objective > part.bound:
                 if search.step(min(STEP, end - time.monotonic())):
                     report(search.objective, part.bound)
             with self.lock:
                 self.busy.discard(i)
+                last = self.gain.get(i, before - part.bound)
+                self.gain[i] = (last + before - search.objective) / 2
 
 
 class _Tracker:
