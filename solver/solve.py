@@ -334,10 +334,15 @@ class _Scheduler:
             while time.monotonic() < end - 0.2 and search.objective > part.bound:
                 if search.step(min(STEP, end - time.monotonic())):
                     report(search.objective, part.bound)
-            with self.lock:
-                self.busy.discard(i)
-                last = self.gain.get(i, before - part.bound)
-                self.gain[i] = (last + before - search.objective) / 2
+            self._slice_done(i, before)
+
+    def _slice_done(self, i: int, before: int) -> None:
+        """A slice of LNS on part `i` ended (its objective was `before`): free the part and
+        average what the slice gained into its recent gain."""
+        with self.lock:
+            self.busy.discard(i)
+            last = self.gain.get(i, before - self.parts[i].bound)
+            self.gain[i] = (last + before - self.searches[i].objective) / 2
 
 
 class _Tracker:

@@ -32,3 +32,41 @@ def test_steps_track_the_validator_objective() -> None:
             break
     assert improved >= 3
     assert search.objective < first.objective
+
+
+
+class _Stuck:
+    """A stand-in part search whose `objective` each slice lowers by `gain`."""
+
+    def __init__(self, objective: int, gain: int) -> None:
+        self.objective, self.gain = objective, gain
+
+
+def test_lns_slices_leave_a_part_whose_gap_does_not_close() -> None:
+    import sys
+    import threading
+    import time
+
+    from solver.solve import Part
+
+    module = sys.modules["solver.solve"]  # `solver.solve` the name is the function
+    scheduler = object.__new__(module._Scheduler)
+    scheduler.lock = threading.Lock()
+    scheduler.whole, scheduler.busy, scheduler.gain = [], set(), {}
+    scheduler.deadline = time.monotonic() + 60
+    # Part 0: a weak bound, its gap (10,000) never closes; part 1: a gap of 8,000 that
+    # every slice narrows by 400.
+    scheduler.parts = [Part([], [], {}, bound=1_000), Part([], [], {}, bound=500)]
+    scheduler.searches = {0: _Stuck(11_000, 0), 1: _Stuck(8_500, 400)}
+    chosen = []
+    for _ in range(24):
+        job = scheduler._next()
+        assert job is not None and job[0] == "lns"
+        i = job[1]
+        chosen.append(i)
+        before = scheduler.searches[i].objective
+        scheduler.searches[i].objective -= scheduler.searches[i].gain  # the slice's steps
+        scheduler._slice_done(i, before)
+    assert chosen[0] == 0  # the largest gap is tried first
+    assert chosen[-10:] == [1] * 10  # then the part that gains keeps the time
+    assert chosen.count(0) <= 6
