@@ -494,7 +494,7 @@ def reconcile_stale_runs(session: Session, max_age: dt.timedelta = STALE_AFTER, 
         if retry and attempt < 2 and split_run:
             # The merge job was lost, or its worker died: merge again (solving again
             # would add a second set of parts).
-            run.heartbeat_at, run.job_id = now, queues.new_job_id()
+            run.heartbeat_at, run.job_id, run.error = now, queues.new_job_id(), None
             run.progress = {**(run.progress or {}), "attempt": attempt + 1}
             audit.record(session, SYSTEM, "solve_run.retry", "solve_run", run.id,
                          before=before, after={"status": "running", "attempt": attempt + 1,
@@ -505,7 +505,7 @@ def reconcile_stale_runs(session: Session, max_age: dt.timedelta = STALE_AFTER, 
             # The heartbeat restarts the grace period before it counts as lost again; the
             # job is named before it is enqueued, as in `enqueue_run`.
             run.status, run.heartbeat_at, run.started_at = "queued", now, None
-            run.job_id = queues.new_job_id()
+            run.job_id, run.error = queues.new_job_id(), None
             run.progress = {"attempt": attempt + 1}
             audit.record(session, SYSTEM, "solve_run.retry", "solve_run", run.id,
                          before=before, after={"status": "queued", "attempt": attempt + 1,
@@ -535,6 +535,27 @@ def reconcile_stale_runs(session: Session, max_age: dt.timedelta = STALE_AFTER, 
     return ended
 
 
+#: How the error of a run waiting for the queue begins (`_retry_later`).
+RETRY_LATER = "queue unreachable, retried later"
+
+
+def summarise(ended: list[SolveRun]) -> dict[str, int]:
+    """What a reconciler pass did with the runs `reconcile_stale_runs` returned: queued
+    again (`retried`), their merge enqueued again (`remerged`), left waiting for a queue it
+    could not reach (`deferred`), or `failed`."""
+    summary = {"retried": 0, "remerged": 0, "deferred": 0, "failed": 0}
+    for run in ended:
+        if run.status == "failed":
+            summary["failed"] += 1
+        elif (run.error or "").startswith(RETRY_LATER):
+            summary["deferred"] += 1
+        elif run.status == "queued":
+            summary["retried"] += 1
+        else:
+            summary["remerged"] += 1
+    return summary
+
+
 def _retry_later(session: Session, run: SolveRun, exc: queues.QueueError) -> None:
     """The queue could not take the retry of `run`: give the attempt back; commits.
 
@@ -549,7 +570,7 @@ def _retry_later(session: Session, run: SolveRun, exc: queues.QueueError) -> Non
     if fresh is not None and fresh.job_id == job_id and fresh.status in ACTIVE_RUN_STATUSES:
         attempt = int((fresh.progress or {}).get("attempt", 2))
         fresh.progress = {**(fresh.progress or {}), "attempt": attempt - 1}
-        fresh.error = f"queue unreachable, retried later: {exc}"[:4000]
+        fresh.error = f"{RETRY_LATER}: {exc}"[:4000]
         audit.record(session, SYSTEM, "solve_run.retry_later", "solve_run", fresh.id,
                      before={"attempt": attempt}, after={"status": fresh.status,
                                                          "attempt": attempt - 1},
@@ -620,11 +641,11 @@ def reconcile() -> dict[str, int]:
     # enqueues.
     with sessionmaker_for(get_engine())() as session:
         ended = reconcile_stale_runs(session, retry=True)
-        summary = {"retried": sum(r.status == "queued" for r in ended),
-                   "failed": sum(r.status == "failed" for r in ended)}
+        summary = summarise(ended)
         session.commit()
     if ended:
-        log.warning("reconciler: %(retried)d run(s) retried, %(failed)d failed", summary)
+        log.warning("reconciler: %(retried)d run(s) retried, %(remerged)d merged again, "
+                    "%(deferred)d waiting for the queue, %(failed)d failed", summary)
     return summary
 
 

@@ -295,6 +295,8 @@ def test_reconciler_retries_later_the_runs_the_queue_cannot_take(
     with sessionmaker_for(engine)() as session:
         ended = jobs.reconcile_stale_runs(session, retry=True, queue=queue_name)
         assert sorted(r.id for r in ended) == ids
+        assert jobs.summarise(ended) == {"retried": 0, "remerged": 0, "deferred": 2,
+                                         "failed": 0}
     for run_id in ids:
         waiting = _run(engine, run_id)
         assert waiting.status == "queued" and waiting.progress == {"attempt": 1}
@@ -308,6 +310,8 @@ def test_reconciler_retries_later_the_runs_the_queue_cannot_take(
     with sessionmaker_for(engine)() as session:
         ended = jobs.reconcile_stale_runs(session, retry=True, now=later, queue=queue_name)
         assert sorted(r.id for r in ended) == ids
+        assert jobs.summarise(ended) == {"retried": 2, "remerged": 0, "deferred": 0,
+                                         "failed": 0}
     waiting_jobs = Queue(queue_name, connection=redis_conn, serializer=JSONSerializer).job_ids
     for run_id in ids:
         again = _run(engine, run_id)

@@ -371,6 +371,7 @@ def test_a_merge_lost_while_redis_is_down_is_run_again_once_it_is_back(
     with sessionmaker_for(engine)() as session:
         ended = jobs.reconcile_stale_runs(session, retry=True, now=later, queue=queue.name)
         assert [r.id for r in ended] == [parent.id]
+        assert jobs.summarise(ended)["deferred"] == 1
     monkeypatch.setattr(jobs, "_job_pending", job_pending)
     waiting, _ = _runs(engine, roster_id)
     assert waiting.status == "running" and (waiting.progress or {})["attempt"] == 1
@@ -385,6 +386,8 @@ def test_a_merge_lost_while_redis_is_down_is_run_again_once_it_is_back(
         ended = jobs.reconcile_stale_runs(session, retry=True, now=much_later,
                                           queue=queue.name)
         assert [r.id for r in ended] == [parent.id]
+        assert jobs.summarise(ended) == {"retried": 0, "remerged": 1, "deferred": 0,
+                                         "failed": 0}
     retried, _ = _runs(engine, roster_id)
     assert retried.status == "running" and (retried.progress or {})["attempt"] == 2
     assert queue.job_ids == [retried.job_id]
