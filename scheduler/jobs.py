@@ -169,7 +169,16 @@ def _fan_out(run_id: int, attempt: int, subs: list[Any], queue: str) -> dict[str
         for child_id in child_ids:
             child = session.get(SolveRun, child_id)
             assert child is not None
-            enqueue_run(session, child, queue=queue)
+            try:
+                enqueue_run(session, child, queue=queue)
+            except queues.QueueError as exc:
+                # The queue refused one part (marked failed): fail the parent and the
+                # parts not yet started, enqueued or not, so none waits for a retry and
+                # none is solved for nothing.
+                with session_scope() as failing:
+                    _fail_parent(failing, _lock_run(failing, child_id),
+                                 f"QueueError: {exc}"[:4000])
+                raise
     return {"run": run_id, "status": "split", "parts": len(child_ids)}
 
 

@@ -182,6 +182,35 @@ def test_a_part_failing_twice_fails_the_whole_without_a_draft(
         assert rosters.active_run(session, roster_id) is None  # the roster is free again
 
 
+def test_a_part_the_queue_refuses_fails_the_whole_and_no_part_waits(
+        engine: Engine, roster_id: int, queue: Queue, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Redis goes away while a split run enqueues its parts: the one refused, the parent
+    and the parts not started all end failed; the part already enqueued is skipped."""
+    real = jobs.queues.enqueue
+    parts: list[str] = []
+
+    def second_part_refused(func: str, *args: Any, **kw: Any) -> Any:
+        if func == "scheduler.jobs.solve_part":
+            parts.append(func)
+            if len(parts) == 2:
+                raise jobs.queues.QueueError("cannot enqueue: connection refused")
+        return real(func, *args, **kw)
+
+    monkeypatch.setattr(jobs.queues, "enqueue", second_part_refused)
+    _generate_and_work(engine, roster_id, queue)
+    parent, children = _runs(engine, roster_id)
+    assert len(parts) == 2 and len(children) == 3
+    assert parent.status == "failed" and "connection refused" in (parent.error or "")
+    assert [c.status for c in children] == ["failed"] * 3
+    assert children[0].started_at is None  # its job ran and skipped it
+    assert children[2].job_id is None  # never enqueued, and nothing left queued to retry
+    assert _versions(engine, roster_id) == []
+    with session_scope(engine) as session:
+        assert rosters.active_run(session, roster_id) is None
+        assert jobs.reconcile_stale_runs(
+            session, now=utcnow() + jobs.STALE_AFTER * 2) == []
+
+
 def test_a_parent_lives_while_its_parts_do_and_fails_with_a_dead_one(
         engine: Engine, roster_id: int) -> None:
     long_ago = utcnow() - dt.timedelta(hours=1)
