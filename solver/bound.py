@@ -5,7 +5,9 @@ lets people be half at two posts).  The two terms that dominate a district's cos
 combinatorial bounds instead, each computed in well under a second:
 
 - uncovered demand: a max-flow per site and requirement (`flow_coverage_bound`);
-- balance: the work that must be done, spread as evenly as caps allow (`balance_bound`).
+- balance: the work that must be done, spread as evenly as caps allow (`balance_bound`);
+- both together, with every requirement of a slot at once, by LP (`joint_lp_bound`,
+  about a second on a street): the flows count one skilled person at two posts.
 
 An earlier version solved a relaxation per site with CP-SAT (valid too: each cost term is
 superadditive over sites); on a district its big sites did not close in seconds, and the

@@ -392,6 +392,8 @@ def part_bound(problem: Problem, rules: list[Rule], part: Part, incumbent: int) 
     joint = cw * skills + head_balance_bound(problem, rules, part.volunteers, part.slots,
                                              part.pairs)
     if part.lp_bound is None:
+        if max(separate, joint) >= incumbent:  # the incumbent is optimal: no need
+            return max(separate, joint)
         part.lp_bound = joint_lp_bound(problem, rules, part.slots, part.pairs)
     return max(separate, joint, part.lp_bound)
 
