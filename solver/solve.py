@@ -379,8 +379,8 @@ def part_bound(problem: Problem, rules: list[Rule], part: Part, incumbent: int) 
     prices head-count shortage and balance together (see `head_balance_bound`), and skill
     shortage, a term of its own, is added.  Both count a Party member or a medic for a
     head count at one post and for a skill at another; one LP over head counts, skills
-    and balance together does not (`joint_lp_bound`: on a city's streets, often twice the
-    others).
+    and balance together does not (`joint_lp_bound`: on a few of a city's streets,
+    about twice the others).
     """
     cw = problem.coverage_weight
     heads, skills = flow_coverage_bound(problem, rules, part.slots, part.pairs)
