@@ -5,7 +5,9 @@ lets people be half at two posts).  The two terms that dominate a district's cos
 combinatorial bounds instead, each computed in well under a second:
 
 - uncovered demand: a max-flow per site and requirement (`flow_coverage_bound`);
-- balance: the work that must be done, spread as evenly as caps allow (`balance_bound`).
+- balance: the work that must be done, spread as evenly as caps allow (`balance_bound`);
+- both together, with every requirement of a slot at once, by LP (`joint_lp_bound`,
+  about a second on a street): the flows count one skilled person at two posts.
 
 An earlier version solved a relaxation per site with CP-SAT (valid too: each cost term is
 superadditive over sites); on a district its big sites did not close in seconds, and the
@@ -14,6 +16,7 @@ flow bound was as tight on the scarce ones.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 
 from solver.problem import Problem
@@ -214,3 +217,119 @@ def head_balance_bound(problem: Problem, rules: list[Rule], volunteers: list[int
     if graph.solve() != graph.OPTIMAL:
         return 0
     return int(graph.optimal_cost())
+
+
+def joint_lp_bound(problem: Problem, rules: list[Rule], slots: list[int],
+                   pairs: dict[tuple[int, int], None], seconds: float = 5.0) -> int:
+    """Least cost of shortage (head counts and skills together) and balance, by LP.
+
+    The flows above bound each requirement on its own, so one Party member or medic may
+    count for a head-count flow at one post and for a skill flow at another; on a street
+    whose posts need Party leads and medics every shift, those flows find no unavoidable
+    shortage where every roster misses a dozen people.  Here one linear programme holds
+    them together: each person at most once a day (or once a shift), within weekly and
+    personal caps, `max` per slot; each slot's missing head count and missing skills
+    cost the coverage weight; the k-th shift of a person (2k − 1) × the balance weight.
+    Rest, runs, closed loops, preferences and `min_shifts` are left out, and the LP
+    relaxes integrality, so its optimum is below any roster's objective.
+
+    The bound is not the LP solver's floating-point objective but a Lagrangian bound
+    recomputed from its duals (valid for any multipliers of the right sign: each
+    variable then sits at the better end of its box), rounded up with a margin; so
+    the duals of an LP stopped at `seconds` still give a valid, if weaker, bound.
+    """
+    from ortools.linear_solver import pywraplp
+
+    from solver.rules.catalogue import Balance
+
+    weight = sum(r.weight or 0 for r in rules if isinstance(r, Balance) and r.applies_to is None)
+    cw = problem.coverage_weight
+    if cw == 0 and weight == 0:
+        return 0
+    lp = pywraplp.Solver.CreateSolver("GLOP")
+    if lp is None:
+        return 0
+    vols = problem.volunteers
+    one_a_day, weekly = _daily_and_weekly_caps(problem, rules)
+    # Columns: (lower, upper, cost); rows: (lower, upper, [(column, coefficient)]).
+    cols: list[tuple[float, float, float]] = []
+    rows: list[tuple[float, float, list[tuple[int, float]]]] = []
+    x: dict[tuple[int, int], int] = {}
+    # Each person's columns: by (day, shift or 0 for one a day), by week, in all.
+    groups: dict[tuple[str, int, int, int], list[int]] = defaultdict(list)
+    cells: dict[int, dict[int, int]] = defaultdict(lambda: defaultdict(int))  # v -> week -> n
+    for v, s in pairs:
+        slot = problem.slots[s]
+        x[(v, s)] = j = len(cols)
+        cols.append((0.0, 1.0, 0.0))
+        cell = ("cell", v, slot.day, 0 if v in one_a_day else slot.shift)
+        if cell not in groups:
+            cells[v][problem.week(slot.day)] += 1
+        groups[cell].append(j)
+        groups[("week", v, problem.week(slot.day), 0)].append(j)
+        groups[("person", v, 0, 0)].append(j)
+    inf = math.inf
+    for (kind, v, *_), js in groups.items():
+        if kind == "cell":
+            cap = 1.0
+        elif kind == "week":
+            cap = float(weekly.get(v, len(js)))
+        else:
+            most = vols[v].max_shifts
+            cap = float(len(js) if most is None else most)
+            if weight > 0:
+                # count = Σ_k y_k, the k-th step costing (2k − 1): the LP fills them in
+                # order.  No more steps than shifts the person could work at all.
+                reach = sum(min(weekly.get(v, n), n) for n in cells[v].values())
+                steps = list(range(len(cols), len(cols) + min(reach, int(cap))))
+                cols.extend((0.0, 1.0, float(weight * (2 * k + 1))) for k in range(len(steps)))
+                rows.append((0.0, 0.0, [(j, 1.0) for j in js] + [(j, -1.0) for j in steps]))
+        if cap < len(js):
+            rows.append((-inf, cap, [(j, 1.0) for j in js]))
+    by_slot: dict[int, list[int]] = defaultdict(list)
+    for v, s in pairs:
+        by_slot[s].append(v)
+    for s in slots:
+        slot = problem.slots[s]
+        who = by_slot.get(s, [])
+        if len(who) > slot.max:
+            rows.append((-inf, float(slot.max), [(x[(v, s)], 1.0) for v in who]))
+        for skill, need in (("", slot.min), *slot.requires):
+            if need <= 0:
+                continue
+            # missing + Σ people (with the skill) >= need
+            short = len(cols)
+            cols.append((0.0, float(need), float(cw)))
+            rows.append((float(need), inf, [(short, 1.0)] + [
+                (x[(v, s)], 1.0) for v in who if not skill or skill in vols[v].skills]))
+    var = [lp.NumVar(lo, hi, "") for lo, hi, _ in cols]
+    objective = lp.Objective()
+    for j, (_, _, c) in enumerate(cols):
+        if c:
+            objective.SetCoefficient(var[j], c)
+    objective.SetMinimization()
+    cons = []
+    for lo, hi, terms in rows:
+        row = lp.RowConstraint(lo, hi, "")
+        for j, a in terms:
+            row.SetCoefficient(var[j], a)
+        cons.append(row)
+    lp.SetTimeLimit(int(seconds * 1000))
+    if lp.Solve() not in (pywraplp.Solver.OPTIMAL, pywraplp.Solver.FEASIBLE):
+        return 0
+    # Lagrangian bound: Σ_r y_r·(the row's bound on y_r's side) + Σ_j min over x_j's box of
+    # its reduced cost d_j·x_j, valid whatever the (float) duals are, once signs are fixed.
+    reduced = [c for _, _, c in cols]
+    bound = 0.0
+    for (lo, hi, terms), row in zip(rows, cons, strict=True):
+        y = row.dual_value()
+        if y == 0 or y > 0 and lo == -inf or y < 0 and hi == inf:
+            continue  # nothing, or the wrong sign for a one-sided row: use 0
+        bound += y * (lo if y > 0 else hi)
+        for j, a in terms:
+            reduced[j] -= y * a
+    for (lo, hi, _), d in zip(cols, reduced, strict=True):
+        bound += min(d * lo, d * hi)
+    if not math.isfinite(bound):
+        return 0
+    return max(0, math.ceil(bound - 1e-6 * max(1.0, abs(bound))))

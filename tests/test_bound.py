@@ -115,3 +115,46 @@ def test_head_balance_flow_prices_shortage_against_balance() -> None:
     # A missing person costing 2: covering all four costs 1+3+1+3 = 8, three 1+1+3 + 2 = 7,
     # two 1+1 + 2+2 = 6 (a second shift, at 3, costs more than leaving the slot open).
     assert bound(2) == 6
+
+
+def test_joint_lp_counts_a_party_member_once() -> None:
+    from solver.bound import head_balance_bound, joint_lp_bound
+
+    # Post a needs a Party member, post b anyone; p (Party) may work either, q only a.
+    # Each requirement alone is coverable (p at a for the Party flow, p at b and q at a
+    # for the head-count flow), but p cannot be at both: one unit stays short.
+    doc = make_problem(
+        sites=[site("a", posts=["ap"]), site("b", posts=["bp"])],
+        demand=[demand("ap", "M", 1, 1, {"party": 1}), demand("bp", "M", 1, 1)],
+        volunteers=[volunteer("p", skills=["party"]), volunteer("q", sites=["a"])],
+        rules=[{"type": "balance", "weight": 1}])
+    best = brute_force(doc)
+    assert best == 1000 + 1  # p at a, b empty (p at b and q at a: 1000 + 2)
+    p = parse_problem(doc)
+    rules = instantiate(p)
+    pairs = eligible_pairs(p, rules)
+    slots = [s.index for s in p.slots]
+    vols = [v.index for v in p.volunteers]
+    assert flow_coverage_bound(p, rules, slots, pairs) == (0, 0)
+    assert head_balance_bound(p, rules, vols, slots, pairs) == 2
+    assert joint_lp_bound(p, rules, slots, pairs) == best
+    [part] = decompose(p, pairs)
+    assert part_bound(p, rules, part, best) == best
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_joint_lp_lies_between_the_flow_and_the_optimum(seed: int) -> None:
+    from solver.bound import head_balance_bound, joint_lp_bound
+
+    doc = tiny_problem(seed)
+    best = brute_force(doc)
+    assert best is not None
+    p = parse_problem(doc)
+    rules = instantiate(p)
+    total = 0
+    for part in decompose(p, eligible_pairs(p, rules)):
+        lp = joint_lp_bound(p, rules, part.slots, part.pairs)
+        # The LP holds the flow's constraints and more, each cost term at least as high.
+        assert lp >= head_balance_bound(p, rules, part.volunteers, part.slots, part.pairs)
+        total += lp
+    assert total <= best
