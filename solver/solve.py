@@ -223,6 +223,10 @@ WHOLE_MODEL_PAIRS = 4000
 SLICE = 2.0
 #: Time limit of one LNS step: a neighbourhood CP-SAT cannot close in this is shrunk.
 STEP = 1.0
+#: A part stalls when its recent gain per slice is below this share of its gap, and its
+#: gap above `STALL_GAP` of its objective: then its joint LP bound is worth a slice's time.
+STALL = 0.25
+STALL_GAP = 0.01
 
 
 class _Scheduler:
@@ -255,7 +259,7 @@ class _Scheduler:
                 search = PartSearch(problem, rules, part.pairs, seed + i)
                 search.start(part.assignments, part.objective)
                 self.searches[i] = search
-                part.bound = part_bound(problem, rules, part, part.objective)
+                part.bound = part_bound(problem, rules, part, part.objective, lp=False)
                 part.status = "FEASIBLE"
                 tracker.update(i, part.objective, part.bound)
         self.busy: set[int] = set()
@@ -286,8 +290,8 @@ class _Scheduler:
         for i, search in self.searches.items():
             part = self.parts[i]
             part.objective, part.assignments = search.objective, search.assignments()
-            part.bound = min(part.objective,
-                             part_bound(self.problem, self.rules, part, part.objective))
+            part.bound = min(part.objective, part_bound(self.problem, self.rules, part,
+                                                        part.objective, lp=False))
             part.status = "OPTIMAL" if part.objective <= part.bound else "FEASIBLE"
 
     def _next(self) -> tuple[str, int, float] | None:
@@ -334,10 +338,24 @@ class _Scheduler:
             search = self.searches[i]
             end = time.monotonic() + budget
             before = search.objective
+            if self._stalls(i):
+                # Its slices gain little of what its bound leaves: the bound may be the
+                # weak side.  The joint LP, once, in this slice's time.
+                part.bound = max(part.bound, part_bound(self.problem, self.rules, part,
+                                                        search.objective))
+                report(search.objective, part.bound)
             while time.monotonic() < end - 0.2 and search.objective > part.bound:
                 if search.step(min(STEP, end - time.monotonic())):
                     report(search.objective, part.bound)
             self._slice_done(i, before)
+
+    def _stalls(self, i: int) -> bool:
+        """Whether part `i` has no joint LP bound yet and its recent slices gained less than
+        `STALL` of its gap (the gap is at least `STALL_GAP` of its objective)."""
+        part, objective = self.parts[i], self.searches[i].objective
+        gap = objective - part.bound
+        return (part.lp_bound is None and i in self.gain and gap > STALL_GAP * objective
+                and self.gain[i] < STALL * gap)
 
     def _slice_done(self, i: int, before: int) -> None:
         """A slice of LNS on part `i` ended (its objective was `before`): free the part and
@@ -369,7 +387,8 @@ class _Tracker:
                                        i, len(self.objective)))
 
 
-def part_bound(problem: Problem, rules: list[Rule], part: Part, incumbent: int) -> int:
+def part_bound(problem: Problem, rules: list[Rule], part: Part, incumbent: int,
+               lp: bool = True) -> int:
     """A cheap, valid lower bound of a part: unavoidable shortage plus least balance.
 
     Three bounds, the largest kept.  Separately: any roster at least as good as the
@@ -380,7 +399,9 @@ def part_bound(problem: Problem, rules: list[Rule], part: Part, incumbent: int) 
     shortage, a term of its own, is added.  Both count a Party member or a medic for a
     head count at one post and for a skill at another; one LP over head counts, skills
     and balance together does not (`joint_lp_bound`: on a few of a city's streets,
-    about twice the others).
+    about twice the others).  The LP takes a second or more on a street, so with `lp`
+    false it is used only if already solved (`Part.lp_bound`); the search solves it for
+    the parts that stall above their bound (`_Scheduler`).
     """
     cw = problem.coverage_weight
     heads, skills = flow_coverage_bound(problem, rules, part.slots, part.pairs)
@@ -392,7 +413,7 @@ def part_bound(problem: Problem, rules: list[Rule], part: Part, incumbent: int) 
     joint = cw * skills + head_balance_bound(problem, rules, part.volunteers, part.slots,
                                              part.pairs)
     if part.lp_bound is None:
-        if max(separate, joint) >= incumbent:  # the incumbent is optimal: no need
+        if not lp or max(separate, joint) >= incumbent:  # not now, or no need: optimal
             return max(separate, joint)
         part.lp_bound = joint_lp_bound(problem, rules, part.slots, part.pairs)
     return max(separate, joint, part.lp_bound)
