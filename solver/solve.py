@@ -338,9 +338,10 @@ class _Scheduler:
             search = self.searches[i]
             end = time.monotonic() + budget
             before = search.objective
-            if self._stalls(i):
+            if budget >= SLICE and self._stalls(i):
                 # Its slices gain little of what its bound leaves: the bound may be the
-                # weak side.  The joint LP, once, in this slice's time.
+                # weak side.  The joint LP, once, in a whole slice's time (not in the last,
+                # shorter one: it would run past the deadline).
                 part.bound = max(part.bound, part_bound(self.problem, self.rules, part,
                                                         search.objective))
                 report(search.objective, part.bound)
