@@ -342,8 +342,9 @@ class _Scheduler:
                 # Its slices gain little of what its bound leaves: the bound may be the
                 # weak side.  The joint LP, once, in a whole slice's time (not in the last,
                 # shorter one: it would run past the deadline).
-                part.bound = max(part.bound, part_bound(self.problem, self.rules, part,
-                                                        search.objective))
+                part.lp_bound = joint_lp_bound(self.problem, self.rules, part.slots,
+                                               part.pairs)
+                part.bound = max(part.bound, part.lp_bound)
                 report(search.objective, part.bound)
             while time.monotonic() < end - 0.2 and search.objective > part.bound:
                 if search.step(min(STEP, end - time.monotonic())):
