@@ -17,13 +17,14 @@ machine load is printed: CPU-bound figures are noisy.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from city_bench import load  # noqa: E402
 
 from solver.bound import _daily_and_weekly_caps, joint_lp_bound  # noqa: E402
 from solver.greedy import eligible_pairs, greedy  # noqa: E402
@@ -34,11 +35,6 @@ from solver.scenario import generate  # noqa: E402
 from solver.search import PartSearch  # noqa: E402
 from solver.solve import Part, _attribute, decompose, part_bound  # noqa: E402
 from solver.validate import check  # noqa: E402
-
-
-def load() -> str:
-    one, five, _ = os.getloadavg()
-    return f"load {one:.1f}/{five:.1f} on {os.cpu_count()} cores"
 
 
 def least_shortage(problem: Problem, rules: list[Rule], part: Part, closed: frozenset[int],
@@ -155,8 +151,7 @@ def main() -> int:
         if args.mixed_only and not pool:
             continue
         t0 = time.monotonic()
-        part.lp_bound = 0  # the flow bounds alone, as before the LP
-        flows = part_bound(problem, rules, part, part.objective)
+        flows = part_bound(problem, rules, part, part.objective, lp=False)  # before the LP
         t1 = time.monotonic()
         lp = joint_lp_bound(problem, rules, part.slots, part.pairs)
         t2 = time.monotonic()
