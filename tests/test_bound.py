@@ -123,15 +123,21 @@ def test_head_balance_flow_prices_shortage_against_balance() -> None:
     assert bound(2) == 6
 
 
-def test_joint_lp_counts_a_party_member_once() -> None:
-    # Post a needs a Party member, post b anyone; p (Party) may work either, q only a.
-    # Each requirement alone is coverable (p at a for the Party flow, p at b and q at a
-    # for the head-count flow), but p cannot be at both: one unit stays short.
-    doc = make_problem(
+def party_member_at_two_posts() -> dict:
+    """Post a needs a Party member, post b anyone; p (Party) may work either, q only a.
+
+    Each requirement alone is coverable (p at a for the Party flow, p at b and q at a for
+    the head-count flow), but p cannot be at both: one unit stays short.
+    """
+    return make_problem(
         sites=[site("a", posts=["ap"]), site("b", posts=["bp"])],
         demand=[demand("ap", "M", 1, 1, {"party": 1}), demand("bp", "M", 1, 1)],
         volunteers=[volunteer("p", skills=["party"]), volunteer("q", sites=["a"])],
         rules=[{"type": "balance", "weight": 1}])
+
+
+def test_joint_lp_counts_a_party_member_once() -> None:
+    doc = party_member_at_two_posts()
     best = brute_force(doc)
     assert best == 1000 + 1  # p at a, b empty (p at b and q at a: 1000 + 2)
     p = parse_problem(doc)
@@ -160,12 +166,8 @@ def test_a_part_that_stalls_above_its_flow_bound_gets_the_joint_lp(
         return real(*args, **kw)  # type: ignore[arg-type]
 
     monkeypatch.setattr(module, "joint_lp_bound", counted)
-    # As above: the flows leave 2 of the optimum's 1001 bounded; no search can close it.
-    doc = make_problem(
-        sites=[site("a", posts=["ap"]), site("b", posts=["bp"])],
-        demand=[demand("ap", "M", 1, 1, {"party": 1}), demand("bp", "M", 1, 1)],
-        volunteers=[volunteer("p", skills=["party"]), volunteer("q", sites=["a"])],
-        rules=[{"type": "balance", "weight": 1}])
+    # The flows leave 2 of the optimum's 1001 bounded; no search can close it.
+    doc = party_member_at_two_posts()
     sol = solve_doc(doc, time_limit=20, workers=1)
     assert recheck(doc, sol).ok
     # Slices that gain nothing above a 2-point bound: the LP is solved once, in a slice,
