@@ -31,7 +31,7 @@ run: $(STAMP)
 
 test: $(STAMP) $(CHROMIUM)
 	$(PY) -m ruff check solver scheduler web tests bench
-	$(PY) -m mypy solver
+	$(PY) -m mypy solver scheduler web
 	$(PY) -m pytest
 
 bench: $(STAMP)

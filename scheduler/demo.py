@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import cast
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from scheduler import audit, problems, rosters
@@ -73,8 +74,9 @@ def _give_phones(session: Session, actor: str) -> None:
                           .order_by(Volunteer.code)).all()
     rows = [{"vid": vid, "new_phone": demo_phone(i)} for i, vid in enumerate(ids, start=1)]
     if rows:
+        table = cast(Table, Volunteer.__table__)
         session.connection().execute(
-            update(Volunteer.__table__).where(Volunteer.__table__.c.id == bindparam("vid"))
+            update(table).where(table.c.id == bindparam("vid"))
             .values(phone=bindparam("new_phone")), rows)
         audit.record(session, actor, "volunteer.update", "volunteer", None,
                      after={"phones": f"demo phones for {len(rows)} volunteers"},

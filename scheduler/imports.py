@@ -41,9 +41,10 @@ import warnings
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from functools import partial
+from typing import Any, cast
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload
 
@@ -966,10 +967,15 @@ class _Sites:
         return named[0] if len(named) == 1 else None
 
 
+#: What an importer returns first: it writes the plan and returns the result and the
+#: change list; called only when no row had an error.
+_Writer = Callable[[], tuple[ImportResult, dict[str, Any]]]
+
+
 # -- volunteers ---------------------------------------------------------------------------
 
 def _import_volunteers(session: Session, table: _Table, errors: _Errors,
-                       **_: Any) -> tuple[Callable[[], ImportResult], dict[str, Any]]:
+                       **_: Any) -> tuple[_Writer, dict[str, Any]]:
     has = set(table.columns)
     sites = _Sites(session) if "sites" in has else None
     plans: list[tuple[int, dict[str, Any]]] = []
@@ -1019,7 +1025,7 @@ def _import_volunteers(session: Session, table: _Table, errors: _Errors,
         for name in ("max_shifts", "min_shifts"):
             if name in has:
                 what = "最多班次" if name == "max_shifts" else "最少班次"
-                p[name] = errors.parse(row, rec, name, lambda v, w=what: _parse_count(v, w))
+                p[name] = errors.parse(row, rec, name, partial(_parse_count, what=what))
         if (isinstance(p.get("max_shifts"), int) and isinstance(p.get("min_shifts"), int)
                 and p["min_shifts"] > p["max_shifts"]):
             errors.add(row, "min_shifts", rec.get("min_shifts"), "min_over_max",
@@ -1071,7 +1077,7 @@ def _import_volunteers(session: Session, table: _Table, errors: _Errors,
                                "min_shifts", "status") if a in plans[0][1]]
         for _row, p in plans:
             v = existing.get(p["phone"])
-            values = {"name": p["name"], "unit": p.get("unit") or "",
+            values: dict[str, Any] = {"name": p["name"], "unit": p.get("unit") or "",
                       "skills": p.get("skills") or [],
                       "party_member": bool(p.get("party_member")),
                       "max_shifts": p.get("max_shifts"), "min_shifts": p.get("min_shifts"),
@@ -1082,7 +1088,8 @@ def _import_volunteers(session: Session, table: _Table, errors: _Errors,
                 if p.get("sites"):
                     site_links[p["phone"]] = p["sites"]
                 continue
-            diff_before = {a: getattr(v, a) for a in columns if getattr(v, a) != values[a]}
+            diff_before: dict[str, Any] = {
+                a: getattr(v, a) for a in columns if getattr(v, a) != values[a]}
             diff_after = {a: values[a] for a in diff_before}
             if "sites" in p:
                 old_sites = [s.code for s in v.allowed_sites] if v.sites_restricted else None
@@ -1092,10 +1099,10 @@ def _import_volunteers(session: Session, table: _Table, errors: _Errors,
                     relinked.append(v.id)
                     site_links[p["phone"]] = p["sites"] or []
             if diff_after:
-                row = {"_id": v.id, **{a: values[a] for a in columns}}
+                change: dict[str, Any] = {"_id": v.id, **{a: values[a] for a in columns}}
                 if "sites" in p:
-                    row["sites_restricted"] = p["sites"] is not None
-                updates.append(row)
+                    change["sites_restricted"] = p["sites"] is not None
+                updates.append(change)
                 touched.append(v)
                 changes.append({"code": v.code, "before": diff_before, "after": diff_after})
             else:
@@ -1103,7 +1110,7 @@ def _import_volunteers(session: Session, table: _Table, errors: _Errors,
         session.flush()
         # Core executemany: the ORM would send one statement per row on SQLite.
         now = utcnow()
-        table = Volunteer.__table__
+        table = cast(Table, Volunteer.__table__)
         if updates:
             session.execute(update(table).where(table.c.id == bindparam("_id")),
                             [{**row, "updated_at": now} for row in updates])
@@ -1121,7 +1128,7 @@ def _import_volunteers(session: Session, table: _Table, errors: _Errors,
             for vid, phone in session.execute(
                     select(Volunteer.id, Volunteer.phone).where(Volunteer.phone.in_(chunk))):
                 links += [{"volunteer_id": vid, "site_id": site.id}
-                          for site in site_links[phone]]
+                          for site in site_links[str(phone)]]
         if links:
             session.execute(insert(volunteer_sites), links)
         return ImportResult("volunteers", len(plans), created=len(created),
@@ -1163,7 +1170,7 @@ _SITE_DETAILS = {"address": 300, "street": 100, "contact_name": 100, "contact_ph
 
 
 def _import_sites(session: Session, table: _Table, errors: _Errors,
-                  **_: Any) -> tuple[Callable[[], Any], dict[str, Any]]:
+                  **_: Any) -> tuple[_Writer, dict[str, Any]]:
     db = _Sites(session)
     posts_by_code = {_key(p.code): p for s in db.sites for p in s.posts}
     # file site key -> {"rows", "code", "name", "kind", "site"(db)}
@@ -1177,7 +1184,7 @@ def _import_sites(session: Session, table: _Table, errors: _Errors,
         kind = errors.parse(row, rec, "kind", _parse_kind)
         pcode = errors.parse(row, rec, "post_code", lambda v: _text_value(v, 100))
         pname = errors.parse(row, rec, "post_name", lambda v: _text_value(v, 200))
-        details = {name_: errors.parse(row, rec, name_, lambda v, n=limit: _text_value(v, n))
+        details = {name_: errors.parse(row, rec, name_, partial(_text_value, limit=limit))
                    for name_, limit in _SITE_DETAILS.items()}
         if not name or code is _INVALID or kind is _INVALID:
             continue
@@ -1372,7 +1379,7 @@ class _Shifts:
 
 def _import_demand(session: Session, table: _Table, errors: _Errors, *,
                    roster_id: int | None = None,
-                   **_: Any) -> tuple[Callable[[], Any], dict[str, Any]]:
+                   **_: Any) -> tuple[_Writer, dict[str, Any]]:
     roster = None if roster_id is None else session.get(Roster, roster_id)
     if roster is None:
         raise ImportRejected([ImportIssue(
@@ -1509,7 +1516,7 @@ def rec_value(table: _Table, row: int, fieldname: str) -> Any:
 # -- unavailability -----------------------------------------------------------------------
 
 def _import_unavailability(session: Session, table: _Table, errors: _Errors,
-                           **_: Any) -> tuple[Callable[[], Any], dict[str, Any]]:
+                           **_: Any) -> tuple[_Writer, dict[str, Any]]:
     shifts = _Shifts(session, create=False)
     parsed = []
     for row, rec in table.records:
@@ -1572,7 +1579,7 @@ def _import_unavailability(session: Session, table: _Table, errors: _Errors,
     return write, {}
 
 
-_IMPORTERS: dict[str, Callable[..., tuple[Callable[[], Any], dict[str, Any]]]] = {
+_IMPORTERS: dict[str, Callable[..., tuple[_Writer, dict[str, Any]]]] = {
     "volunteers": _import_volunteers,
     "sites": _import_sites,
     "demand": _import_demand,

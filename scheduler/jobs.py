@@ -19,7 +19,7 @@ import datetime as dt
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from rq import get_current_job
@@ -690,7 +690,7 @@ class LocalClock(threading.Thread):
     every `FAILURE_LOG_INTERVAL`, and the job working again is logged too.
     """
 
-    def __init__(self, schedule: list[tuple[Callable[[], Any], float]],
+    def __init__(self, schedule: Sequence[tuple[Callable[[], Any], float]],
                  stop: threading.Event | None = None) -> None:
         super().__init__(name="bastion-clock", daemon=True)
         self.schedule = [(func, float(interval)) for func, interval in schedule]
@@ -742,7 +742,7 @@ _clock: LocalClock | None = None
 _clock_lock = threading.Lock()
 
 
-def start_local_clock(schedule: list[tuple[Callable[[], Any], float]] | None = None,
+def start_local_clock(schedule: Sequence[tuple[Callable[[], Any], float]] | None = None,
                       stop: threading.Event | None = None) -> LocalClock | None:
     """Run each job of `schedule` (default `PERIODIC`) now and then every its interval.
 

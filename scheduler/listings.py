@@ -49,7 +49,7 @@ class Page(Generic[T]):
     total: int
 
 
-def _page(session: Session, query: Select[Any], page: int, per_page: int,
+def _page(session: Session, query: Select[*tuple[Any, ...]], page: int, per_page: int,
           order: Sequence[Any]) -> tuple[list[Any], int]:
     if page < 1 or not 1 <= per_page <= MAX_PAGE_SIZE:
         raise ValueError(f"page {page}, per_page {per_page}: page ≥ 1, "

@@ -176,11 +176,11 @@ def grid(session: Session, version: RosterVersion, scope: SiteScope, *,
     post_by_code = {p.code: p.id for p in posts}
     shift_by_code = {s.code: s.id for s in shifts}
     for item in version.unmet or []:
-        post_id, shift_id = post_by_code.get(item.get("post")), shift_by_code.get(
-            item.get("shift"))
-        day = dt.date.fromisoformat(item["date"]) if item.get("date") else None
-        if post_id is not None and shift_id is not None and day in window:
-            cells[(post_id, day, shift_id)].unmet.append(item)
+        unmet_post = post_by_code.get(item.get("post") or "")
+        unmet_shift = shift_by_code.get(item.get("shift") or "")
+        when = dt.date.fromisoformat(item["date"]) if item.get("date") else None
+        if unmet_post is not None and unmet_shift is not None and when in window:
+            cells[(unmet_post, when, unmet_shift)].unmet.append(item)
     streets = sorted({st for s in all_sites if (st := _street(s))})
     return Grid(dates, shifts, [GridRow(site_by_id[p.site_id], p) for p in posts],
                 dict(cells), all_sites, skills, streets)

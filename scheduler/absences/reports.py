@@ -53,7 +53,7 @@ def search(session: Session, scope: SiteScope, today: dt.date, q: str,
            limit: int = SEARCH_LIMIT) -> list[Volunteer]:
     """The scope's present volunteers whose name contains `q` or phone contains its digits."""
     q = q.strip()
-    query: Select[tuple[Volunteer]] = select(Volunteer).where(
+    query: Select[Volunteer] = select(Volunteer).where(
         _in_scope(scope, today), Volunteer.status.in_(("active", "absent")))
     if q:
         digits = re.sub(r"\D", "", q)

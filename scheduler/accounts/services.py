@@ -269,7 +269,7 @@ def load_sender(spec: str) -> CodeSender:
 
     A sender is called as ``sender(phone_e164, code)`` and raises if it cannot send.
     """
-    return senders.load(spec, setting="BASTION_OTP_SENDER", builtin=log_sender,  # type: ignore[return-value]
+    return senders.load(spec, setting="BASTION_OTP_SENDER", builtin=log_sender,
                         error=AccountError)
 
 
@@ -395,7 +395,7 @@ class SiteScope:
             return true()
         if not self.ids:
             return false()
-        return column.in_(sorted(self.ids))  # type: ignore[no-any-return]
+        return column.in_(sorted(self.ids))
 
 
 def visible_site_ids(session: Session, user: User) -> SiteScope:

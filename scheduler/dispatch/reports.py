@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload, selectinload
+from sqlalchemy.sql.base import ExecutableOption
 
 from scheduler.absences.reports import in_scope
 from scheduler.accounts.services import SiteScope
@@ -25,7 +26,7 @@ from scheduler.repairs.models import RepairProposal
 BOARD_STATUSES = (*QUEUED_STATUSES, "accepted", "in_progress")
 
 
-def _loaded() -> tuple[object, ...]:
+def _loaded() -> tuple[ExecutableOption, ...]:
     return (joinedload(Task.type), joinedload(Task.site),
             selectinload(Task.offers).selectinload(TaskOffer.volunteer))
 

@@ -115,7 +115,7 @@ def load_sender(env: Mapping[str, str] | None = None) -> Sender:
     if (source.get("BASTION_ENV") or "").strip() == "production" and senders.is_log(spec):
         raise NotifyConfigError("BASTION_NOTIFY_SENDER=log only writes notifications to the "
                                 "server log; set a real sender (module:function) in production")
-    return senders.load(spec, setting="BASTION_NOTIFY_SENDER",  # type: ignore[return-value]
+    return senders.load(spec, setting="BASTION_NOTIFY_SENDER",
                         builtin=log_sender, error=NotifyConfigError)
 
 

@@ -469,7 +469,7 @@ def _document(problem: dict[str, Any], assignments: list[dict[str, str]],
     pairs = solver.parse_assignments(parsed, {"assignments": assignments})
     rules = instantiate(parsed)
     report = solver.check(parsed, pairs, rules)
-    bound = old.get("bound") if isinstance(old.get("bound"), int) else 0
+    bound = old_bound if isinstance(old_bound := old.get("bound"), int) else 0
     if report.ok:
         return solution_document(parsed, rules, pairs, "FEASIBLE",
                                  min(bound, report.objective), 0.0, report)

@@ -48,14 +48,14 @@ VERSION = "1"
 
 
 
-class _Parser(FlaskParser):  # type: ignore[misc]
+class _Parser(FlaskParser):
     # An unknown query parameter is a 422, not ignored: ``site=3`` for ``site_id=3``
     # must not quietly list every site.
     DEFAULT_UNKNOWN_BY_LOCATION = {**FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION,
                                    "query": None, "querystring": None}
 
 
-class _Blueprint(Blueprint):  # type: ignore[misc]
+class _Blueprint(Blueprint):
     ARGUMENTS_PARSER = _Parser()
 
 
@@ -63,11 +63,11 @@ bp = _Blueprint("api", __name__, url_prefix=PREFIX,
                description="Bastion 志愿者排班 JSON API / volunteer rostering JSON API")
 
 #: The security requirements of reads (the session cookie) and writes (cookie + CSRF).
-READ = [{"session": []}]
-WRITE = [{"session": [], "csrf": []}]
+READ: list[dict[str, list[str]]] = [{"session": []}]
+WRITE: list[dict[str, list[str]]] = [{"session": [], "csrf": []}]
 
 
-class BastionApi(Api):  # type: ignore[misc]
+class BastionApi(Api):
     """flask-smorest's Api with problem+json errors documented and handled by us."""
 
     DEFAULT_ERROR_RESPONSE_NAME = None  # each operation lists its own error statuses

@@ -147,7 +147,7 @@ def from_exception(exc: HTTPException) -> Response:
         return problem(status, **data["problem"])
     if "messages" in data:  # webargs validation (422) or an unreadable body (400)
         errors = field_errors(data["messages"])
-        detail = "; ".join(f"{e['location']}.{e['field']}: {e['message']}" for e in errors)
+        detail: str | None = "; ".join(f"{e['location']}.{e['field']}: {e['message']}" for e in errors)
         return problem(status, detail, type_=VALIDATION, errors=errors,
                        headers=data.get("headers"))
     detail = exc.description if status != 500 else None  # no internals in a 500

@@ -16,6 +16,7 @@ Roles are ``coordinator``, ``secretary`` (scoped to their branch's sites) and
 ``volunteer`` (only ever their own data). Inside a view:
 
 - ``current_user()`` — the logged-in `User` (never None behind ``login_required``);
+  ``actor_name()`` — its name, for audit records;
 - ``site_scope()`` — the `SiteScope` of the user (coordinator: all sites; secretary: the
   sites linked to them; volunteer: none). Filter queries with
   ``.where(site_scope().clause(Site.id))`` and check single sites with
@@ -45,6 +46,7 @@ gunicorn workers without Redis.
 from flask import Blueprint
 
 from .access import (
+    actor_name,
     current_user,
     init_app,
     login_required,
@@ -58,5 +60,5 @@ bp = Blueprint("auth", __name__, template_folder="templates")
 
 from . import routes  # noqa: E402,F401  (registers the views on bp)
 
-__all__ = ["bp", "current_user", "init_app", "login_required", "own_volunteer_id", "public",
-           "require_site", "site_scope"]
+__all__ = ["actor_name", "bp", "current_user", "init_app", "login_required",
+           "own_volunteer_id", "public", "require_site", "site_scope"]

@@ -50,6 +50,16 @@ def current_user() -> User | None:
     return g.get("user")
 
 
+def actor_name() -> str:
+    """The logged-in user's name, as audit records and services take it.
+
+    Only behind ``login_required``, where there is always a user.
+    """
+    user = current_user()
+    assert user is not None, "actor_name() outside login_required"
+    return user.name
+
+
 def _wants_json() -> bool:
     return request.path.startswith("/api/") or (
         request.accept_mimetypes.best == "application/json")

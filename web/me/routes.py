@@ -8,7 +8,7 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from scheduler import availability, reports
-from web.auth import current_user, login_required, own_volunteer_id
+from web.auth import actor_name, current_user, login_required, own_volunteer_id
 from web.calendar import links
 from web.database import db_session
 from web.i18n import gettext, local_now
@@ -16,12 +16,6 @@ from web.i18n import gettext, local_now
 from . import bp
 
 VOLUNTEER = ("volunteer",)
-
-
-def _actor() -> str:
-    user = current_user()
-    assert user is not None
-    return user.name
 
 
 @bp.get("/me")
@@ -45,7 +39,7 @@ def index() -> ResponseReturnValue:
 @login_required(roles=VOLUNTEER)
 def reset_calendar() -> ResponseReturnValue:
     """"Reset my calendar link": the old link is revoked at once (404 from now on)."""
-    links.reset_card(db_session(), own_volunteer_id(), _actor())
+    links.reset_card(db_session(), own_volunteer_id(), actor_name())
     return _done("日历链接已重置：旧链接已失效，请用新链接重新订阅。")
 
 
@@ -83,7 +77,7 @@ def add_unavailability() -> ResponseReturnValue:
     try:
         availability.add_unavailability(
             db_session(), own_volunteer_id(), _form_date(), _form_shift(),
-            request.form.get("reason", ""), _actor(), today=local_now().date())
+            request.form.get("reason", ""), actor_name(), today=local_now().date())
     except availability.AvailabilityError as exc:
         return _refused(exc)
     return _done("已登记不可用时间。")
@@ -93,7 +87,7 @@ def add_unavailability() -> ResponseReturnValue:
 @login_required(roles=VOLUNTEER)
 def delete_unavailability(row_id: int) -> ResponseReturnValue:
     try:
-        availability.delete_unavailability(db_session(), own_volunteer_id(), row_id, _actor())
+        availability.delete_unavailability(db_session(), own_volunteer_id(), row_id, actor_name())
     except LookupError:
         abort(404)
     return _done("已删除。")
@@ -105,7 +99,7 @@ def add_preference() -> ResponseReturnValue:
     try:
         availability.add_preference(
             db_session(), own_volunteer_id(), _form_date(), _form_shift(),
-            request.form.get("want") == "1", _actor(), today=local_now().date())
+            request.form.get("want") == "1", actor_name(), today=local_now().date())
     except availability.AvailabilityError as exc:
         return _refused(exc)
     return _done("已登记意愿。")
@@ -115,7 +109,7 @@ def add_preference() -> ResponseReturnValue:
 @login_required(roles=VOLUNTEER)
 def delete_preference(row_id: int) -> ResponseReturnValue:
     try:
-        availability.delete_preference(db_session(), own_volunteer_id(), row_id, _actor())
+        availability.delete_preference(db_session(), own_volunteer_id(), row_id, actor_name())
     except LookupError:
         abort(404)
     return _done("已删除。")

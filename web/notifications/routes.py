@@ -7,7 +7,7 @@ from flask.typing import ResponseReturnValue
 
 from scheduler.dispatch.services import mask_phone
 from scheduler.notifications import services as notices
-from web.auth import current_user, login_required, site_scope
+from web.auth import actor_name, login_required, site_scope
 from web.database import db_session
 from web.i18n import gettext, local_now
 
@@ -40,7 +40,7 @@ def retry(notification_id: int) -> ResponseReturnValue:
     if notices.visible(session, site_scope(), local_now().date(), notification_id) is None:
         abort(404)
     try:
-        notices.retry(session, notification_id, current_user().name)
+        notices.retry(session, notification_id, actor_name())
     except notices.NotRetryable:
         session.rollback()
         flash(gettext("该通知正在发送或已发送，无需重试。"), "info")

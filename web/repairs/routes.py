@@ -20,19 +20,13 @@ from scheduler.absences.services import affected_assignments
 from scheduler.models import Post, Roster
 from scheduler.repairs import services
 from scheduler.repairs.models import ACTIVE_PROPOSAL_STATUSES, RepairProposal
-from web.auth import current_user, login_required, site_scope
+from web.auth import actor_name, login_required, site_scope
 from web.database import db_session
 from web.i18n import current_lang, gettext
 
 from . import bp
 
 STAFF = ("coordinator", "secretary")
-
-
-def _actor() -> str:
-    user = current_user()
-    assert user is not None
-    return user.name
 
 
 def _visible(site_ids: set[int]) -> bool:
@@ -94,7 +88,7 @@ def new() -> ResponseReturnValue:
     created = []
     for roster_id in sorted(roster_ids):
         try:
-            created.append(services.request_repair(db_session(), roster_id, absence.id, _actor()))
+            created.append(services.request_repair(db_session(), roster_id, absence.id, actor_name()))
         except services.RepairError as exc:
             db_session().rollback()
             flash(exc.message.zh if current_lang() == "zh" else exc.message.en, "error")
@@ -132,7 +126,7 @@ def accept(proposal_id: int) -> ResponseReturnValue:
     session = db_session()
     expected = request.form.get("expected", type=int)
     try:
-        version = services.accept(session, proposal.id, _actor(), expected)
+        version = services.accept(session, proposal.id, actor_name(), expected)
     except services.StaleProposal:
         session.commit()  # the proposal's stale mark; the roster is untouched
         flash(gettext("排班已有新的发布版本，此调整方案已过期，请重新生成。"), "error")
@@ -159,7 +153,7 @@ def reject(proposal_id: int) -> ResponseReturnValue:
     proposal = _proposal(proposal_id)
     session = db_session()
     try:
-        services.reject(session, proposal.id, _actor(), request.form.get("reason") or None)
+        services.reject(session, proposal.id, actor_name(), request.form.get("reason") or None)
     except services.RepairError as exc:
         session.rollback()
         flash(exc.message.zh if current_lang() == "zh" else exc.message.en, "error")
@@ -227,7 +221,7 @@ def apply_change(roster_id: int) -> ResponseReturnValue:
     expected = request.form.get("expected", type=int)
     preview, error, status_code = None, None, 422
     try:
-        version = services.apply_change(session, roster_id, edit, _actor(), expected,
+        version = services.apply_change(session, roster_id, edit, actor_name(), expected,
                                         confirm_soft=request.form.get("confirm_soft") == "1")
     except (services.ChangeRefused, services.NeedsConfirmation) as exc:
         session.rollback()

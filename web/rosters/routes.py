@@ -21,7 +21,7 @@ from sqlalchemy import select
 
 from scheduler import exports, queues, reports, rosters, rulesets
 from scheduler.models import Roster, RosterVersion, SolveRun
-from web.auth import current_user, login_required, site_scope
+from web.auth import actor_name, login_required, site_scope
 from web.database import db_session
 from web.i18n import current_lang, gettext, local_now
 
@@ -32,12 +32,6 @@ from .schemas import run_json
 
 COORDINATOR = ("coordinator",)
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-
-
-def _actor() -> str:
-    user = current_user()
-    assert user is not None
-    return user.name
 
 
 def _roster(roster_id: int) -> Roster:
@@ -86,7 +80,7 @@ def create() -> ResponseReturnValue:
     kwargs, errors = parse_new_roster(request.form)
     session = db_session()
     try:
-        roster = rosters.create_roster(session, _actor(), **kwargs)
+        roster = rosters.create_roster(session, actor_name(), **kwargs)
     except rosters.RosterInputError as exc:
         session.rollback()
         return _new_page(request.form, {**exc.errors, **errors}, 422)
@@ -121,7 +115,7 @@ def generate(roster_id: int) -> ResponseReturnValue:
         flash(gettext("求解时间须在 1 到 3600 秒之间。"), "error")
         return redirect(url_for("rosters.show", roster_id=roster_id))
     try:
-        run = rosters.generate(db_session(), roster_id, _actor(), float(form.time_limit.data))
+        run = rosters.generate(db_session(), roster_id, actor_name(), float(form.time_limit.data))
     except queues.QueueError as exc:
         flash(f"{gettext('无法开始求解：')}{exc}", "error")
         return redirect(url_for("rosters.show", roster_id=roster_id))
@@ -183,7 +177,7 @@ def publish(roster_id: int, number: int) -> ResponseReturnValue:
     form.validate()
     session = db_session()
     try:
-        rosters.publish(session, roster_id, number, form.expected.data, _actor(),
+        rosters.publish(session, roster_id, number, form.expected.data, actor_name(),
                         reason=form.reason.data or None)
     except rosters.PublishConflict as exc:
         session.rollback()
@@ -223,7 +217,7 @@ def rules(roster_id: int) -> ResponseReturnValue:
         changes, errors = _rule_changes(items)
         if not errors:
             try:
-                rulesets.update_rules(session, roster_id, changes, _actor())
+                rulesets.update_rules(session, roster_id, changes, actor_name())
             except rulesets.RuleSettingsError as exc:
                 session.rollback()
                 errors = exc.errors
