@@ -15,7 +15,7 @@ from scheduler.absences.models import ABSENCE_REASONS, REASON_NAMES
 from scheduler.dispatch import reports as dispatch_reports
 from scheduler.models import ShiftTemplate, Volunteer
 from solver.i18n import Text
-from web.auth import current_user, login_required, site_scope
+from web.auth import actor_name, login_required, site_scope
 from web.database import db_session
 from web.i18n import local_now
 
@@ -78,12 +78,10 @@ def create() -> ResponseReturnValue:
     if errors:
         return _page(form, errors, 422)
     assert volunteer_id is not None and from_date is not None and to_date is not None
-    user = current_user()
-    assert user is not None
     try:
         result = absences.record_absence(
             session, volunteer_id, from_date, form.get("from_shift") or None, to_date,
-            form.get("to_shift") or None, reason, user.name,
+            form.get("to_shift") or None, reason, actor_name(),
             note=(form.get("note") or "").strip() or None)
     except absences.AbsenceError as exc:
         session.rollback()

@@ -18,12 +18,12 @@ from flask.typing import ResponseReturnValue
 
 from scheduler.dispatch import services as dispatch
 from scheduler.dispatch.models import QUEUED_STATUSES, Task
-from web.auth import login_required
+from web.auth import actor_name, login_required
 from web.database import db_session
 
 from . import bp
 from .actions import ACTION_CONVERTER, load_task, perform
-from .routes import STAFF, SUGGESTIONS, actor_name, viewer
+from .routes import STAFF, SUGGESTIONS, viewer
 
 
 def problem(status: int, title: str, detail: str, **extra: Any) -> ResponseReturnValue:

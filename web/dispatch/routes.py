@@ -18,7 +18,7 @@ from scheduler.dispatch.models import QUEUED_STATUSES, URGENCIES, TaskType
 from scheduler.dispatch.rules import ELIGIBILITY
 from scheduler.models import Site
 from solver.i18n import Text, skill_label
-from web.auth import current_user, login_required, require_site, site_scope
+from web.auth import actor_name, login_required, require_site, site_scope
 from web.database import db_session
 from web.i18n import current_lang, gettext, local_now, zone
 
@@ -31,12 +31,6 @@ SUGGESTIONS = 10
 RULE_TITLES: dict[str, Text] = {r.code: r.title for r in ELIGIBILITY}
 URGENCY_NAMES = {"urgent": Text("紧急", "urgent"), "today": Text("今日", "today"),
                  "normal": Text("普通", "normal")}
-
-
-def actor_name() -> str:
-    user = current_user()
-    assert user is not None
-    return user.name
 
 
 def viewer() -> dispatch.Viewer:

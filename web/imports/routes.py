@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from scheduler import imports, templates
 from scheduler.models import Roster
-from web.auth import current_user, login_required
+from web.auth import actor_name, login_required
 from web.database import db_session
 
 from . import bp
@@ -36,11 +36,9 @@ def upload() -> ResponseReturnValue:
     if kind not in imports.KINDS or upload is None or not upload.filename:
         return _page(400, failure_message="请选择导入类型和文件。", kind=kind)
     roster_id = request.form.get("roster", type=int)
-    user = current_user()
-    assert user is not None
     session = db_session()
     try:
-        result = imports.import_file(session, kind, upload.filename, upload.read(), user.name,
+        result = imports.import_file(session, kind, upload.filename, upload.read(), actor_name(),
                                      roster_id=roster_id,
                                      dry_run=request.form.get("dry_run") == "1")
     except imports.ImportFailed as exc:

@@ -15,7 +15,7 @@ from scheduler.db import utcnow
 from scheduler.dispatch import reports
 from scheduler.dispatch import services as dispatch
 from scheduler.dispatch.models import Task
-from web.auth import current_user, login_required, own_volunteer_id
+from web.auth import actor_name, login_required, own_volunteer_id
 from web.database import db_session
 from web.i18n import current_lang, gettext
 
@@ -50,9 +50,7 @@ def task_action(task_id: int, action: str) -> ResponseReturnValue:
     me = own_volunteer_id()
     task = _my_task(task_id, me)
     session = db_session()
-    user = current_user()
-    assert user is not None
-    actor = user.name
+    actor = actor_name()
     try:
         if action == "accept":
             dispatch.accept(session, task.id, me)
