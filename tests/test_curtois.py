@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import random
 from pathlib import Path
 
 import pytest
@@ -20,9 +21,16 @@ from solver.curtois.instance import (
     parse_roster_text,
     read_roster,
 )
-from solver.curtois.model import InstanceData, build_submodel
-from solver.curtois.search import solve
-from solver.curtois.validate import evaluate
+from solver.curtois.model import InstanceData, build_pattern_model, build_submodel
+from solver.curtois.search import (
+    Clock,
+    _cell_costs,
+    _count,
+    _uniform_schedule,
+    construct,
+    solve,
+)
+from solver.curtois.validate import evaluate, objective
 
 SHARED = Path(os.environ.get("BASTION_SHARED") or Path(__file__).resolve().parents[2] / "shared")
 BENCH = SHARED / "bench" / "curtois"
@@ -382,6 +390,129 @@ def test_submodel_window_matches_validator() -> None:
         ev = evaluate(inst, new)
         assert ev.feasible, ev.violations
         assert ev.objective - base.objective == round(solver.objective_value) - sub.incumbent_value
+
+
+class _Patterns(cp_model.CpSolverSolutionCallback):
+    def __init__(self, work: dict) -> None:
+        super().__init__()
+        self.work = work
+        self.found: set[tuple[bool, ...]] = set()
+
+    def on_solution_callback(self) -> None:
+        self.found.add(
+            tuple(v if isinstance(v, bool) else bool(self.value(v)) for v in self.work.values())
+        )
+
+
+def _accepted_patterns(inst: Instance, shift: int | None = None) -> set[tuple[bool, ...]]:
+    """Every work/off pattern employee 0's pattern model accepts (True = works)."""
+    model, work = build_pattern_model(InstanceData(inst), 0, shift)
+    solver = cp_model.CpSolver()
+    solver.parameters.enumerate_all_solutions = True
+    patterns = _Patterns(work)
+    solver.solve(model, patterns)
+    return patterns.found
+
+
+def _pattern_feasible(inst: Instance, pattern: tuple[bool, ...]) -> bool:
+    return pattern in _accepted_patterns(inst)
+
+
+@pytest.mark.parametrize(
+    ("rule", "binding", "pattern", "fragment", "relaxed"), RULES, ids=[r[0] for r in RULES]
+)
+def test_pattern_model_is_the_schedules_work_days(
+    rule: str, binding: dict, pattern: str, fragment: str, relaxed: dict
+) -> None:
+    # The patterns of feasible schedules (brute force) are all accepted; with one shift
+    # type the pattern decides feasibility, so they are exactly the accepted ones.
+    for kwargs in (binding, relaxed):
+        inst = make_instance(**kwargs)
+        choices = [OFF, *range(inst.num_shifts)]
+        schedules = set()
+        for cells in itertools.product(choices, repeat=inst.horizon):
+            if evaluate(inst, [list(cells)]).feasible:
+                schedules.add(tuple(c != OFF for c in cells))
+        accepted = _accepted_patterns(inst)
+        assert schedules <= accepted, rule
+        if inst.num_shifts == 1:
+            assert schedules == accepted, rule
+        # For one shift type that may follow itself, the model is exact.
+        for t in range(inst.num_shifts):
+            if t in inst.banned_successors(t):
+                continue
+            only_t = set()
+            for cells in itertools.product((OFF, t), repeat=inst.horizon):
+                if evaluate(inst, [list(cells)]).feasible:
+                    only_t.add(tuple(c != OFF for c in cells))
+            assert only_t == _accepted_patterns(inst, t), (rule, t)
+
+
+# Neither shift may follow the other, at most two of each, four shifts in all: a run of
+# four working days has a feasible pattern but no shift types that fit it.
+_NO_MIXING = {
+    "shifts": "E,480,L\nL,480,E",
+    "staff": "A,E=2|L=2,1920,1920,7,1,1,9",
+}
+
+
+def test_construct_repairs_a_pattern_without_fitting_types() -> None:
+    inst = make_instance(horizon=6, days_off="A,5", **_NO_MIXING)
+    assert _pattern_feasible(inst, (True, True, True, True, False, False))
+    for seed in range(5):
+        roster = construct(InstanceData(inst), Clock(10), random.Random(seed), workers=1)
+        ev = evaluate(inst, roster)
+        assert ev.feasible, (seed, ev.violations)
+        assert sum(c != OFF for c in roster[0]) == 4
+
+
+def test_cell_costs_are_the_objective_change() -> None:
+    inst = make_instance(
+        shifts="E,480,\nL,480,E",
+        staff="A,,9000,0,7,1,1,9\nB,,9000,0,7,1,1,9",
+        on="A,1,E,3\nA,2,L,4",
+        off="A,2,E,5\nA,4,L,2",
+        cover="0,E,1,100,1\n1,E,2,100,7\n2,L,0,50,3\n4,L,1,9,8",
+    )
+    other = row(inst, "EE.L.LL")
+    cnt = [[0, 0] for _ in range(7)]
+    _count(cnt, other)
+    cost = _cell_costs(InstanceData(inst), 0, cnt)
+    off = [OFF] * 7
+    base = objective(inst, [off, other])
+    for d in range(7):
+        for t in range(2):
+            one = off[:]
+            one[d] = t
+            assert cost[d][t] == objective(inst, [one, other]) - base, (d, t)
+
+
+def test_uniform_schedule_one_type_where_it_is_short() -> None:
+    data = InstanceData(make_instance(horizon=6, days_off="A,5", **_NO_MIXING))
+    none = [[0, 0] for _ in range(6)]
+    assert _uniform_schedule(data, 0, none, random.Random(0), 1, 1.0) is None  # 2 of each
+    # Four L shifts fit; L is short on days 0, 1, 3 and 4 only (day 2 covered).
+    inst = make_instance(
+        horizon=6,
+        days_off="A,5",
+        shifts=_NO_MIXING["shifts"],
+        staff="A,E=2|L=4,1920,1920,7,1,1,9",
+        cover="\n".join(f"{d},L,1,100,1" for d in range(5)),
+    )
+    data = InstanceData(inst)
+    cnt = [[0, 0] for _ in range(6)]
+    cnt[2][inst.shift_index["L"]] = 1
+    row = _uniform_schedule(data, 0, cnt, random.Random(0), 1, 1.0)
+    assert row is not None
+    assert evaluate(inst, [row]).feasible
+    assert row == [inst.shift_index["L"]] * 2 + [OFF] + [inst.shift_index["L"]] * 2 + [OFF]
+
+
+def test_construct_names_an_employee_with_no_schedule() -> None:
+    # Day 4 off leaves only days 0-3 for four shifts: one run, which no types fit.
+    inst = make_instance(horizon=5, days_off="A,4", **_NO_MIXING)
+    with pytest.raises(RuntimeError, match="employee A has no feasible schedule"):
+        construct(InstanceData(inst), Clock(10), random.Random(0), workers=1)
 
 
 # --------------------------------------------------------------------------- solver
