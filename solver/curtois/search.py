@@ -10,7 +10,9 @@ Strategy
    Each employee's first schedule is found in two steps: the work/off pattern
    alone (days off, runs, weekends, number of working days), then shift types on
    that pattern.  On the 364-day instances the employee's whole model has a heavy
-   tail (seconds to minutes); the two steps take about 0.15 s.
+   tail (seconds to minutes); the two steps take about 0.15 s.  Where even that
+   model is too large to improve in the seconds construction has per employee
+   (instance 24), employees work one shift type each, on the days it is short.
 2. *LNS*: repeatedly free a rectangle "some employees × a window of days" and
    re-optimise it exactly with CP-SAT, hinted with the incumbent.  Employees are
    chosen randomly, around costly cover cells, around violated requests, or among
@@ -54,8 +56,9 @@ LogFn = Callable[[str], None]
 SUB_LIMIT = 2.0
 
 #: Share of the time limit that construction spends improving the employees' first
-#: schedules against the residual cover (at most 2 s each).  Instance 22, 600 s: 0.05
-#: and 0.3 ended within noise of each other (45585 and 46493).
+#: schedules against the residual cover (at most 2 s each).  On instance 22 (600 s)
+#: the improvement hardly matters: spending about 70 s or 100 s on it ended within
+#: noise of each other (45585 and 46493).
 CONSTRUCT_SHARE = 0.1
 
 
@@ -257,7 +260,13 @@ def construct(
     workers: int = 2,
     log: LogFn | None = None,
 ) -> Roster:
-    """Schedule employees one by one, each optimally w.r.t. the residual cover.
+    """Schedule employees one by one, each against the cover left by the others.
+
+    Each employee gets a feasible schedule (:func:`_feasible_schedule`), then a few
+    seconds of CP-SAT on their own model against the residual cover.  Once that
+    model is too large to give anything back in those seconds, the remaining
+    employees each work one shift type where it is still short
+    (:func:`_uniform_schedule`), and the LNS does the rest.
 
     Raises ``RuntimeError`` if some employee has no feasible schedule at all (the
     instance is infeasible) or none is found in about four minutes.  Construction
@@ -271,8 +280,8 @@ def construct(
     order.sort(key=lambda e: len(data.allowed[e]))
     similar: dict[tuple[int, ...], list[int]] = {}
     # The same few seconds for every employee's improvement, keeping most of the
-    # budget for the LNS.  (A share of the time left per employee left, as before,
-    # sums to the share times ln E, half the budget on instance 24.)
+    # budget for the LNS.  (A share of the time left per employee still to do would
+    # sum to the share times ln E: half the budget on instance 24.)
     per = max(0.1, min(2.0, CONSTRUCT_SHARE * clock.left() / max(1, data.E)))
     improve = True
     cnt = [[0] * data.S for _ in range(data.H)]  # cover counts of the rows so far
@@ -298,20 +307,20 @@ def construct(
             raise RuntimeError(f"no schedule found for employee {data.inst.staff[e].id}")
         similar[sig] = row
         roster[e] = row
-        if not improve:
-            continue
-        # Then improve the residual-cover objective from that schedule.
-        for (_, d, t), v in sub.x.items():
-            sub.model.add_hint(v, row[d] == t)
-        solver = _solver(per, rng.randrange(1 << 30), workers)
-        status = solver.solve(sub.model)
-        if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-            roster = sub.extract(solver, roster)
-        # Not even the hinted schedule back within the time: the employees' models
-        # are too large for it (instance 24: 0.4 s, 15,000 variables), so leave the
-        # improving to the LNS, and the rest of the employees to one shift type each
-        # where that fits, rather than spend the time for nothing.
-        improve = status != cp_model.UNKNOWN
+        if improve:
+            # Then improve the residual-cover objective from that schedule.
+            for (_, d, t), v in sub.x.items():
+                sub.model.add_hint(v, row[d] == t)
+            solver = _solver(per, rng.randrange(1 << 30), workers)
+            status = solver.solve(sub.model)
+            if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+                roster = sub.extract(solver, roster)
+            # Not even the hinted schedule back within the time: the employees'
+            # models are too large for it (instance 24: 0.4 s, 15,000 variables),
+            # so leave the improving to the LNS, and the rest of the employees to
+            # one shift type each where that fits, rather than spend the time for
+            # nothing.
+            improve = status != cp_model.UNKNOWN
         _count(cnt, roster[e])
     if log:
         log(f"{clock.elapsed():7.1f}s  construction done")
