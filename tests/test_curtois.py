@@ -5,12 +5,14 @@ from __future__ import annotations
 import itertools
 import os
 import random
+import time
 from pathlib import Path
 
 import pytest
 from ortools.sat.python import cp_model
 
 from solver.curtois.cli import run_curtois
+from solver.curtois.incumbent import Incumbent
 from solver.curtois.instance import (
     OFF,
     CurtoisFormatError,
@@ -22,6 +24,7 @@ from solver.curtois.instance import (
     read_roster,
 )
 from solver.curtois.model import InstanceData, build_pattern_model, build_submodel
+from solver.curtois.polish import _Rows, polish
 from solver.curtois.search import (
     Clock,
     _cell_costs,
@@ -513,6 +516,120 @@ def test_construct_names_an_employee_with_no_schedule() -> None:
     inst = make_instance(horizon=5, days_off="A,4", **_NO_MIXING)
     with pytest.raises(RuntimeError, match="employee A has no feasible schedule"):
         construct(InstanceData(inst), Clock(10), random.Random(0), workers=1)
+
+
+# --------------------------------------------------------------------------- polish
+
+
+def _incumbent(inst: Instance, roster: list[list[int]]) -> Incumbent:
+    return Incumbent(InstanceData(inst), roster, objective(inst, roster))
+
+
+def _changed(roster: list[list[int]], e: int, ch: dict[int, int]) -> list[list[int]]:
+    new = [r[:] for r in roster]
+    for d, t in ch.items():
+        new[e][d] = t
+    return new
+
+
+@pytest.mark.parametrize(
+    ("rule", "binding", "pattern", "fragment", "relaxed"), RULES, ids=[r[0] for r in RULES]
+)
+def test_polish_feasibility_test_is_the_validator(
+    rule: str, binding: dict, pattern: str, fragment: str, relaxed: dict
+) -> None:
+    # From every feasible schedule (a sample of them on 14 days), every change of one
+    # or two cells: the incremental test agrees with the validator.
+    rng = random.Random(0)
+    for kwargs in (binding, relaxed):
+        inst = make_instance(**kwargs)
+        H = inst.horizon
+        choices = [OFF, *range(inst.num_shifts)]
+        feasible = [
+            list(cells)
+            for cells in itertools.product(choices, repeat=H)
+            if evaluate(inst, [list(cells)]).feasible
+        ]
+        assert feasible, rule
+        for start in rng.sample(feasible, min(len(feasible), 40)):
+            rows = _Rows(InstanceData(inst), _incumbent(inst, [start]))
+            changes = [{d: t} for d in range(H) for t in choices if t != start[d]]
+            changes += [
+                {d: rng.choice(choices), d2: rng.choice(choices)}
+                for d, d2 in itertools.combinations(range(H), 2)
+            ]
+            for ch in changes:
+                expected = evaluate(inst, _changed([start], 0, ch)).feasible
+                assert rows.feasible(0, ch) == expected, (rule, start, ch)
+
+
+@needs_data
+def test_polish_feasibility_test_on_a_published_roster() -> None:
+    # All rules at once, many employees: random changes of up to three cells of a
+    # reference roster of instance 1.
+    inst = parse_instance(BENCH / "instances" / "Instance1.txt")
+    (path,) = (BENCH / "reference-rosters").glob("Instance1-*.tsv")
+    roster = read_roster(path, inst)
+    rows = _Rows(InstanceData(inst), _incumbent(inst, roster))
+    rng = random.Random(1)
+    verdicts = set()
+    for _ in range(3000):
+        e = rng.randrange(inst.num_staff)
+        days = rng.sample(range(inst.horizon), rng.randint(1, 3))
+        ch = {d: rng.choice([OFF, *range(inst.num_shifts)]) for d in days}
+        expected = evaluate(inst, _changed(roster, e, ch)).feasible
+        assert rows.feasible(e, ch) == expected, (e, ch)
+        verdicts.add(expected)
+    assert verdicts == {True, False}
+
+
+def test_cell_deltas_are_the_objective_change() -> None:
+    inst = make_instance(
+        shifts="E,480,\nL,480,E",
+        staff="A,,9000,0,7,1,1,9\nB,,9000,0,7,1,1,9",
+        on="A,1,E,3\nA,2,L,4",
+        off="A,2,E,5\nA,4,L,2",
+        cover="0,E,1,100,1\n1,E,2,100,7\n2,L,0,50,3\n4,L,1,9,8",
+    )
+    roster = [row(inst, "E.L.LL."), row(inst, "EE.L.LL")]
+    state = _incumbent(inst, roster)
+    rows = _Rows(InstanceData(inst), state)
+    options = [0, 1, OFF]
+    for d in range(7):
+        deltas = rows.cell_deltas(0, d, options)
+        for t, delta in zip(options, deltas, strict=True):
+            after = objective(inst, _changed(roster, 0, {d: t}))
+            assert delta == after - state.obj, (d, t)
+
+
+def test_polish_moves_a_shift_to_where_it_is_short() -> None:
+    # A works E on days 0-1, where nobody is wanted; E is short on days 3-4.  Two days
+    # of work must stay (minutes), so one move is not enough: day 0 to day 3 then
+    # day 1 to day 4 (a run of one is allowed).  L is a distraction: cover wants none.
+    inst = make_instance(
+        shifts="E,480,\nL,480,",
+        staff="A,,960,960,7,1,1,9",
+        cover="\n".join([f"{d},E,{int(d in (3, 4))},100,1" for d in range(7)] + ["0,L,0,100,5"]),
+    )
+    state = _incumbent(inst, [row(inst, "EE.....")])
+    gain = polish(InstanceData(inst), state, random.Random(0), time.monotonic() + 10)
+    assert state.roster == [row(inst, "...EE..")]
+    assert gain == 202 == objective(inst, [row(inst, "EE.....")]) - state.obj
+    assert state.obj == objective(inst, state.roster) == 0
+
+
+@needs_data
+def test_polish_keeps_the_roster_feasible_and_its_objective_true() -> None:
+    inst = parse_instance(BENCH / "instances" / "Instance5.txt")
+    data = InstanceData(inst)
+    roster = construct(data, Clock(0.0), random.Random(0), workers=1)
+    state = Incumbent(data, roster, objective(inst, roster))
+    start = state.obj
+    gain = polish(data, state, random.Random(0), time.monotonic() + 30)
+    ev = evaluate(inst, state.roster)
+    assert ev.feasible, ev.violations[:3]
+    assert state.obj == ev.objective == start - gain
+    assert gain > 0
 
 
 # --------------------------------------------------------------------------- solver

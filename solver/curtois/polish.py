@@ -1,0 +1,338 @@
+"""Fast local search on the incumbent: small moves checked incrementally in Python.
+
+The CP-SAT neighbourhoods of :mod:`solver.curtois.search` are exact but cost about a
+second each on the 364-day instances, most of it building the model.  Many of the
+improvements a constructed roster still offers are tiny, though: an employee works
+a shift type that is over-covered on a day where another type of the same length
+is short, or could move one working day to where it is needed.  This module finds
+those by plain enumeration, thousands per second:
+
+* *change* one cell of one employee (a different shift type, a day off, or a
+  shift on a day off);
+* *move* a working day: one cell to a shift and another cell within
+  :data:`REACH` days to a day off (or the other way round), so the employee's
+  minutes stay within their window;
+* *swap* with a colleague the cells of a block of 1–:data:`BLOCK` days starting on
+  the day, which leaves the cover as it is and serves the requests.
+
+Every candidate is priced exactly (request and cover costs of the cells it
+changes) and only an improving one is checked for feasibility, against the
+employee's rules around the changed days (:class:`_Rows`).  The search walks from
+costly cells: under- or over-covered (day, shift) cells and violated requests.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+
+from .incumbent import Incumbent
+from .instance import OFF
+from .model import InstanceData
+
+__all__ = ["polish"]
+
+#: Days either side of a changed cell where a move looks for the compensating cell.
+REACH = 10
+#: Longest block of days swapped between two employees.
+BLOCK = 7
+#: Colleagues tried per swap.
+SWAP_PARTNERS = 8
+
+#: One employee's changes: day -> new cell (shift index or OFF).
+Change = dict[int, int]
+
+
+class _Rows:
+    """Per-employee counters and cover margins: the cost and feasibility of a change.
+
+    Owns ``state`` while it lives: every change must go through :meth:`set`.
+    """
+
+    def __init__(self, data: InstanceData, state: Incumbent) -> None:
+        self.data = data
+        self.state = state
+        # Cover cost of one more / one fewer person on (day, shift).
+        self.more = [[0] * data.S for _ in range(data.H)]
+        self.fewer = [[0] * data.S for _ in range(data.H)]
+        for d in range(data.H):
+            for t in range(data.S):
+                self._margins(d, t)
+        self.minutes = [0] * data.E
+        self.count = [[0] * data.S for _ in range(data.E)]
+        self.weekends = [0] * data.E
+        for e, row in enumerate(state.roster):
+            for t in row:
+                if t != OFF:
+                    self.minutes[e] += data.minutes[t]
+                    self.count[e][t] += 1
+            self.weekends[e] = sum(
+                1 for sat, sun in data.weekends if row[sat] != OFF or row[sun] != OFF
+            )
+
+    def feasible(self, e: int, ch: Change) -> bool:
+        """Whether employee ``e``'s row with the cells ``ch`` changed keeps every hard rule.
+
+        The row is feasible before the change, so only what the change touches is
+        checked: its cells, their successions, the totals, and the work and off runs
+        around the days whose work/off status flips.
+        """
+        data = self.data
+        row = self.state.roster[e]
+        st = data.inst.staff[e]
+        H = data.H
+        minutes = data.minutes
+        banned = data.banned_set
+        off_days = data.inst.days_off[e]
+        dmin = 0
+        dcount: dict[int, int] = {}
+        flips: list[int] = []
+        for d, new in ch.items():
+            old = row[d]
+            if new != OFF:
+                if d in off_days:
+                    return False
+                dmin += minutes[new]
+                dcount[new] = dcount.get(new, 0) + 1
+                prev = ch.get(d - 1, row[d - 1]) if d > 0 else OFF
+                if prev != OFF and new in banned[prev]:
+                    return False
+                nxt = ch.get(d + 1, row[d + 1]) if d + 1 < H else OFF
+                if nxt != OFF and nxt in banned[new]:
+                    return False
+            if old != OFF:
+                dmin -= minutes[old]
+                dcount[old] = dcount.get(old, 0) - 1
+            if (old == OFF) != (new == OFF):
+                flips.append(d)
+        total = self.minutes[e] + dmin
+        if not st.min_total_minutes <= total <= st.max_total_minutes:
+            return False
+        count = self.count[e]
+        cap = data.max_shifts[e]
+        if any(k > 0 and count[t] + k > cap[t] for t, k in dcount.items()):
+            return False
+        if not flips:
+            return True
+
+        def works(x: int) -> bool:
+            return ch.get(x, row[x]) != OFF
+
+        weekends = {data.weekend_of[d] for d in flips if d in data.weekend_of}
+        if weekends:
+            n = self.weekends[e]
+            for k in weekends:
+                sat, sun = data.weekends[k]
+                n += (works(sat) or works(sun)) - (row[sat] != OFF or row[sun] != OFF)
+            if n > st.max_weekends:
+                return False
+        # Every run that the flips can have changed lies between the start of the run
+        # holding the day before the first flip and the end of the run holding the
+        # day after the last.
+        a = max(0, min(flips) - 1)
+        while a > 0 and works(a - 1) == works(a):
+            a -= 1
+        b = min(H - 1, max(flips) + 1)
+        while b < H - 1 and works(b + 1) == works(b):
+            b += 1
+        x = a
+        while x <= b:
+            on = works(x)
+            y = x
+            while y < b and works(y + 1) == on:
+                y += 1
+            length = y - x + 1
+            edge = x == 0 or y == H - 1
+            if on:
+                if length > st.max_consecutive_shifts:
+                    return False
+                if length < st.min_consecutive_shifts and not edge:
+                    return False
+            elif length < st.min_consecutive_days_off and not edge:
+                return False
+            x = y + 1
+        return True
+
+    def _margins(self, d: int, t: int) -> None:
+        n = self.state.cnt[d][t]
+        pen = self.state.cover_pen
+        now = pen(d, t, n)
+        self.more[d][t] = pen(d, t, n + 1) - now
+        self.fewer[d][t] = pen(d, t, n - 1) - now if n else 0
+
+    def cell_deltas(self, e: int, d: int, options: list[int]) -> list[int]:
+        """Objective change of employee ``e`` working each of ``options`` on day ``d``.
+
+        Exact with everybody else fixed.  One employee's cells on different days
+        touch different cover cells, so the change of several of them is the sum.
+        """
+        state = self.state
+        old = state.roster[e][d]
+        requests = self.data.request_weight[e][d] > 0
+        base = state.cell_cost(e, d, old) if requests else 0
+        if old != OFF:
+            base -= self.fewer[d][old]
+        more = self.more[d]
+        out = []
+        for new in options:
+            if new == old:
+                out.append(0)
+            elif new == OFF:
+                out.append((state.cell_cost(e, d, OFF) if requests else 0) - base)
+            elif requests:
+                out.append(state.cell_cost(e, d, new) - base + more[new])
+            else:
+                out.append(more[new] - base)
+        return out
+
+    def set(self, e: int, ch: Change, delta: int) -> None:
+        """Write ``ch`` (whose objective change is ``delta``) into the incumbent."""
+        state = self.state
+        row = state.roster[e]
+        data = self.data
+        flipped_weekends = set()
+        for d, new in ch.items():
+            old = row[d]
+            if old != OFF:
+                self.minutes[e] -= data.minutes[old]
+                self.count[e][old] -= 1
+            if new != OFF:
+                self.minutes[e] += data.minutes[new]
+                self.count[e][new] += 1
+            if (old == OFF) != (new == OFF) and d in data.weekend_of:
+                flipped_weekends.add(data.weekend_of[d])
+        for k in flipped_weekends:
+            sat, sun = data.weekends[k]
+            before = row[sat] != OFF or row[sun] != OFF
+            after = ch.get(sat, row[sat]) != OFF or ch.get(sun, row[sun]) != OFF
+            self.weekends[e] += after - before
+        for d, new in ch.items():
+            old = row[d]
+            row[d] = new
+            if old != OFF:
+                state.cnt[d][old] -= 1
+                self._margins(d, old)
+            if new != OFF:
+                state.cnt[d][new] += 1
+                self._margins(d, new)
+        state.version[e] += 1
+        state.obj += delta
+
+
+def _try_single(data: InstanceData, state: Incumbent, rows: _Rows, e: int, d: int) -> int:
+    """Apply the best feasible improving move of employee ``e`` at day ``d``; its gain or 0.
+
+    The moves: the cell on day ``d`` to any other shift type or a day off, alone or
+    with one cell within :data:`REACH` days flipped the other way (work to off or
+    off to work), which keeps the minutes in their window.
+    """
+    row = state.roster[e]
+    cur = row[d]
+    options = [*data.allowed[e], OFF]
+    here = rows.cell_deltas(e, d, options)
+    cands: list[tuple[int, int, int, int]] = []  # (delta, new on d, d2, new on d2)
+    for t, delta in zip(options, here, strict=True):
+        if delta < 0 and t != cur:
+            cands.append((delta, t, -1, OFF))
+    off_here = here[-1]
+    for d2 in range(max(0, d - REACH), min(data.H, d + REACH + 1)):
+        other = row[d2]
+        if d2 == d or (other == OFF) == (cur == OFF):
+            continue
+        if cur == OFF:
+            # Work on d instead of on d2.
+            drop = rows.cell_deltas(e, d2, [OFF])[0]
+            for t, delta in zip(options[:-1], here, strict=False):
+                if delta + drop < 0:
+                    cands.append((delta + drop, t, d2, OFF))
+        else:
+            # Work on d2 instead of on d.
+            there = rows.cell_deltas(e, d2, options[:-1])
+            for t, delta in zip(options[:-1], there, strict=True):
+                if delta + off_here < 0:
+                    cands.append((delta + off_here, OFF, d2, t))
+    cands.sort()
+    for delta, t, d2, t2 in cands:
+        ch = {d: t} if d2 < 0 else {d: t, d2: t2}
+        if rows.feasible(e, ch):
+            rows.set(e, ch, delta)
+            return -delta
+    return 0
+
+
+def _try_swap(
+    data: InstanceData, state: Incumbent, rows: _Rows, e: int, d: int, rng: random.Random
+) -> int:
+    """Swap a block of days from ``d`` with a colleague if that lowers the request cost."""
+    row = state.roster[e]
+    weight = data.request_weight
+    cost = state.cell_cost
+    partners = rng.sample(range(data.E), min(data.E, SWAP_PARTNERS))
+    best: tuple[int, int, Change, Change] | None = None
+    for e2 in partners:
+        if e2 == e:
+            continue
+        row2 = state.roster[e2]
+        delta = 0
+        ch1: Change = {}
+        ch2: Change = {}
+        for x in range(d, min(data.H, d + BLOCK)):
+            a, b = row[x], row2[x]
+            if a != b:
+                ch1[x], ch2[x] = b, a
+                if weight[e][x]:
+                    delta += cost(e, x, b) - cost(e, x, a)
+                if weight[e2][x]:
+                    delta += cost(e2, x, a) - cost(e2, x, b)
+            if ch1 and delta < 0 and (best is None or delta < best[0]):
+                if rows.feasible(e, ch1) and rows.feasible(e2, ch2):
+                    best = (delta, e2, dict(ch1), dict(ch2))
+    if best is None:
+        return 0
+    delta, e2, ch1, ch2 = best
+    rows.set(e, ch1, delta)
+    rows.set(e2, ch2, 0)
+    return -delta
+
+
+def polish(data: InstanceData, state: Incumbent, rng: random.Random, deadline: float) -> int:
+    """Improve ``state`` in place until a pass over the costly cells finds nothing.
+
+    ``deadline`` is a :func:`time.monotonic` time.  Returns the total gain.  The
+    caller must hold ``state.lock`` (or be alone).
+    """
+    rows = _Rows(data, state)
+    gain = 0
+    by_type = [[e for e in range(data.E) if t in data.allowed[e]] for t in range(data.S)]
+    while time.monotonic() < deadline:
+        items: list[tuple[int, int, int]] = []  # (kind, day, shift or employee)
+        for d in range(data.H):
+            for t in range(data.S):
+                cov = data.cover[d][t]
+                if cov is not None and state.cnt[d][t] != cov[0]:
+                    items.append((0, d, t))
+        for e in range(data.E):
+            for d in range(data.H):
+                if data.request_weight[e][d] and state.cell_cost(e, d, state.roster[e][d]):
+                    items.append((1, d, e))
+        rng.shuffle(items)
+        found = 0
+        for kind, d, x in items:
+            if time.monotonic() >= deadline:
+                break
+            if kind == 1:
+                g = _try_single(data, state, rows, x, d) or _try_swap(data, state, rows, x, d, rng)
+            else:
+                short = state.cnt[d][x] < data.cover[d][x][0]  # type: ignore[index]
+                pool = [e for e in by_type[x] if (state.roster[e][d] == x) != short]
+                g = 0
+                for e in rng.sample(pool, min(len(pool), 3)):
+                    g = _try_single(data, state, rows, e, d)
+                    if g:
+                        break
+            found += g
+        gain += found
+        if not found:
+            break
+    state.dirty = True
+    return gain
