@@ -618,6 +618,23 @@ def test_polish_moves_a_shift_to_where_it_is_short() -> None:
     assert state.obj == objective(inst, state.roster) == 0
 
 
+def test_polish_chains_a_change_of_shift_with_a_colleague_filling_in() -> None:
+    # E is short on day 0 and A's L is needed there too; B may work only L but works
+    # it on day 3, where nobody is wanted.  No single move gains; A to E with B to
+    # day 0 does.
+    inst = make_instance(
+        shifts="E,480,\nL,480,",
+        staff="A,,480,480,7,1,1,9\nB,E=0|L=7,480,480,7,1,1,9",
+        cover="0,E,1,100,1\n0,L,1,100,1\n3,L,0,100,1",
+    )
+    start = [row(inst, "L......"), row(inst, "...L...")]
+    state = _incumbent(inst, [r[:] for r in start])
+    gain = polish(InstanceData(inst), state, random.Random(0), time.monotonic() + 10)
+    assert state.roster == [row(inst, "E......"), row(inst, "L......")]
+    assert gain == 101 == objective(inst, start)
+    assert state.obj == objective(inst, state.roster) == 0
+
+
 @needs_data
 def test_polish_keeps_the_roster_feasible_and_its_objective_true() -> None:
     inst = parse_instance(BENCH / "instances" / "Instance5.txt")

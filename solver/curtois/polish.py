@@ -38,6 +38,8 @@ REACH = 10
 BLOCK = 7
 #: Colleagues tried per swap.
 SWAP_PARTNERS = 8
+#: Colleagues tried to take over the shift of someone who changes type in a chain.
+CHAIN_PARTNERS = 4
 
 #: One employee's changes: day -> new cell (shift index or OFF).
 Change = dict[int, int]
@@ -219,8 +221,11 @@ class _Rows:
         state.obj += delta
 
 
-def _try_single(data: InstanceData, state: Incumbent, rows: _Rows, e: int, d: int) -> int:
-    """Apply the best feasible improving move of employee ``e`` at day ``d``; its gain or 0.
+def _try_single(
+    data: InstanceData, state: Incumbent, rows: _Rows, e: int, d: int, below: int = 0
+) -> int:
+    """Apply the best feasible move of employee ``e`` at day ``d`` that changes the
+    objective by less than ``below``; return minus that change, or 0 if there is none.
 
     The moves: the cell on day ``d`` to any other shift type or a day off, alone or
     with one cell within :data:`REACH` days flipped the other way (work to off or
@@ -232,7 +237,7 @@ def _try_single(data: InstanceData, state: Incumbent, rows: _Rows, e: int, d: in
     here = rows.cell_deltas(e, d, options)
     cands: list[tuple[int, int, int, int]] = []  # (delta, new on d, d2, new on d2)
     for t, delta in zip(options, here, strict=True):
-        if delta < 0 and t != cur:
+        if delta < below and t != cur:
             cands.append((delta, t, -1, OFF))
     off_here = here[-1]
     for d2 in range(max(0, d - REACH), min(data.H, d + REACH + 1)):
@@ -243,13 +248,13 @@ def _try_single(data: InstanceData, state: Incumbent, rows: _Rows, e: int, d: in
             # Work on d instead of on d2.
             drop = rows.cell_deltas(e, d2, [OFF])[0]
             for t, delta in zip(options[:-1], here, strict=False):
-                if delta + drop < 0:
+                if delta + drop < below:
                     cands.append((delta + drop, t, d2, OFF))
         else:
             # Work on d2 instead of on d.
             there = rows.cell_deltas(e, d2, options[:-1])
             for t, delta in zip(options[:-1], there, strict=True):
-                if delta + off_here < 0:
+                if delta + off_here < below:
                     cands.append((delta + off_here, OFF, d2, t))
     cands.sort()
     for delta, t, d2, t2 in cands:
@@ -257,6 +262,35 @@ def _try_single(data: InstanceData, state: Incumbent, rows: _Rows, e: int, d: in
         if rows.feasible(e, ch):
             rows.set(e, ch, delta)
             return -delta
+    return 0
+
+
+def _try_chain(
+    data: InstanceData,
+    state: Incumbent,
+    rows: _Rows,
+    e: int,
+    d: int,
+    t: int,
+    fill: list[int],
+    rng: random.Random,
+) -> int:
+    """Employee ``e`` works ``t`` on day ``d`` instead of their shift, which one of
+    ``fill`` (employees who may work it) takes over: a chain of two moves, kept only
+    if it gains in all.  Returns the gain, or 0 (the roster unchanged)."""
+    old = state.roster[e][d]
+    ch = {d: t}
+    if old in (OFF, t) or not rows.feasible(e, ch):
+        return 0
+    (cost,) = rows.cell_deltas(e, d, [t])
+    rows.set(e, ch, cost)
+    pool = [e2 for e2 in fill if e2 != e and state.roster[e2][d] != old]
+    for e2 in rng.sample(pool, min(len(pool), CHAIN_PARTNERS)):
+        gain = _try_single(data, state, rows, e2, d, below=-cost)
+        if gain:
+            return gain - cost
+    (back,) = rows.cell_deltas(e, d, [old])
+    rows.set(e, {d: old}, back)
     return 0
 
 
@@ -330,6 +364,14 @@ def polish(data: InstanceData, state: Incumbent, rng: random.Random, deadline: f
                     g = _try_single(data, state, rows, e, d)
                     if g:
                         break
+                if short and not g:
+                    # Someone on another shift moves over, a colleague fills in.
+                    on = [e for e in pool if state.roster[e][d] != OFF]
+                    for e in rng.sample(on, min(len(on), 3)):
+                        old = state.roster[e][d]
+                        g = _try_chain(data, state, rows, e, d, x, by_type[old], rng)
+                        if g:
+                            break
             found += g
         gain += found
         if not found:
