@@ -469,14 +469,18 @@ def test_construct_repairs_a_pattern_without_fitting_types() -> None:
         assert sum(c != OFF for c in roster[0]) == 4
 
 
+# Two employees, requests of both kinds and cover of every weight: each cell's price.
+_PRICED = {
+    "shifts": "E,480,\nL,480,E",
+    "staff": "A,,9000,0,7,1,1,9\nB,,9000,0,7,1,1,9",
+    "on": "A,1,E,3\nA,2,L,4",
+    "off": "A,2,E,5\nA,4,L,2",
+    "cover": "0,E,1,100,1\n1,E,2,100,7\n2,L,0,50,3\n4,L,1,9,8",
+}
+
+
 def test_cell_costs_are_the_objective_change() -> None:
-    inst = make_instance(
-        shifts="E,480,\nL,480,E",
-        staff="A,,9000,0,7,1,1,9\nB,,9000,0,7,1,1,9",
-        on="A,1,E,3\nA,2,L,4",
-        off="A,2,E,5\nA,4,L,2",
-        cover="0,E,1,100,1\n1,E,2,100,7\n2,L,0,50,3\n4,L,1,9,8",
-    )
+    inst = make_instance(**_PRICED)
     other = row(inst, "EE.L.LL")
     cnt = [[0, 0] for _ in range(7)]
     _count(cnt, other)
@@ -584,13 +588,7 @@ def test_polish_feasibility_test_on_a_published_roster() -> None:
 
 
 def test_cell_deltas_are_the_objective_change() -> None:
-    inst = make_instance(
-        shifts="E,480,\nL,480,E",
-        staff="A,,9000,0,7,1,1,9\nB,,9000,0,7,1,1,9",
-        on="A,1,E,3\nA,2,L,4",
-        off="A,2,E,5\nA,4,L,2",
-        cover="0,E,1,100,1\n1,E,2,100,7\n2,L,0,50,3\n4,L,1,9,8",
-    )
+    inst = make_instance(**_PRICED)
     roster = [row(inst, "E.L.LL."), row(inst, "EE.L.LL")]
     state = _incumbent(inst, roster)
     rows = _Rows(InstanceData(inst), state)
