@@ -73,14 +73,25 @@ class Incumbent:
         if delta > 0 or not real:
             return None
         for e, d, s in real:
-            self.roster[e][d] = s
-        for (d, s), k in touched.items():
-            self.cnt[d][s] += k
+            self.put(e, d, s)
         for e in versions:
             self.version[e] += 1
         self.obj += delta
         self.dirty = True
         return delta
+
+    def put(self, e: int, d: int, s: int) -> None:
+        """Set employee ``e``'s cell on day ``d`` to ``s``, keeping the cover counts.
+
+        Leaves the objective, the versions and the cost maps to the caller.
+        """
+        old = self.roster[e][d]
+        if old != OFF:
+            self.cnt[d][old] -= 1
+        if s != OFF:
+            self.cnt[d][s] += 1
+        self.roster[e][d] = s
+        self.dirty = True
 
     def refresh(self) -> None:
         """Recompute the cost maps used by the neighbourhood heuristics."""

@@ -210,12 +210,10 @@ class _Rows:
             self.weekends[e] += after - before
         for d, new in ch.items():
             old = row[d]
-            row[d] = new
+            state.put(e, d, new)
             if old != OFF:
-                state.cnt[d][old] -= 1
                 self._margins(d, old)
             if new != OFF:
-                state.cnt[d][new] += 1
                 self._margins(d, new)
         state.version[e] += 1
         state.obj += delta
@@ -339,16 +337,12 @@ def polish(data: InstanceData, state: Incumbent, rng: random.Random, deadline: f
     gain = 0
     by_type = [[e for e in range(data.E) if t in data.allowed[e]] for t in range(data.S)]
     while time.monotonic() < deadline:
-        items: list[tuple[int, int, int]] = []  # (kind, day, shift or employee)
-        for d in range(data.H):
-            for t in range(data.S):
-                cov = data.cover[d][t]
-                if cov is not None and state.cnt[d][t] != cov[0]:
-                    items.append((0, d, t))
-        for e in range(data.E):
-            for d in range(data.H):
-                if data.request_weight[e][d] and state.cell_cost(e, d, state.roster[e][d]):
-                    items.append((1, d, e))
+        state.refresh()
+        # (kind, day, shift or employee): costly cover cells, then violated requests.
+        items = [(0, d, t) for d, t in state.gaps]
+        items += [
+            (1, d, e) for e, costs in enumerate(state.req_cost) for d, c in enumerate(costs) if c
+        ]
         rng.shuffle(items)
         found = 0
         for kind, d, x in items:
@@ -376,5 +370,4 @@ def polish(data: InstanceData, state: Incumbent, rng: random.Random, deadline: f
         gain += found
         if not found:
             break
-    state.dirty = True
     return gain
