@@ -120,14 +120,8 @@ class _Rows:
         def works(x: int) -> bool:
             return ch.get(x, row[x]) != OFF
 
-        weekends = {data.weekend_of[d] for d in flips if d in data.weekend_of}
-        if weekends:
-            n = self.weekends[e]
-            for k in weekends:
-                sat, sun = data.weekends[k]
-                n += (works(sat) or works(sun)) - (row[sat] != OFF or row[sun] != OFF)
-            if n > st.max_weekends:
-                return False
+        if self.weekends[e] + self._weekends_change(row, ch, flips) > st.max_weekends:
+            return False
         # Every run that the flips can have changed lies between the start of the run
         # holding the day before the first flip and the end of the run holding the
         # day after the last.
@@ -154,6 +148,17 @@ class _Rows:
                 return False
             x = y + 1
         return True
+
+    def _weekends_change(self, row: list[int], ch: Change, flips: list[int]) -> int:
+        """Change in weekends worked when ``ch`` (whose work/off flips are ``flips``)
+        is applied to ``row``."""
+        data = self.data
+        n = 0
+        for k in {data.weekend_of[d] for d in flips if d in data.weekend_of}:
+            sat, sun = data.weekends[k]
+            after = ch.get(sat, row[sat]) != OFF or ch.get(sun, row[sun]) != OFF
+            n += after - (row[sat] != OFF or row[sun] != OFF)
+        return n
 
     def _margins(self, d: int, t: int) -> None:
         n = self.state.cnt[d][t]
@@ -192,7 +197,7 @@ class _Rows:
         state = self.state
         row = state.roster[e]
         data = self.data
-        flipped_weekends = set()
+        flips = []
         for d, new in ch.items():
             old = row[d]
             if old != OFF:
@@ -201,13 +206,9 @@ class _Rows:
             if new != OFF:
                 self.minutes[e] += data.minutes[new]
                 self.count[e][new] += 1
-            if (old == OFF) != (new == OFF) and d in data.weekend_of:
-                flipped_weekends.add(data.weekend_of[d])
-        for k in flipped_weekends:
-            sat, sun = data.weekends[k]
-            before = row[sat] != OFF or row[sun] != OFF
-            after = ch.get(sat, row[sat]) != OFF or ch.get(sun, row[sun]) != OFF
-            self.weekends[e] += after - before
+            if (old == OFF) != (new == OFF):
+                flips.append(d)
+        self.weekends[e] += self._weekends_change(row, ch, flips)
         for d, new in ch.items():
             old = row[d]
             state.put(e, d, new)
