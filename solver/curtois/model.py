@@ -57,6 +57,10 @@ class InstanceData:
         self.allowed: list[list[int]] = [
             [s for s in range(S) if inst.max_shifts(e, s) > 0] for e in range(self.E)
         ]
+        #: Employees who may work each shift type.
+        self.by_type: list[list[int]] = [
+            [e for e in range(self.E) if s in self.allowed[e]] for s in range(S)
+        ]
         self.max_shifts: list[list[int]] = [
             [min(inst.max_shifts(e, s), H) for s in range(S)] for e in range(self.E)
         ]
@@ -70,6 +74,8 @@ class InstanceData:
         self.cover: list[list[tuple[int, int, int] | None]] = [[None] * S for _ in range(H)]
         for c in inst.cover:
             self.cover[c.day][c.shift] = (c.requirement, c.weight_under, c.weight_over)
+        #: Heaviest weight of a missing person.
+        self.max_under = max((c.weight_under for c in inst.cover), default=0)
         self.weekends = inst.weekends()
         self.weekend_of: dict[int, int] = {}
         for k, (sat, sun) in enumerate(self.weekends):

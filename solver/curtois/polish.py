@@ -1,24 +1,30 @@
 """Fast local search on the incumbent: small moves checked incrementally in Python.
 
 The CP-SAT neighbourhoods of :mod:`solver.curtois.search` are exact but cost about a
-second each on the 364-day instances, most of it building the model.  Many of the
-improvements a constructed roster still offers are tiny, though: an employee works
-a shift type that is over-covered on a day where another type of the same length
-is short, or could move one working day to where it is needed.  This module finds
-those by plain enumeration, thousands per second:
+second each on the 364-day instances.  Many of the improvements a constructed roster
+still offers are small, though: an employee works a shift type that is over-covered
+on a day where another type of the same length is short, or could move working days
+to where they are needed.  This module finds those by plain enumeration, thousands
+per second:
 
 * *change* one cell of one employee (a different shift type, a day off, or a
   shift on a day off);
 * *move* a working day: one cell to a shift and another cell within
   :data:`REACH` days to a day off (or the other way round), so the employee's
   minutes stay within their window;
+* *ejection chains* (:func:`_cover`) for a short cell: someone takes the shift
+  over (another type that day, or work moved there from anywhere in the horizon,
+  one or two days at a time), which may leave another cell short; a colleague
+  covers that one the same way, up to :data:`CHAIN_DEPTH` links; kept only if the
+  whole chain gains;
 * *swap* with a colleague the cells of a block of 1–:data:`BLOCK` days starting on
   the day, which leaves the cover as it is and serves the requests.
 
 Every candidate is priced exactly (request and cover costs of the cells it
-changes) and only an improving one is checked for feasibility, against the
-employee's rules around the changed days (:class:`_Rows`).  The search walks from
-costly cells: under- or over-covered (day, shift) cells and violated requests.
+changes) and only an improving one (or a chain's opening link) is checked for
+feasibility, against the employee's rules around the changed days (:class:`_Rows`).
+The search walks from costly cells: under- or over-covered (day, shift) cells and
+violated requests.
 """
 
 from __future__ import annotations
@@ -38,8 +44,14 @@ REACH = 10
 BLOCK = 7
 #: Colleagues tried per swap.
 SWAP_PARTNERS = 8
-#: Colleagues tried to take over the shift of someone who changes type in a chain.
-CHAIN_PARTNERS = 4
+#: Employees tried for each link of an ejection chain (:func:`_cover`).
+CHAIN_TRIES = 3
+#: Links an ejection chain may add after its first move.
+CHAIN_DEPTH = 3
+#: Moves of one employee tested for feasibility, and tentatively applied to open
+#: a longer chain, per link.
+CHAIN_CHECKS = 40
+CHAIN_OPENINGS = 3
 
 #: One employee's changes: day -> new cell (shift index or OFF).
 Change = dict[int, int]
@@ -72,12 +84,14 @@ class _Rows:
                 1 for sat, sun in data.weekends if row[sat] != OFF or row[sun] != OFF
             )
 
-    def feasible(self, e: int, ch: Change) -> bool:
+    def feasible(self, e: int, ch: Change, totals: bool = True) -> bool:
         """Whether employee ``e``'s row with the cells ``ch`` changed keeps every hard rule.
 
         The row is feasible before the change, so only what the change touches is
         checked: its cells, their successions, the totals, and the work and off runs
-        around the days whose work/off status flips.
+        around the days whose work/off status flips.  ``totals=False`` leaves out the
+        totals (minutes, caps per type, weekends): for part of a change whose other
+        part makes up for them.
         """
         data = self.data
         row = self.state.roster[e]
@@ -107,20 +121,21 @@ class _Rows:
                 dcount[old] = dcount.get(old, 0) - 1
             if (old == OFF) != (new == OFF):
                 flips.append(d)
-        total = self.minutes[e] + dmin
-        if not st.min_total_minutes <= total <= st.max_total_minutes:
-            return False
-        count = self.count[e]
-        cap = data.max_shifts[e]
-        if any(k > 0 and count[t] + k > cap[t] for t, k in dcount.items()):
-            return False
+        if totals:
+            total = self.minutes[e] + dmin
+            if not st.min_total_minutes <= total <= st.max_total_minutes:
+                return False
+            count = self.count[e]
+            cap = data.max_shifts[e]
+            if any(k > 0 and count[t] + k > cap[t] for t, k in dcount.items()):
+                return False
         if not flips:
             return True
 
         def works(x: int) -> bool:
             return ch.get(x, row[x]) != OFF
 
-        if self.weekends[e] + self._weekends_change(row, ch, flips) > st.max_weekends:
+        if totals and self.weekends[e] + self._weekends_change(row, ch, flips) > st.max_weekends:
             return False
         # Every run that the flips can have changed lies between the start of the run
         # holding the day before the first flip and the end of the run holding the
@@ -264,32 +279,180 @@ def _try_single(
     return 0
 
 
-def _try_chain(
+def _fit_types(
+    data: InstanceData, rows: _Rows, e: int, row: list[int], block: Change
+) -> tuple[int, int, Change] | None:
+    """Retype the working days next to ``block`` (consecutive days of work for
+    employee ``e``) that may not follow it, or precede it, as the banned successions
+    say: each to its cheapest type that fits, outwards until the successions hold.
+    Returns (objective change, minutes change, the retyped cells), or ``None`` when
+    some day has no type that fits.
+    """
+    banned = data.banned_set
+    options = data.allowed[e]
+    minutes = data.minutes
+    H = data.H
+    cost = mins = 0
+    extra: Change = {}
+    for step in (1, -1):
+        x = (max(block) if step == 1 else min(block)) + step
+        near = block[x - step]
+        while 0 <= x < H and row[x] != OFF:
+            old = row[x]
+            if (old in banned[near]) if step == 1 else (near in banned[old]):
+                fit = [s for s in options if (s not in banned[near] if step == 1 else near not in banned[s])]
+            else:
+                break
+            if not fit:
+                return None
+            p, s = min(zip(rows.cell_deltas(e, x, fit), fit, strict=True))
+            extra[x] = near = s
+            cost += p
+            mins += minutes[s] - minutes[old]
+            x += step
+    return cost, mins, extra
+
+
+def _moves(
+    data: InstanceData, state: Incumbent, rows: _Rows, e: int, d: int, t: int
+) -> list[tuple[int, Change, Change]]:
+    """Changes of employee ``e``'s row that put shift ``t`` on day ``d``: (objective
+    change, cells added or changed around ``d``, cells given up elsewhere), cheapest
+    first; not yet checked for feasibility.
+
+    Working another shift that day: the change of type.  Off that day: the day alone
+    or with an adjacent day off (a run of one day is often too short), either as
+    extra work or giving up as much work anywhere in the horizon, one working day or
+    two adjacent ones.  Every employee's minutes are nearly fixed on the 364-day
+    instances, and construction leaves whole months short and others over-covered,
+    so the work must move across months.  Either way, the working days around that
+    may no longer follow (or precede) the new shift change type too
+    (:func:`_fit_types`): on instance 22, turning a day shift into a late one needs
+    the rest of the run late or at night.
+    """
+    row = state.roster[e]
+    if row[d] == t or t not in data.allowed[e] or d in data.inst.days_off[e]:
+        return []
+    H = data.H
+    minutes = data.minutes
+    banned = data.banned_set
+    options = data.allowed[e]
+    (here,) = rows.cell_deltas(e, d, [t])
+    # The blocks of work to add or retype around d: (delta, minutes, change).
+    blocks: list[tuple[int, int, Change]] = []
+    if row[d] != OFF:
+        blocks.append((here, minutes[t] - minutes[row[d]], {d: t}))
+    else:
+        blocks.append((here, minutes[t], {d: t}))
+        for x in (d - 1, d + 1):
+            if not 0 <= x < H or row[x] != OFF:
+                continue
+            prices = rows.cell_deltas(e, x, options)
+            fits = [
+                (p, s)
+                for p, s in zip(prices, options, strict=True)
+                if (s not in banned[t] if x > d else t not in banned[s])
+            ]
+            if fits:
+                p, s = min(fits)
+                blocks.append((here + p, minutes[t] + minutes[s], {d: t, x: s}))
+    adds = []
+    for pa, ma, ca in blocks:
+        fitted = _fit_types(data, rows, e, row, ca)
+        if fitted is not None:
+            adds.append((pa + fitted[0], ma + fitted[1], {**ca, **fitted[2]}))
+    if row[d] != OFF:
+        return [(pa, ca, {}) for pa, _, ca in adds]
+    # The blocks of work to give up, anywhere: none, one working day, or two adjacent.
+    drop = {x: rows.cell_deltas(e, x, [OFF])[0] for x in range(H) if row[x] != OFF}
+    drops: list[tuple[int, int, Change]] = [(0, 0, {})]
+    for x, p in drop.items():
+        drops.append((p, minutes[row[x]], {x: OFF}))
+        if x + 1 in drop:
+            pair = (p + drop[x + 1], minutes[row[x]] + minutes[row[x + 1]])
+            drops.append((*pair, {x: OFF, x + 1: OFF}))
+    st = data.inst.staff[e]
+    have = rows.minutes[e]
+    out = [
+        (pa + pd, ca, cd)
+        for pa, ma, ca in adds
+        for pd, md, cd in drops
+        if st.min_total_minutes <= have + ma - md <= st.max_total_minutes
+        and not ca.keys() & cd.keys()
+    ]
+    out.sort(key=lambda m: m[0])
+    return out
+
+
+def _cover(
     data: InstanceData,
     state: Incumbent,
     rows: _Rows,
-    e: int,
     d: int,
     t: int,
-    fill: list[int],
+    below: int,
+    depth: int,
     rng: random.Random,
+    seen: frozenset[int] = frozenset(),
 ) -> int:
-    """Employee ``e`` works ``t`` on day ``d`` instead of their shift, which one of
-    ``fill`` (employees who may work it) takes over: a chain of two moves, kept only
-    if it gains in all.  Returns the gain, or 0 (the roster unchanged)."""
-    old = state.roster[e][d]
-    ch = {d: t}
-    if old in (OFF, t) or not rows.feasible(e, ch):
-        return 0
-    (cost,) = rows.cell_deltas(e, d, [t])
-    rows.set(e, ch, cost)
-    pool = [e2 for e2 in fill if e2 != e and state.roster[e2][d] != old]
-    for e2 in rng.sample(pool, min(len(pool), CHAIN_PARTNERS)):
-        gain = _try_single(data, state, rows, e2, d, below=-cost)
-        if gain:
-            return gain - cost
-    (back,) = rows.cell_deltas(e, d, [old])
-    rows.set(e, {d: old}, back)
+    """Put one more employee on shift ``t`` on day ``d`` by a chain of moves that
+    changes the objective by less than ``below``; return minus that change, or 0
+    (the roster unchanged).
+
+    An ejection chain: a move of one employee (:func:`_moves`) that gains on its own
+    is applied; one that leaves another cell short is applied tentatively when up to
+    ``depth`` further links may cover that cell (by a colleague, recursively), and
+    undone if they cannot.  Employees already in the chain (``seen``) stay put.
+    """
+    row_of = state.roster
+    cover = data.cover
+    pool = [e for e in data.by_type[t] if row_of[e][d] != t and e not in seen]
+    for e in rng.sample(pool, min(len(pool), CHAIN_TRIES)):
+        row = row_of[e]
+        checks = opened = 0
+        # A block of work far from another cannot mend the other's runs: such blocks
+        # are tested alone first (once each, without the totals), the whole only after.
+        st = data.inst.staff[e]
+        near = 2 + max(st.max_consecutive_shifts, st.min_consecutive_shifts, st.min_consecutive_days_off)
+        alone: dict[tuple[tuple[int, int], ...], bool] = {}
+
+        def fits(block: Change, e: int = e, alone: dict = alone) -> bool:
+            key = tuple(block.items())
+            if key not in alone:
+                alone[key] = rows.feasible(e, block, totals=False)
+            return alone[key]
+
+        for delta, add, give in _moves(data, state, rows, e, d, t):
+            if delta >= below + (data.max_under if depth else 0) or checks >= CHAIN_CHECKS:
+                break
+            if give and min(abs(x - d) for x in give) > near:
+                if not (fits(add) and fits(give)):
+                    continue
+            ch = {**add, **give}
+            checks += 1
+            if not rows.feasible(e, ch):
+                continue
+            if delta < below:
+                rows.set(e, ch, delta)
+                return -delta
+            # The cell this move leaves short, if exactly one: the next link covers it.
+            vacated = [
+                (x, row[x])
+                for x in ch
+                if row[x] != OFF
+                and (c := cover[x][row[x]]) is not None
+                and state.cnt[x][row[x]] <= c[0]
+            ]
+            if len(vacated) != 1 or opened >= CHAIN_OPENINGS:
+                continue
+            opened += 1
+            undo = {x: row[x] for x in ch}
+            rows.set(e, ch, delta)
+            (x, s) = vacated[0]
+            gain = _cover(data, state, rows, x, s, below - delta, depth - 1, rng, seen | {e})
+            if gain:
+                return gain - delta
+            rows.set(e, undo, -delta)
     return 0
 
 
@@ -336,7 +499,7 @@ def polish(data: InstanceData, state: Incumbent, rng: random.Random, deadline: f
     """
     rows = _Rows(data, state)
     gain = 0
-    by_type = [[e for e in range(data.E) if t in data.allowed[e]] for t in range(data.S)]
+    by_type = data.by_type
     while time.monotonic() < deadline:
         state.refresh()
         # (kind, day, shift or employee): costly cover cells, then violated requests.
@@ -360,13 +523,9 @@ def polish(data: InstanceData, state: Incumbent, rng: random.Random, deadline: f
                     if g:
                         break
                 if short and not g:
-                    # Someone on another shift moves over, a colleague fills in.
-                    on = [e for e in pool if state.roster[e][d] != OFF]
-                    for e in rng.sample(on, min(len(on), 3)):
-                        old = state.roster[e][d]
-                        g = _try_chain(data, state, rows, e, d, x, by_type[old], rng)
-                        if g:
-                            break
+                    # A chain of moves: someone takes the shift over, a colleague
+                    # covers what they leave short, and so on.
+                    g = _cover(data, state, rows, d, x, 0, CHAIN_DEPTH, rng)
             found += g
         gain += found
         if not found:
