@@ -29,8 +29,10 @@ violated requests.
 
 from __future__ import annotations
 
+import heapq
 import random
 import time
+from collections.abc import Iterable, Iterator
 
 from .incumbent import Incumbent
 from .instance import OFF
@@ -52,6 +54,9 @@ CHAIN_DEPTH = 3
 #: a longer chain, per link.
 CHAIN_CHECKS = 40
 CHAIN_OPENINGS = 3
+#: Moves of one employee looked at per link, most of them rejected by the quick
+#: tests of their far blocks.
+CHAIN_SCAN = 400
 
 #: One employee's changes: day -> new cell (shift index or OFF).
 Change = dict[int, int]
@@ -315,7 +320,7 @@ def _fit_types(
 
 def _moves(
     data: InstanceData, state: Incumbent, rows: _Rows, e: int, d: int, t: int
-) -> list[tuple[int, Change, Change]]:
+) -> Iterable[tuple[int, Change, Change]]:
     """Changes of employee ``e``'s row that put shift ``t`` on day ``d``: (objective
     change, cells added or changed around ``d``, cells given up elsewhere), cheapest
     first; not yet checked for feasibility.
@@ -364,24 +369,31 @@ def _moves(
     if row[d] != OFF:
         return [(pa, ca, {}) for pa, _, ca in adds]
     # The blocks of work to give up, anywhere: none, one working day, or two adjacent.
-    drop = {x: rows.cell_deltas(e, x, [OFF])[0] for x in range(H) if row[x] != OFF}
+    fewer = rows.fewer
+    weight = data.request_weight[e]
+    drop: dict[int, int] = {}
+    for x, old in enumerate(row):
+        if old != OFF:
+            # Without requests on the cell, its price is the cover's alone.
+            drop[x] = rows.cell_deltas(e, x, [OFF])[0] if weight[x] else fewer[x][old]
     drops: list[tuple[int, int, Change]] = [(0, 0, {})]
     for x, p in drop.items():
         drops.append((p, minutes[row[x]], {x: OFF}))
         if x + 1 in drop:
             pair = (p + drop[x + 1], minutes[row[x]] + minutes[row[x + 1]])
             drops.append((*pair, {x: OFF, x + 1: OFF}))
+    drops.sort(key=lambda b: b[0])
     st = data.inst.staff[e]
-    have = rows.minutes[e]
-    out = [
-        (pa + pd, ca, cd)
-        for pa, ma, ca in adds
-        for pd, md, cd in drops
-        if st.min_total_minutes <= have + ma - md <= st.max_total_minutes
-        and not ca.keys() & cd.keys()
-    ]
-    out.sort(key=lambda m: m[0])
-    return out
+    low = st.min_total_minutes - rows.minutes[e]
+    high = st.max_total_minutes - rows.minutes[e]
+
+    def paired(pa: int, ma: int, ca: Change) -> Iterator[tuple[int, Change, Change]]:
+        for pd, md, cd in drops:
+            if low <= ma - md <= high and not ca.keys() & cd.keys():
+                yield pa + pd, ca, cd
+
+    # Cheapest first, generated as the caller goes: it mostly stops early.
+    return heapq.merge(*(paired(*a) for a in adds), key=lambda m: m[0])
 
 
 def _cover(
@@ -413,7 +425,9 @@ def _cover(
         # A block of work far from another cannot mend the other's runs: such blocks
         # are tested alone first (once each, without the totals), the whole only after.
         st = data.inst.staff[e]
-        near = 2 + max(st.max_consecutive_shifts, st.min_consecutive_shifts, st.min_consecutive_days_off)
+        near = 2 + max(
+            st.max_consecutive_shifts, st.min_consecutive_shifts, st.min_consecutive_days_off
+        )
         alone: dict[tuple[tuple[int, int], ...], bool] = {}
 
         def fits(block: Change, e: int = e, alone: dict = alone) -> bool:
@@ -422,8 +436,9 @@ def _cover(
                 alone[key] = rows.feasible(e, block, totals=False)
             return alone[key]
 
-        for delta, add, give in _moves(data, state, rows, e, d, t):
-            if delta >= below + (data.max_under if depth else 0) or checks >= CHAIN_CHECKS:
+        limit = below + (data.max_under if depth else 0)
+        for scanned, (delta, add, give) in enumerate(_moves(data, state, rows, e, d, t)):
+            if delta >= limit or checks >= CHAIN_CHECKS or scanned >= CHAIN_SCAN:
                 break
             if give and min(abs(x - d) for x in give) > near:
                 if not (fits(add) and fits(give)):
