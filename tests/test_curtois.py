@@ -660,22 +660,23 @@ def test_polish_chains_a_change_of_shift_with_a_colleague_filling_in() -> None:
 
 
 def test_polish_changes_the_types_a_new_shift_cannot_be_followed_by() -> None:
-    # A must work days 1-2 (days off around, minutes for two shifts).  L is wanted on
-    # day 1, but E may not follow L: L on day 1 needs day 2 to change to L as well,
-    # though L is not wanted there.  Day 2 to L alone gains nothing; both together do.
+    # A must work days 1-3 (days off around, minutes for three shifts).  L is wanted
+    # on day 1, but E may not follow L: L on day 1 needs days 2 and 3 to change to L
+    # as well, though L is not wanted there.  Day 3 to L alone gains nothing; the
+    # three together do.
     inst = make_instance(
-        horizon=4,
+        horizon=5,
         shifts="E,480,\nL,480,E",
-        staff="A,,960,960,7,2,1,9",
-        days_off="A,0,3",
-        cover="\n".join(f"{d},E,0,100,1\n{d},L,{int(d == 1)},100,1" for d in range(4)),
+        staff="A,,1440,1440,7,2,1,9",
+        days_off="A,0,4",
+        cover="\n".join(f"{d},E,0,100,1\n{d},L,{int(d == 1)},100,1" for d in range(5)),
     )
-    start = [row(inst, ".EE.")]
+    start = [row(inst, ".EEE.")]
     state = _incumbent(inst, [r[:] for r in start])
     gain = polish(InstanceData(inst), state, random.Random(0), time.monotonic() + 10)
-    assert state.roster == [row(inst, ".LL.")]
-    assert gain == 101 == objective(inst, start) - 1
-    assert state.obj == objective(inst, state.roster) == 1
+    assert state.roster == [row(inst, ".LLL.")]
+    assert gain == 101 == objective(inst, start) - 2
+    assert state.obj == objective(inst, state.roster) == 2
 
 
 def test_polish_passes_work_along_a_chain_of_colleagues() -> None:

@@ -50,9 +50,9 @@ SWAP_PARTNERS = 8
 CHAIN_TRIES = 3
 #: Links an ejection chain may add after its first move.
 CHAIN_DEPTH = 3
-#: Moves of one employee tested for feasibility, and tentatively applied to open
-#: a longer chain, per link.
+#: Moves of one employee tested for feasibility per link.
 CHAIN_CHECKS = 40
+#: Moves of one employee applied tentatively per link, each to open a longer chain.
 CHAIN_OPENINGS = 3
 #: Moves of one employee looked at per link, most of them rejected by the quick
 #: tests of their far blocks.
@@ -302,12 +302,14 @@ def _fit_types(
     for step in (1, -1):
         x = (max(block) if step == 1 else min(block)) + step
         near = block[x - step]
-        while 0 <= x < H and row[x] != OFF:
+
+        def fits(s: int, near: int, step: int = step) -> bool:
+            # s may come after (step 1) or before (step -1) the shift ``near``.
+            return s not in banned[near] if step == 1 else near not in banned[s]
+
+        while 0 <= x < H and row[x] != OFF and not fits(row[x], near):
             old = row[x]
-            if (old in banned[near]) if step == 1 else (near in banned[old]):
-                fit = [s for s in options if (s not in banned[near] if step == 1 else near not in banned[s])]
-            else:
-                break
+            fit = [s for s in options if fits(s, near)]
             if not fit:
                 return None
             p, s = min(zip(rows.cell_deltas(e, x, fit), fit, strict=True))
