@@ -529,6 +529,15 @@ def _incumbent(inst: Instance, roster: list[list[int]]) -> Incumbent:
     return Incumbent(InstanceData(inst), roster, objective(inst, roster))
 
 
+def _polished(inst: Instance, start: list[list[int]]) -> tuple[Incumbent, int]:
+    """Polish a copy of ``start`` to its local optimum: (the incumbent, the gain).
+    The incumbent's tracked objective is checked against the validator."""
+    state = _incumbent(inst, [r[:] for r in start])
+    gain = polish(InstanceData(inst), state, random.Random(0), time.monotonic() + 10)
+    assert state.obj == objective(inst, state.roster) == objective(inst, start) - gain
+    return state, gain
+
+
 def _changed(roster: list[list[int]], e: int, ch: dict[int, int]) -> list[list[int]]:
     new = [r[:] for r in roster]
     for d, t in ch.items():
@@ -617,11 +626,9 @@ def test_polish_moves_a_shift_to_where_it_is_short() -> None:
         staff="A,,960,960,7,1,1,9",
         cover="\n".join([f"{d},E,{int(d in (3, 4))},100,1" for d in range(7)] + ["0,L,0,100,5"]),
     )
-    state = _incumbent(inst, [row(inst, "EE.....")])
-    gain = polish(InstanceData(inst), state, random.Random(0), time.monotonic() + 10)
+    state, gain = _polished(inst, [row(inst, "EE.....")])
     assert state.roster == [row(inst, "...EE..")]
-    assert gain == 202 == objective(inst, [row(inst, "EE.....")]) - state.obj
-    assert state.obj == objective(inst, state.roster) == 0
+    assert (gain, state.obj) == (202, 0)
 
 
 def test_polish_transfers_a_short_run_across_the_horizon() -> None:
@@ -635,11 +642,9 @@ def test_polish_transfers_a_short_run_across_the_horizon() -> None:
         cover="\n".join(f"{d},E,{int(d in (20, 21))},100,1" for d in range(28)),
     )
     start = [row(inst, "...EE" + "." * 23)]
-    state = _incumbent(inst, [r[:] for r in start])
-    gain = polish(InstanceData(inst), state, random.Random(0), time.monotonic() + 10)
+    state, gain = _polished(inst, start)
     assert state.roster == [row(inst, "." * 20 + "EE" + "." * 6)]
-    assert gain == 202 == objective(inst, start)
-    assert state.obj == objective(inst, state.roster) == 0
+    assert (gain, state.obj) == (202, 0)
 
 
 def test_polish_chains_a_change_of_shift_with_a_colleague_filling_in() -> None:
@@ -652,11 +657,9 @@ def test_polish_chains_a_change_of_shift_with_a_colleague_filling_in() -> None:
         cover="0,E,1,100,1\n0,L,1,100,1\n3,L,0,100,1",
     )
     start = [row(inst, "L......"), row(inst, "...L...")]
-    state = _incumbent(inst, [r[:] for r in start])
-    gain = polish(InstanceData(inst), state, random.Random(0), time.monotonic() + 10)
+    state, gain = _polished(inst, start)
     assert state.roster == [row(inst, "E......"), row(inst, "L......")]
-    assert gain == 101 == objective(inst, start)
-    assert state.obj == objective(inst, state.roster) == 0
+    assert (gain, state.obj) == (101, 0)
 
 
 def test_polish_changes_the_types_a_new_shift_cannot_be_followed_by() -> None:
@@ -672,11 +675,9 @@ def test_polish_changes_the_types_a_new_shift_cannot_be_followed_by() -> None:
         cover="\n".join(f"{d},E,0,100,1\n{d},L,{int(d == 1)},100,1" for d in range(5)),
     )
     start = [row(inst, ".EEE.")]
-    state = _incumbent(inst, [r[:] for r in start])
-    gain = polish(InstanceData(inst), state, random.Random(0), time.monotonic() + 10)
+    state, gain = _polished(inst, start)
     assert state.roster == [row(inst, ".LLL.")]
-    assert gain == 101 == objective(inst, start) - 2
-    assert state.obj == objective(inst, state.roster) == 2
+    assert (gain, state.obj) == (101, 2)
 
 
 def test_polish_passes_work_along_a_chain_of_colleagues() -> None:
@@ -692,15 +693,13 @@ def test_polish_passes_work_along_a_chain_of_colleagues() -> None:
     )
     start = [row(inst, "." * 5 + "E" + "." * 22)]
     start += [row(inst, "." * 12 + "E" + "." * 15), row(inst, "." * 20 + "E" + "." * 7)]
-    state = _incumbent(inst, [r[:] for r in start])
-    gain = polish(InstanceData(inst), state, random.Random(0), time.monotonic() + 10)
+    state, gain = _polished(inst, start)
     assert state.roster == [
         row(inst, "E" + "." * 27),
         row(inst, "." * 5 + "E" + "." * 22),
         row(inst, "." * 12 + "E" + "." * 15),
     ]
-    assert gain == 101 == objective(inst, start)
-    assert state.obj == objective(inst, state.roster) == 0
+    assert (gain, state.obj) == (101, 0)
 
 
 @needs_data
