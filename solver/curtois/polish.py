@@ -284,6 +284,11 @@ def _try_single(
     return 0
 
 
+def _fits(data: InstanceData, s: int, near: int, after: bool) -> bool:
+    """Whether shift ``s`` may come right after (``after``) or right before ``near``."""
+    return s not in data.banned_set[near] if after else near not in data.banned_set[s]
+
+
 def _fit_types(
     data: InstanceData, rows: _Rows, e: int, row: list[int], block: Change
 ) -> tuple[int, int, Change] | None:
@@ -293,7 +298,6 @@ def _fit_types(
     Returns (objective change, minutes change, the retyped cells), or ``None`` when
     some day has no type that fits.
     """
-    banned = data.banned_set
     options = data.allowed[e]
     minutes = data.minutes
     H = data.H
@@ -302,14 +306,9 @@ def _fit_types(
     for step in (1, -1):
         x = (max(block) if step == 1 else min(block)) + step
         near = block[x - step]
-
-        def fits(s: int, near: int, step: int = step) -> bool:
-            # s may come after (step 1) or before (step -1) the shift ``near``.
-            return s not in banned[near] if step == 1 else near not in banned[s]
-
-        while 0 <= x < H and row[x] != OFF and not fits(row[x], near):
+        while 0 <= x < H and row[x] != OFF and not _fits(data, row[x], near, step == 1):
             old = row[x]
-            fit = [s for s in options if fits(s, near)]
+            fit = [s for s in options if _fits(data, s, near, step == 1)]
             if not fit:
                 return None
             p, s = min(zip(rows.cell_deltas(e, x, fit), fit, strict=True))
@@ -342,7 +341,6 @@ def _moves(
         return []
     H = data.H
     minutes = data.minutes
-    banned = data.banned_set
     options = data.allowed[e]
     (here,) = rows.cell_deltas(e, d, [t])
     # The blocks of work to add or retype around d: (delta, minutes, change).
@@ -358,7 +356,7 @@ def _moves(
             fits = [
                 (p, s)
                 for p, s in zip(prices, options, strict=True)
-                if (s not in banned[t] if x > d else t not in banned[s])
+                if _fits(data, s, t, x > d)
             ]
             if fits:
                 p, s = min(fits)
