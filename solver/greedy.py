@@ -53,6 +53,13 @@ def unary(rules: list[Rule]) -> list[Rule]:
     return [r for r in rules if type(r).eligible is not Rule.eligible]
 
 
+def one_shift_a_day(rules: list[Rule]) -> bool:
+    """Whether a hard one-shift-per-day rule holds for everyone: then nobody working on a
+    day can take another shift that day, which spares most calls into the catalogue."""
+    return any(isinstance(r, OneShiftPerDay) and r.hard and r.applies_to is None
+               for r in rules)
+
+
 def greedy(problem: Problem, rules: list[Rule] | None = None,
            pairs: dict[tuple[int, int], None] | None = None,
            volunteers: set[int] | None = None, seed: int = 0) -> list[tuple[int, int]]:
@@ -87,8 +94,7 @@ def greedy(problem: Problem, rules: list[Rule] | None = None,
 
     # With the default hard one-shift-per-day rule, anyone already working that day is out;
     # checking that first spares most calls into the rule catalogue.
-    one_a_day = any(isinstance(r, OneShiftPerDay) and r.hard and r.applies_to is None
-                    for r in rules)
+    one_a_day = one_shift_a_day(rules)
     busy: dict[int, set[int]] = defaultdict(set)  # day -> volunteers working that day
 
     def try_fill(s: int, skill: str | None, need: int) -> None:
