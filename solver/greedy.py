@@ -1,7 +1,7 @@
 """A day-by-day greedy fill, scarcest skill first.
 
-It is the baseline the solver must beat, and the solver's first incumbent (a hint for
-CP-SAT).  Every tentative assignment is checked with the same rule catalogue the
+It is the baseline the solver must beat and, once `solver.fill` has closed the gaps it
+leaves, the solver's first incumbent (a hint for CP-SAT).  Every tentative assignment is checked with the same rule catalogue the
 validator uses, so the greedy roster never breaks a hard rule.
 """
 
@@ -92,8 +92,6 @@ def greedy(problem: Problem, rules: list[Rule] | None = None,
         reach[v].add(problem.slots[s].day)
     cap = {v.index: max(1, min(len(reach[v.index]), v.max_shifts or problem.days)) for v in vols}
 
-    # With the default hard one-shift-per-day rule, anyone already working that day is out;
-    # checking that first spares most calls into the rule catalogue.
     one_a_day = one_shift_a_day(rules)
     busy: dict[int, set[int]] = defaultdict(set)  # day -> volunteers working that day
 

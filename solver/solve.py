@@ -220,8 +220,8 @@ def roster_bound(problem: Problem, rules: list[Rule], pairs: dict[tuple[int, int
                for part in parts)
 
 
-#: Share of the time limit the chains that close the greedy's gaps may take at most (they
-#: take about 1.5 s on a district, and as much LNS time would gain a small part of it).
+#: Share of the time limit the chains that close the greedy's gaps may take at most (about
+#: a second on a district-sized part of a city, where as much LNS gains far less).
 FILL_SHARE = 0.2
 #: Parts with at most this many eligible pairs go to CP-SAT whole; larger ones to LNS.
 WHOLE_MODEL_PAIRS = 4000
