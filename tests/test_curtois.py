@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from ortools.sat.python import cp_model
 
+from solver.curtois import search
 from solver.curtois.cli import run_curtois
 from solver.curtois.incumbent import Incumbent
 from solver.curtois.instance import (
@@ -717,6 +718,27 @@ def test_polish_keeps_the_roster_feasible_and_its_objective_true() -> None:
 
 
 # --------------------------------------------------------------------------- solver
+
+
+def test_polish_runs_only_on_instances_of_polish_cells_or_more(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    inst = make_instance(horizon=7, cover="0,D,1,100,1\n3,D,1,100,1")
+    calls: list[int] = []
+
+    def counted(*args: object, **kwargs: object) -> int:
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    real = search.polish
+    monkeypatch.setattr(search, "polish", counted)
+    monkeypatch.setattr(search, "POLISH_CELLS", 7 * 1 + 1)  # one employee, seven days
+    res = solve(inst, time_limit=1.0, workers=1, seed=0)
+    assert calls == []  # neither first nor as an operator of the LNS
+    assert evaluate(inst, res.roster).violations == []
+    monkeypatch.setattr(search, "POLISH_CELLS", 7 * 1)
+    solve(inst, time_limit=1.0, workers=1, seed=0)
+    assert calls  # the first polish, at least
 
 
 @needs_data

@@ -18,7 +18,8 @@ Strategy
    cells finds none (at most :data:`POLISH_SHARE` of the time left).  On instance
    24 it takes the constructed roster from about 1.24 million to about 89,000 in
    its 160 s; the LNS alone needed ten minutes to reach 138,000.  It is also one of
-   the LNS's operators.
+   the LNS's operators.  Only on instances of at least :data:`POLISH_CELLS` days ×
+   employees (21–24): on the smaller ones it took time from the LNS and ended worse.
 3. *LNS*: repeatedly free a rectangle "some employees × a window of days" and
    re-optimise it exactly with CP-SAT, hinted with the incumbent.  Employees are
    chosen randomly, around costly cover cells, around violated requests, or among
@@ -72,6 +73,16 @@ CONSTRUCT_SHARE = 0.1
 #: Longest share of the time left after construction for the first
 #: :func:`~solver.curtois.polish.polish`, which stops earlier at a local optimum.
 POLISH_SHARE = 0.3
+
+#: Days × employees from which polish runs (first, and as an LNS operator).  On the
+#: large instances it is what makes the LNS's start: 21–24 (18,200–54,600 cells) ended
+#: lower with it (24: 1.24 million to 89,000 in its 160 s, where the LNS alone reached
+#: 138,000 in ten minutes).  On the smaller ones the LNS covers a good share of the
+#: roster each minute anyway, and polish took time from it and held the incumbent's
+#: lock (600 s runs): 19 (3,360 cells) ended at 3,583 with it and 3,456 without on
+#: seed 1 (3,537 with the first polish only), 3,561 and 3,361 on seed 0; 20 (9,100) at
+#: 5,469 and 5,667 with it, 5,241 without; 13 and 18 within noise either way.
+POLISH_CELLS = 15_000
 
 
 @dataclass
@@ -408,24 +419,25 @@ POLISH_STEP = 1.0
 class _Adaptive:
     """Per-operator neighbourhood sizes and rewards (shared by all threads)."""
 
-    def __init__(self, data: InstanceData) -> None:
+    def __init__(self, data: InstanceData, ops: tuple[tuple[str, str], ...] = _OPS) -> None:
         cells = data.H * data.E
+        self.ops = ops
         self.size = {"window": float(min(cells, 7 * data.E)), "staff": float(min(cells, 120))}
         self.size_min = {"window": float(min(cells, 2 * data.E)), "staff": 16.0}
         self.size_max = float(min(cells, 4000))
         # Smoothed improvement per second of each operator; optimistic start.
-        self.reward = {op: 1000.0 for op in _OPS}
+        self.reward = {op: 1000.0 for op in ops}
 
     def choose(self, rng: random.Random) -> tuple[str, str]:
         if rng.random() < 0.25:
-            return rng.choice(_OPS)
+            return rng.choice(self.ops)
         total = sum(self.reward.values())
         x = rng.random() * total
-        for op in _OPS:
+        for op in self.ops:
             x -= self.reward[op]
             if x <= 0:
                 return op
-        return _OPS[-1]
+        return self.ops[-1]
 
     def update(
         self, op: tuple[str, str], gain: int, seconds: float, optimal: bool, limit: float
@@ -540,11 +552,15 @@ def solve(
     state = Incumbent(data, roster, ev.objective)
     if log:
         log(f"{clock.elapsed():7.1f}s  constructed objective {state.obj}")
-    # The single moves first: thousands a second where an LNS step takes a second.
-    polish(data, state, rng, time.monotonic() + POLISH_SHARE * clock.left())
-    if log:
-        log(f"{clock.elapsed():7.1f}s  polished objective {state.obj}")
-    adapt = _Adaptive(data)
+    ops = _OPS
+    if data.H * data.E >= POLISH_CELLS:
+        # The single moves first: thousands a second where an LNS step takes a second.
+        polish(data, state, rng, time.monotonic() + POLISH_SHARE * clock.left())
+        if log:
+            log(f"{clock.elapsed():7.1f}s  polished objective {state.obj}")
+    else:
+        ops = tuple(op for op in _OPS if op[0] != "polish")
+    adapt = _Adaptive(data, ops)
     history = [(clock.elapsed(), state.obj)]
     stop = threading.Event()
     stats = {"iterations": 0, "proven": 0}
