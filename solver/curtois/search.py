@@ -552,7 +552,7 @@ def solve(
     state = Incumbent(data, roster, ev.objective)
     if log:
         log(f"{clock.elapsed():7.1f}s  constructed objective {state.obj}")
-    ops = _OPS
+    ops: tuple[tuple[str, str], ...] = _OPS
     if data.H * data.E >= POLISH_CELLS:
         # The single moves first: thousands a second where an LNS step takes a second.
         polish(data, state, rng, time.monotonic() + POLISH_SHARE * clock.left())
