@@ -66,11 +66,7 @@ class _Roster:
 
     def short(self, s: int, people: set[int]) -> int:
         """Head counts and skills missing on slot `s` if `people` work it."""
-        slot, vols = self.problem.slots[s], self.problem.volunteers
-        missing = max(0, slot.min - len(people))
-        for skill, need in slot.requires:
-            missing += max(0, need - sum(1 for v in people if skill in vols[v].skills))
-        return missing
+        return sum(n for _, n in self.problem.missing(s, people))
 
     def busy(self, v: int, day: int, items: list[Item] | None = None) -> bool:
         """Whether one-shift-a-day rules `v` out of another shift on `day`."""

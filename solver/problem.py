@@ -15,6 +15,7 @@ import datetime as dt
 import json
 import math
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -194,6 +195,19 @@ class Problem:
 
     def week(self, day: int) -> int:
         return day // 7
+
+    def missing(self, s: int, people: Collection[int]) -> list[tuple[str | None, int]]:
+        """What slot `s` lacks if `people` work it: (None, head count) and (skill, count)
+        for each requirement they fall short of, in the demand's order."""
+        slot = self.slots[s]
+        out: list[tuple[str | None, int]] = []
+        if len(people) < slot.min:
+            out.append((None, slot.min - len(people)))
+        for skill, need in slot.requires:
+            have = sum(1 for v in people if skill in self.volunteers[v].skills)
+            if have < need:
+                out.append((skill, need - have))
+        return out
 
     # -- labels for explanations -----------------------------------------------------
     def slot_label(self, slot: Slot, lang: str = "zh") -> str:

@@ -580,17 +580,9 @@ class Coverage(Rule):
 
     def shortfalls(self, roster: Roster) -> list[tuple[int, str | None, int]]:
         """(slot, skill or None, missing) for every uncovered requirement."""
-        vols = self.problem.volunteers
-        out: list[tuple[int, str | None, int]] = []
-        for slot in self.problem.slots:
-            people = roster.by_slot.get(slot.index, [])
-            if len(people) < slot.min:
-                out.append((slot.index, None, slot.min - len(people)))
-            for skill, need in slot.requires:
-                have = sum(1 for v in people if skill in vols[v].skills)
-                if have < need:
-                    out.append((slot.index, skill, need - have))
-        return out
+        p = self.problem
+        return [(slot.index, skill, n) for slot in p.slots
+                for skill, n in p.missing(slot.index, roster.by_slot.get(slot.index, []))]
 
     def check(self, roster: Roster) -> list[Violation]:
         out = []
