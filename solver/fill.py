@@ -129,20 +129,22 @@ def _chain(r: _Roster, s: int, weight: int) -> bool:
     slot, vols = r.problem.slots[s], r.problem.volunteers
     here = r.taken[s]
     before = r.short(s, here)
-    leaving = ([None] if len(here) < slot.max else []) + sorted(here)
+    # Who may make room on `s` (nobody, if it has room), and their work without it.
+    leaving: dict[int | None, tuple[list[Item], int] | None] = (
+        {None: None} if len(here) < slot.max else {})
+    for x in sorted(here):
+        if (without := r.trial(x, s, None)) is not None:
+            leaving[x] = without
     for v in r.cands[s]:
         if v in here:
             continue
-        for w in leaving:
+        for w, w_work in leaving.items():
             gain = before - r.short(s, (here - {w}) | {v})
             if gain <= 0:
                 continue
-            new: dict[int, tuple[list[Item], int]] = {}  # the chain's changed work lists
-            if w is not None:
-                w_work = r.trial(w, s, None)
-                if w_work is None:
-                    continue
-                new[w] = w_work
+            # The chain's changed work lists.
+            new: dict[int, tuple[list[Item], int]] = (
+                {} if w is None or w_work is None else {w: w_work})
             # The shift v leaves: the one that day if v may work one a day, else none or any.
             if r.busy(v, slot.day):
                 drops: list[int | None] = [it[2] for it in r.items[v] if it[0] == slot.day]
