@@ -81,7 +81,8 @@ POLISH_SHARE = 0.3
 #: roster each minute anyway, and polish took time from it and held the incumbent's
 #: lock (600 s runs): 19 (3,360 cells) ended at 3,583 with it and 3,456 without on
 #: seed 1 (3,537 with the first polish only), 3,561 and 3,361 on seed 0; 20 (9,100) at
-#: 5,469 and 5,667 with it, 5,241 and 5,236 without; 13 and 18 within noise either way.
+#: 5,469 and 5,667 with it, 5,241 and 5,236 without; 13 (3,360) at 1,664 with it and
+#: 1,530 without; 18 (1,848) at 4,865 and 4,891, within noise.
 POLISH_CELLS = 15_000
 
 
