@@ -1,8 +1,9 @@
 """A day-by-day greedy fill, scarcest skill first.
 
 It is the baseline the solver must beat and, once `solver.fill` has closed the gaps it
-leaves, the solver's first incumbent (a hint for CP-SAT).  Every tentative assignment is checked with the same rule catalogue the
-validator uses, so the greedy roster never breaks a hard rule.
+leaves, the solver's first incumbent (a hint for CP-SAT).  Every tentative assignment is
+checked with the same rule catalogue the validator uses, so the greedy roster never
+breaks a hard rule.
 """
 
 from __future__ import annotations
