@@ -115,8 +115,8 @@ def run(problem: Problem, jobs: int, time_limit: float, seed: int) -> dict[str, 
     print(f"gap per sub-problem: worst {gaps[-1]:.1f}%, median {statistics.median(gaps):.1f}%, "
           f"best {gaps[0]:.1f}%  ({len(done)} sub-problems, "
           f"{sum(1 for g in gaps if g <= 5.0)} within 5%)")
-    above = sorted(((gap(p.objective, p.bound), p.index) for p in done
-                    if gap(p.objective, p.bound) > 5.0), reverse=True)
+    above = sorted(((g, p.index) for p in done if (g := gap(p.objective, p.bound)) > 5.0),
+                   reverse=True)
     if above:  # by their index in `split`, to solve one again alone
         print("above 5%: " + ", ".join(f"#{i} {g:.1f}%" for g, i in above))
     print(f"uncovered people {people}, uncovered skills {skills}, assignments "
