@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from city_bench import load  # noqa: E402
 
-from solver.bound import _daily_and_weekly_caps, joint_lp_bound  # noqa: E402
+from solver.bound import daily_and_weekly_caps, joint_lp_bound  # noqa: E402
 from solver.greedy import eligible_pairs, greedy  # noqa: E402
 from solver.problem import Problem, load_problem, parse_problem  # noqa: E402
 from solver.rules import Rule, instantiate  # noqa: E402
@@ -47,7 +47,7 @@ def least_shortage(problem: Problem, rules: list[Rule], part: Part, closed: froz
     from ortools.linear_solver import pywraplp
 
     mip = pywraplp.Solver.CreateSolver("SCIP")
-    one_a_day, weekly = _daily_and_weekly_caps(problem, rules)
+    one_a_day, weekly = daily_and_weekly_caps(problem, rules)
     rest = max((r.p["hours"] for r in rules if isinstance(r, MinRestHours) and r.hard),
                default=0) * 60
     run = min((r.p["days"] for r in rules if isinstance(r, MaxConsecutiveDays) and r.hard),

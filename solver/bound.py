@@ -24,7 +24,7 @@ from solver.rules import Rule
 from solver.rules.catalogue import OneShiftPerDay
 
 
-def _daily_and_weekly_caps(problem: Problem, rules: list[Rule]
+def daily_and_weekly_caps(problem: Problem, rules: list[Rule]
                            ) -> tuple[set[int], dict[int, int]]:
     """Who may work only one shift a day (hard), and each one's hard weekly cap."""
     from solver.rules.catalogue import MaxShiftsPerWeek
@@ -56,7 +56,7 @@ def flow_coverage_bound(problem: Problem, rules: list[Rule], slots: list[int],
     from ortools.graph.python import max_flow
 
     vols = problem.volunteers
-    one_a_day, weekly = _daily_and_weekly_caps(problem, rules)
+    one_a_day, weekly = daily_and_weekly_caps(problem, rules)
     who: dict[int, list[int]] = defaultdict(list)
     for v, s in pairs:
         who[s].append(v)
@@ -124,7 +124,7 @@ def balance_bound(problem: Problem, rules: list[Rule], volunteers: list[int],
     weight = sum(r.weight or 0 for r in rules if isinstance(r, Balance) and r.applies_to is None)
     if weight <= 0 or work <= 0:
         return 0
-    one_a_day, weekly = _daily_and_weekly_caps(problem, rules)
+    one_a_day, weekly = daily_and_weekly_caps(problem, rules)
     reach: dict[int, dict[int, set[tuple[int, int]]]] = defaultdict(lambda: defaultdict(set))
     for v, s in pairs:
         slot = problem.slots[s]
@@ -174,7 +174,7 @@ def head_balance_bound(problem: Problem, rules: list[Rule], volunteers: list[int
 
     weight = sum(r.weight or 0 for r in rules if isinstance(r, Balance) and r.applies_to is None)
     cw = problem.coverage_weight
-    one_a_day, weekly = _daily_and_weekly_caps(problem, rules)
+    one_a_day, weekly = daily_and_weekly_caps(problem, rules)
     cells: dict[tuple[int, int, int], int] = defaultdict(int)
     for s in slots:
         slot = problem.slots[s]
@@ -250,7 +250,7 @@ def joint_lp_bound(problem: Problem, rules: list[Rule], slots: list[int],
     if lp is None:
         return 0
     vols = problem.volunteers
-    one_a_day, weekly = _daily_and_weekly_caps(problem, rules)
+    one_a_day, weekly = daily_and_weekly_caps(problem, rules)
     # Columns: (lower, upper, cost); rows: (lower, upper, [(column, coefficient)]).
     cols: list[tuple[float, float, float]] = []
     rows: list[tuple[float, float, list[tuple[int, float]]]] = []

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
+from solver.bound import daily_and_weekly_caps
 from solver.problem import Problem
 from solver.rules import Rule, instantiate
-from solver.rules.catalogue import OneShiftPerDay
+from solver.rules.catalogue import MinRestHours, OneShiftPerDay
 from solver.validate import volunteer_cost
 
 #: How many feasible candidates the greedy prices before it picks the cheapest.
@@ -100,14 +101,24 @@ def greedy(problem: Problem, rules: list[Rule] | None = None,
         slot = problem.slots[s]
         need = min(need, slot.max - len(taken[s]))
         while need > 0:
-            best: tuple[int, float, float, int] | None = None
+            best: tuple[int, int, float, float, int] | None = None
             chosen: tuple[list[tuple[int, int, int]], int] = ([], 0)
             # The price is mostly balance (2n+1), so the least-loaded people are the likely
             # winners: price them in that order and stop after a few feasible ones.
+            # Requirements of the slot that a person without the skill would leave no
+            # room for (a night with one place that needs a medic who is a Party member).
+            room = slot.max - len(taken[s]) - 1
+            short = [(t, n - sum(1 for v in taken[s] if t in vols[v].skills) - room)
+                     for t, n in slot.requires]
+            short = [(t, n) for t, n in short if n > 0]
+
+            def lost(v: int, short: list[tuple[str, int]] = short) -> int:
+                return sum(n - (t in vols[v].skills) for t, n in short)
+
             pool = sorted((v for v in cands[s] if v not in taken[s]
                            and (not skill or skill in vols[v].skills)
                            and not (one_a_day and v in busy[slot.day])),
-                          key=lambda v: (len(items[v]) >= (vols[v].min_shifts or 0),
+                          key=lambda v: (lost(v), len(items[v]) >= (vols[v].min_shifts or 0),
                                          len(items[v]) / cap[v], tie[v]))
             feasible = 0
             for v in pool:
@@ -121,15 +132,15 @@ def greedy(problem: Problem, rules: list[Rule] | None = None,
                 feasible += 1
                 # People still short of their min_shifts first; then the cheapest, saving
                 # volunteers with many skills for the requirements that need them.
-                short = len(items[v]) < (vols[v].min_shifts or 0)
+                below = len(items[v]) < (vols[v].min_shifts or 0)
                 # A person whose shifts left fall short of the days left is kept for later.
-                key = (0 if short else 1, c - cost[v] + 0.1 * len(vols[v].skills)
+                key = (0 if below else 1, lost(v), c - cost[v] + 0.1 * len(vols[v].skills)
                        + HORIZON_PRICE * horizon_pressure(v, slot.day), tie[v], v)
                 if best is None or key < best:
                     best, chosen = key, (trial, c)
             if best is None:
                 return
-            add(best[3], s, *chosen)
+            add(best[-1], s, *chosen)
             need -= 1
 
     def add(v: int, s: int, trial: list[tuple[int, int, int]], c: int) -> None:
@@ -152,16 +163,47 @@ def greedy(problem: Problem, rules: list[Rule] | None = None,
         return max(0, left - spare + 1) / max(1, left)
 
 
+    rests = [r for r in rules if isinstance(r, MinRestHours) and r.hard]
+    _, weekly = daily_and_weekly_caps(problem, rules)
+
+    def free_today(day: int) -> Callable[[int, str | None], int]:
+        """How many people may still take a requirement of `day` after the days before it:
+        not kept out by rest after their last shift, nor by a full week (a cheap estimate
+        of `volunteer_cost`, to order the day's requirements)."""
+        week = problem.week(day)
+        memo: dict[tuple[int, int], bool] = {}
+
+        def free(v: int, shift: int) -> bool:
+            if (v, shift) not in memo:
+                done = items[v]
+                last = done[-1][:2] if done else None
+                memo[(v, shift)] = not (
+                    last is not None and any(r.applies(vols[v]) and r.too_close(last, (day, shift))
+                                             for r in rests)
+                    or v in weekly and sum(1 for d, _, _ in done
+                                           if problem.week(d) == week) >= weekly[v])
+            return memo[(v, shift)]
+
+        def supply(s: int, skill: str | None) -> int:
+            shift = problem.slots[s].shift
+            return sum(1 for v in cands[s]
+                       if (not skill or skill in vols[v].skills) and free(v, shift))
+
+        return supply
+
     for day in sorted(slots_by_day):
+        # The requirement with the fewest people still free for it per person missing goes
+        # first: a night after a late shift is open only to those who rested the day before.
+        supply = free_today(day)
         todo: list[tuple[float, int, str, int]] = []
         for s in slots_by_day[day]:
             for skill, need in problem.slots[s].requires:
-                n = sum(1 for v in cands[s] if skill in vols[v].skills)
-                todo.append((n / need, s, skill, need))
+                todo.append((supply(s, skill) / need, s, skill, need))
         for _, s, skill, need in sorted(todo, key=lambda t: t[0]):
             have = sum(1 for v in taken[s] if skill in vols[v].skills)
             try_fill(s, skill, need - have)
-        rest = sorted(slots_by_day[day], key=lambda s: len(cands[s]) / max(1, problem.slots[s].min))
+        rest = sorted(slots_by_day[day],
+                      key=lambda s: supply(s, None) / max(1, problem.slots[s].min))
         for s in rest:
             try_fill(s, None, problem.slots[s].min - len(taken[s]))
     return out
