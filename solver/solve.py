@@ -229,8 +229,8 @@ WHOLE_MODEL_PAIRS = 4000
 SLICE = 2.0
 #: Time limit of one LNS step: a neighbourhood CP-SAT cannot close in this is shrunk.
 STEP = 1.0
-#: A part stalls when its recent gain per slice is below this share of its gap, and its
-#: gap above `STALL_GAP` of its objective: then its joint LP bound is worth a slice's time.
+#: A part stalls when a slice gains less than this share of its gap, and its gap is above
+#: `STALL_GAP` of its objective: then its joint LP bound is worth solving.
 STALL = 0.25
 STALL_GAP = 0.01
 
@@ -344,26 +344,28 @@ class _Scheduler:
             search = self.searches[i]
             end = time.monotonic() + budget
             before = search.objective
-            if budget >= SLICE and self._stalls(i):
-                # Its slices gain little of what its bound leaves: the bound may be the
-                # weak side.  The joint LP, once, in a whole slice's time (not in the last,
-                # shorter one: it would run past the deadline).
+            while time.monotonic() < end - 0.2 and search.objective > part.bound:
+                if search.step(min(STEP, end - time.monotonic())):
+                    report(search.objective, part.bound)
+            if self._stalls(i, before - search.objective) and (
+                    self.deadline - time.monotonic() >= SLICE):
+                # This slice gained little of what its bound leaves: the bound may be the
+                # weak side (often a part already at its joint LP bound).  The LP, once,
+                # now rather than when the part is next chosen: with its weak bound the
+                # part still counts as much to gain, and its turn may come late or never.
                 part.lp_bound = joint_lp_bound(self.problem, self.rules, part.slots,
                                                part.pairs)
                 part.bound = max(part.bound, part.lp_bound)
                 report(search.objective, part.bound)
-            while time.monotonic() < end - 0.2 and search.objective > part.bound:
-                if search.step(min(STEP, end - time.monotonic())):
-                    report(search.objective, part.bound)
             self._slice_done(i, before)
 
-    def _stalls(self, i: int) -> bool:
-        """Whether part `i` has no joint LP bound yet and its recent slices gained less than
+    def _stalls(self, i: int, gained: int) -> bool:
+        """Whether part `i` has no joint LP bound yet and its last slice gained less than
         `STALL` of its gap (the gap is at least `STALL_GAP` of its objective)."""
         part, objective = self.parts[i], self.searches[i].objective
         gap = objective - part.bound
-        return (part.lp_bound is None and i in self.gain and gap > STALL_GAP * objective
-                and self.gain[i] < STALL * gap)
+        return (part.lp_bound is None and gap > STALL_GAP * objective
+                and gained < STALL * gap)
 
     def _slice_done(self, i: int, before: int) -> None:
         """A slice of LNS on part `i` ended (its objective was `before`): free the part and

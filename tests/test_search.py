@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from solver.greedy import eligible_pairs, greedy
 from solver.problem import parse_problem
 from solver.rules import instantiate
@@ -70,3 +72,49 @@ def test_lns_slices_leave_a_part_whose_gap_does_not_close() -> None:
     assert chosen[0] == 0  # the largest gap is tried first
     assert chosen[-10:] == [1] * 10  # then the part that gains keeps the time
     assert chosen.count(0) <= 6
+
+
+def test_a_slice_that_gains_little_of_its_gap_gets_the_joint_lp_at_once(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Part 0's first slice gains 10 of a 10,000 gap: its bound is the likely weak side.
+    # The LP is solved right after that slice (the part may never be chosen again), not
+    # on its next turn; part 1's slice gains most of its gap and gets no LP.
+    import sys
+    import threading
+    import time
+
+    from solver.solve import Part
+
+    module = sys.modules["solver.solve"]  # `solver.solve` the name is the function
+    solved: list[int] = []
+
+    def lp(problem: object, rules: object, slots: list[int], pairs: object) -> int:
+        solved.append(slots[0])
+        return 10_900
+
+    monkeypatch.setattr(module, "joint_lp_bound", lp)
+    scheduler = object.__new__(module._Scheduler)
+    scheduler.lock = threading.Lock()
+    scheduler.infeasible = threading.Event()
+    scheduler.problem = scheduler.rules = None
+    scheduler.busy, scheduler.gain = set(), {}
+    scheduler.deadline = time.monotonic() + 60
+    scheduler.parts = [Part([], [0], {}, bound=1_000), Part([], [1], {}, bound=500)]
+    scheduler.searches = {0: _Stepping(11_000, 10), 1: _Stepping(8_500, 6_000)}
+    scheduler.tracker = type("T", (), {"update": lambda *a: None})()
+    jobs = [("lns", 0, 0.3), ("lns", 1, 0.3)]
+    monkeypatch.setattr(scheduler, "_next", lambda: jobs.pop(0) if jobs else None)
+    scheduler._work()
+    assert solved == [0]
+    assert scheduler.parts[0].bound == 10_900 and scheduler.parts[1].bound == 500
+    # Its recent gain is counted against the LP's gap: 10,000 is no longer its due.
+    assert scheduler.gain[0] == (11_000 - 10_900 + 10) / 2
+
+
+class _Stepping(_Stuck):
+    """A stand-in part search that gains its `gain` on its first step only."""
+
+    def step(self, limit: float) -> bool:
+        gain, self.gain = self.gain, 0
+        self.objective -= gain
+        return gain > 0
