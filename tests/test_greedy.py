@@ -62,3 +62,57 @@ def test_a_night_after_a_late_shift_goes_first_to_the_one_who_rested() -> None:
     (first,) = {v for v, d, _ in rows if d == 0}
     (other,) = {"x", "y"} - {first}
     assert rows == {(first, 0, "A"), (first, 1, "A"), (other, 1, "N")}
+
+
+def _parts_from(doc: dict[str, Any], roster: list[tuple[int, int]] | None = None) -> Any:
+    """The problem, rules and parts of `doc`, each part given its share of `roster`
+    (default: the greedy's, seed 0), as `solve` does before the search."""
+    import sys
+
+    module = sys.modules["solver.solve"]  # `solver.solve` the name is the function
+    p = parse_problem(doc)
+    rules = instantiate(p)
+    pairs = eligible_pairs(p, rules)
+    parts = module.decompose(p, pairs)
+    start = greedy(p, rules, pairs, seed=0) if roster is None else roster
+    module._attribute(p, parts, check(p, start, rules))
+    return module, p, rules, parts
+
+
+def test_a_part_constructed_far_above_its_bound_is_constructed_again(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    # One street whose start roster is empty (everything uncovered): far above its bound.
+    doc = make_problem(days=3, volunteers=[volunteer(f"v{i}") for i in range(3)],
+                       demand=[demand("p1", "M", 1, 1), demand("p1", "A", 1, 1)],
+                       rules=[{"type": "balance", "weight": 1}])
+    module, p, rules, parts = _parts_from(doc, roster=[])
+    monkeypatch.setattr(module, "WHOLE_MODEL_PAIRS", 0)  # the tiny part counts as large
+    [part] = parts
+    assert part.objective == 6 * p.coverage_weight
+    module._restart_far_parts(p, rules, parts, seed=0, deadline=time.monotonic() + 30)
+    again = check(p, part.assignments, rules)
+    # Six shifts spread over three people: 3 × 2², the bound (kept for the search) too.
+    assert again.ok and part.objective == again.objective == 12
+    assert part.bound == 12
+
+
+def test_a_part_constructed_close_to_its_bound_is_left_alone(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    doc = make_problem(days=3, volunteers=[volunteer(f"v{i}") for i in range(3)],
+                       demand=[demand("p1", "M", 1, 1), demand("p1", "A", 1, 1)])
+    module, p, rules, parts = _parts_from(doc)
+    monkeypatch.setattr(module, "WHOLE_MODEL_PAIRS", 0)
+    calls: list[object] = []
+
+    def counted(*args: object, **kw: object) -> list[tuple[int, int]]:
+        calls.append(kw.get("seed"))
+        return []
+
+    monkeypatch.setattr(module, "greedy", counted)
+    before = (parts[0].assignments, parts[0].objective)
+    module._restart_far_parts(p, rules, parts, seed=0, deadline=time.monotonic() + 30)
+    assert calls == [] and (parts[0].assignments, parts[0].objective) == before
