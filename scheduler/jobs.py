@@ -31,7 +31,7 @@ from scheduler import audit, queues
 from scheduler.db import get_engine, session_scope, sessionmaker_for, utcnow
 from scheduler.models import ACTIVE_RUN_STATUSES, SolveRun
 from scheduler.problems import roster_problem, store_solution
-from solver.parts import CUT_PAIRS, GROUP_PAIRS, merge, split
+from solver.parts import CUT_PAIRS, GROUP_PAIRS, PART_GAP, merge, split
 from solver.problem import parse_problem
 
 log = logging.getLogger(__name__)
@@ -207,7 +207,8 @@ def solve_part(run_id: int) -> dict[str, Any]:
         reporter.start()
         try:
             solution = solver.solve(problem or {}, time_limit=time_limit, workers=WORKERS,
-                                    seed=seed, progress=reporter.progress)
+                                    seed=seed, progress=reporter.progress,
+                                    gap_limit=PART_GAP)
         finally:
             reporter.stop()
         with session_scope() as session:

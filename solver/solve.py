@@ -161,13 +161,16 @@ def solve_part(problem: Problem, rules: list[Rule], part: Part, time_limit: floa
 
 
 def solve(problem: Problem | dict[str, Any], time_limit: float = 60.0, workers: int = 2,
-          seed: int = 0, progress: ProgressCallback | None = None) -> dict[str, Any]:
+          seed: int = 0, progress: ProgressCallback | None = None,
+          gap_limit: float = 0.0) -> dict[str, Any]:
     """Solve `problem` (a `Problem` or a `roster-problem/1` dict) into a `roster-solution/1`.
 
     The result always carries the best roster found (status FEASIBLE or OPTIMAL), its
     objective as recomputed by the validator, the proven bound, penalties by rule and every
     uncovered requirement with its reason.  Uncovered demand never fails a roster; only
     contradictory hard rules give INFEASIBLE, with the volunteers and rules involved.
+    The search stops early once the objective is within `gap_limit` (a share of the
+    objective) of the proven bound: a sub-problem of a city then leaves its time to others.
     """
     t0 = time.monotonic()
     if not isinstance(problem, Problem):
@@ -183,7 +186,8 @@ def solve(problem: Problem | dict[str, Any], time_limit: float = 60.0, workers: 
     _attribute(problem, parts, check(problem, start, rules))
     _restart_far_parts(problem, rules, parts, seed, deadline=t0 + RESTART_SHARE * time_limit)
     tracker = _Tracker(parts, t0, progress)
-    _Scheduler(problem, rules, parts, t0 + time_limit, workers, seed, tracker).run()
+    _Scheduler(problem, rules, parts, t0 + time_limit, workers, seed, tracker,
+               gap_limit).run()
     return _solution(problem, rules, parts, time.monotonic() - t0)
 
 
@@ -286,8 +290,10 @@ class _Scheduler:
     """
 
     def __init__(self, problem: Problem, rules: list[Rule], parts: list[Part],
-                 deadline: float, workers: int, seed: int, tracker: _Tracker) -> None:
+                 deadline: float, workers: int, seed: int, tracker: _Tracker,
+                 gap_limit: float = 0.0) -> None:
         self.problem, self.rules, self.parts = problem, rules, parts
+        self.gap_limit = gap_limit
         self.deadline, self.seed, self.tracker = deadline, seed, tracker
         self.threads = max(1, min(workers, len(parts)))
         self.cp_workers = max(1, workers // self.threads)
@@ -350,7 +356,7 @@ class _Scheduler:
                     self.remaining if not self.searches else self.total)
                 self.remaining = max(1, self.remaining - part.size)
                 return "whole", i, min(left, share)
-            if left < 0.3:
+            if left < 0.3 or self.gap_limit > 0 and self.tracker.within(self.gap_limit):
                 return None
             open_parts = [i for i, s in self.searches.items() if i not in self.busy
                           and s.objective > self.parts[i].bound]
@@ -423,6 +429,12 @@ class _Tracker:
         self.t0, self.progress = t0, progress
         self.best = sum(self.objective)
         self.lock = threading.Lock()
+
+    def within(self, gap: float) -> bool:
+        """Whether the whole objective is within `gap` (a share of it) of the bound."""
+        with self.lock:
+            objective = sum(self.objective)
+            return objective - sum(self.bound) <= gap * objective
 
     def update(self, i: int, objective: int, bound: int) -> None:
         with self.lock:

@@ -55,7 +55,7 @@ def test_lns_slices_leave_a_part_whose_gap_does_not_close() -> None:
     scheduler = object.__new__(module._Scheduler)
     scheduler.lock = threading.Lock()
     scheduler.whole, scheduler.busy, scheduler.gain = [], set(), {}
-    scheduler.deadline = time.monotonic() + 60
+    scheduler.deadline, scheduler.gap_limit = time.monotonic() + 60, 0.0
     # Part 0: a weak bound, its gap (10,000) never closes; part 1: a gap of 8,000 that
     # every slice narrows by 400.
     scheduler.parts = [Part([], [], {}, bound=1_000), Part([], [], {}, bound=500)]
@@ -118,3 +118,24 @@ class _Stepping(_Stuck):
         gain, self.gain = self.gain, 0
         self.objective -= gain
         return gain > 0
+
+
+@pytest.mark.parametrize("gap_limit", [0.0, 0.9])
+def test_the_search_stops_once_within_the_gap_limit(monkeypatch: pytest.MonkeyPatch,
+                                                    gap_limit: float) -> None:
+    # A generated district's greedy roster is well within 90 % of its bound: with that
+    # limit no LNS step is taken; without one the search runs.
+    from solver import solve
+
+    steps: list[int] = []
+    real = PartSearch.step
+
+    def counted(self: PartSearch, limit: float) -> bool:
+        steps.append(1)
+        return real(self, limit)
+
+    monkeypatch.setattr(PartSearch, "step", counted)
+    doc = generate(districts=1, seed=3, days=5)
+    sol = solve(doc, time_limit=4, workers=1, gap_limit=gap_limit)
+    assert sol["objective"] - sol["bound"] <= 0.9 * sol["objective"]
+    assert (len(steps) > 0) == (gap_limit == 0.0)
