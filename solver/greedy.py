@@ -96,6 +96,21 @@ def greedy(problem: Problem, rules: list[Rule] | None = None,
 
     one_a_day = one_shift_a_day(rules)
     busy: dict[int, set[int]] = defaultdict(set)  # day -> volunteers working that day
+    # (v, s) -> (how many shifts v had, trial, hard rule broken, cost): a person's price for
+    # a slot stands until they take another shift, and a slot's requirements (skills, then
+    # the head count, each one person at a time) price the same people again and again.
+    priced: dict[tuple[int, int], tuple[int, list[tuple[int, int, int]], Rule | None, int]] = {}
+
+    def price(v: int, s: int) -> tuple[list[tuple[int, int, int]], Rule | None, int]:
+        known = priced.get((v, s))
+        if known is not None and known[0] == len(items[v]):
+            return known[1:]
+        slot = problem.slots[s]
+        trial = sorted(items[v] + [(slot.day, slot.shift, s)],
+                       key=lambda it: problem.begins(it[0], it[1]))
+        broken, c = volunteer_cost(rules, problem, v, trial)
+        priced[(v, s)] = (len(items[v]), trial, broken, c)
+        return trial, broken, c
 
     def try_fill(s: int, skill: str | None, need: int) -> None:
         slot = problem.slots[s]
@@ -124,9 +139,7 @@ def greedy(problem: Problem, rules: list[Rule] | None = None,
             for v in pool:
                 if feasible >= PRICED:
                     break
-                trial = sorted(items[v] + [(slot.day, slot.shift, s)],
-                               key=lambda it: problem.begins(it[0], it[1]))
-                broken, c = volunteer_cost(rules, problem, v, trial)
+                trial, broken, c = price(v, s)
                 if broken is not None:
                     continue
                 feasible += 1
