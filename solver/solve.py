@@ -182,7 +182,7 @@ def solve(problem: Problem | dict[str, Any], time_limit: float = 60.0, workers: 
     # by volunteer and slot (the parts share neither), gives each part its incumbent and
     # its starting cost.
     start = fill_gaps(problem, rules, pairs, greedy(problem, rules, pairs, seed=seed),
-                      deadline=t0 + FILL_SHARE * time_limit)
+                      deadline=time.monotonic() + FILL_SHARE * time_limit)
     _attribute(problem, parts, check(problem, start, rules))
     _restart_far_parts(problem, rules, parts, seed, deadline=t0 + RESTART_SHARE * time_limit)
     tracker = _Tracker(parts, t0, progress)

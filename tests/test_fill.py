@@ -3,10 +3,14 @@ applies, where it must not, and on random problems never a worse or broken roste
 
 from __future__ import annotations
 
+import sys
+import time
 from typing import Any
 
+import pytest
 from hypothesis import given
 
+import solver.solve  # noqa: F401  (loads the module that `sys.modules` names below)
 from solver.fill import fill_gaps
 from solver.greedy import eligible_pairs, greedy
 from solver.problem import parse_problem
@@ -116,3 +120,28 @@ def test_filling_never_breaks_a_rule_nor_raises_the_objective(doc: dict[str, Any
     assert after.ok or not before.ok, [v.message.en for v in after.hard]
     assert after.objective <= before.objective
     assert _short(after) <= _short(before)
+
+
+def test_the_chains_get_their_share_of_time_however_long_the_greedy_took(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # On a slow machine the greedy alone can outlast the chains' share of the time limit;
+    # their deadline counts from when they start, or they would be skipped.
+    module = sys.modules["solver.solve"]  # `solver.solve` itself names the function
+    real_greedy, real_fill = module.greedy, module.fill_gaps
+    calls: list[tuple[float, float]] = []
+
+    def slow_greedy(*args: Any, **kwargs: Any) -> list[tuple[int, int]]:
+        roster = real_greedy(*args, **kwargs)
+        time.sleep(0.3)  # beyond FILL_SHARE of the 1 s limit
+        return roster
+
+    def timed_fill(*args: Any, deadline: float, **kwargs: Any) -> list[tuple[int, int]]:
+        calls.append((time.monotonic(), deadline))
+        return real_fill(*args, deadline=deadline, **kwargs)
+
+    monkeypatch.setattr(module, "greedy", slow_greedy)
+    monkeypatch.setattr(module, "fill_gaps", timed_fill)
+    doc = two_posts(demand=[demand("a", "M")], volunteers=[volunteer("v1")])
+    module.solve(doc, time_limit=1.0, workers=1)
+    started, deadline = calls[0]
+    assert deadline - started == pytest.approx(module.FILL_SHARE * 1.0, abs=0.05)
