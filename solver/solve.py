@@ -65,6 +65,9 @@ class Part:
     #: `joint_lp_bound` once computed: it does not depend on the incumbent, and takes
     #: about a second on a street, so `part_bound` does not solve it again.
     lp_bound: int | None = None
+    #: (head-count shortage, skill shortage, head counts and balance priced together):
+    #: the flows of `part_bound` that do not depend on the incumbent, once computed.
+    flow_bounds: tuple[int, int, int] | None = None
 
     @property
     def size(self) -> int:
@@ -464,14 +467,17 @@ def part_bound(problem: Problem, rules: list[Rule], part: Part, incumbent: int,
     the parts that stall above their bound (`_Scheduler`).
     """
     cw = problem.coverage_weight
-    heads, skills = flow_coverage_bound(problem, rules, part.slots, part.pairs)
+    if part.flow_bounds is None:
+        part.flow_bounds = (*flow_coverage_bound(problem, rules, part.slots, part.pairs),
+                            head_balance_bound(problem, rules, part.volunteers, part.slots,
+                                               part.pairs))
+    heads, skills, head_balance = part.flow_bounds
     demand = sum(problem.slots[s].min for s in part.slots)
     short_ub = incumbent // cw if cw else demand
     separate = cw * (heads + skills) + balance_bound(problem, rules, part.volunteers,
                                                      part.pairs, demand - min(demand, short_ub))
     # Head counts and balance priced together (one min-cost flow), skills apart.
-    joint = cw * skills + head_balance_bound(problem, rules, part.volunteers, part.slots,
-                                             part.pairs)
+    joint = cw * skills + head_balance
     if part.lp_bound is None:
         if not lp or max(separate, joint) >= incumbent:  # not now, or no need: optimal
             return max(separate, joint)

@@ -174,3 +174,30 @@ def test_a_part_that_stalls_above_its_flow_bound_gets_the_joint_lp(
     # proves the roster optimal and ends the search.
     assert solved == [1]
     assert sol["status"] == "OPTIMAL" and sol["bound"] == sol["objective"] == 1001
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_parts_flows_are_solved_once_and_its_bound_still_follows_the_incumbent(
+        monkeypatch: pytest.MonkeyPatch, seed: int) -> None:
+    # The flows do not depend on the incumbent; the separate bound (shortage at most
+    # incumbent / coverage weight) does, so a cached part gives what a fresh one gives.
+    import sys
+
+    module = sys.modules["solver.solve"]
+    doc = tiny_problem(seed)
+    best = brute_force(doc)
+    assert best is not None
+    p = parse_problem(doc)
+    rules = instantiate(p)
+    pairs = eligible_pairs(p, rules)
+    calls: list[str] = []
+    for name in ("flow_coverage_bound", "head_balance_bound"):
+        real = getattr(module, name)
+        monkeypatch.setattr(module, name, lambda *a, _f=real, _n=name: calls.append(_n) or _f(*a))
+    cached = decompose(p, pairs)
+    for incumbent in (10 * best + 5000, best):
+        fresh = decompose(p, pairs)
+        assert [part_bound(p, rules, c, incumbent, lp=False) for c in cached] == [
+            part_bound(p, rules, f, incumbent, lp=False) for f in fresh]
+    # Twice per part for the fresh ones (two rounds), once for the cached ones.
+    assert len(calls) == 2 * 3 * len(cached)
