@@ -42,17 +42,21 @@ def eligible_pairs(problem: Problem, rules: list[Rule],
     filters = unary(rules)
     pairs: dict[tuple[int, int], None] = {}
     chosen = problem.slots if slots is None else [problem.slots[s] for s in sorted(slots)]
+    vols = problem.volunteers
     for slot in chosen:
         for v in sorted(by_site.get(slot.site, []) + anywhere):
-            vol = problem.volunteers[v]
-            if all(r.eligible(vol, slot) for r in filters):
+            vol = vols[v]
+            for r in filters:
+                if not r.eligible(vol, slot):
+                    break
+            else:
                 pairs[(v, slot.index)] = None
     return pairs
 
 
 def unary(rules: list[Rule]) -> list[Rule]:
-    """The rules that forbid pairs on their own (their `eligible` is not the default)."""
-    return [r for r in rules if type(r).eligible is not Rule.eligible]
+    """The rules that may forbid pairs on their own (see `Rule.filters`)."""
+    return [r for r in rules if r.filters()]
 
 
 def one_shift_a_day(rules: list[Rule]) -> bool:

@@ -86,18 +86,20 @@ def decompose(problem: Problem, pairs: dict[tuple[int, int], None]) -> list[Part
 
     nv = len(problem.volunteers)
     slots = problem.slots
-    for v, s in pairs:
-        a, b = find(v), find(nv + slots[s].site)
+    # One union per (volunteer, site), not per pair: a city has millions of pairs.
+    for v, site in {(v, slots[s].site) for v, s in pairs}:
+        a, b = find(v), find(nv + site)
         if a != b:
             parent[a] = b
     groups: dict[int, Part] = {}
     trivial = Part([], [], {})
+    root = [find(v) for v in range(nv)]
     for v in range(nv):
-        groups.setdefault(find(v), Part([], [], {})).volunteers.append(v)
+        groups.setdefault(root[v], Part([], [], {})).volunteers.append(v)
     for slot in slots:
         groups.setdefault(find(nv + slot.site), Part([], [], {})).slots.append(slot.index)
     for v, s in pairs:
-        groups[find(v)].pairs[(v, s)] = None
+        groups[root[v]].pairs[(v, s)] = None
     parts = []
     for part in groups.values():
         if part.pairs:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from solver.greedy import eligible_pairs
+from solver.greedy import eligible_pairs, unary
 from solver.problem import ProblemError, parse_problem
 from solver.rules import IMPLICIT, LISTED, instantiate
 from solver.validate import Report, check
@@ -306,6 +306,22 @@ def test_max_shift_per_week_applies_to_binds_only_tagged_volunteers() -> None:
     assert check_rows(doc, [("young", 0, "N", "p1")]).violations == []
     sol = solved(doc, 0)
     assert rows_of(sol) == {("young", date(0), "N", "p1")}
+
+
+def test_only_a_hard_weekly_cap_of_zero_takes_pairs_away() -> None:
+    # Eligibility asks only the rules that may forbid a pair (millions of calls on a city):
+    # a hard cap of 0 does, a cap above 0 or a soft one never does.
+    senior = volunteer("old", skills=["senior"])
+    for rule, filters in ((NO_NIGHTS_FOR_SENIORS, True),
+                          (dict(NO_NIGHTS_FOR_SENIORS, count=1), False),
+                          (dict(NO_NIGHTS_FOR_SENIORS, weight=6), False)):
+        p = parse_problem(nights(1, rule, volunteers=[senior, volunteer("young")]))
+        rules = instantiate(p)
+        [cap] = [r for r in rules if r.type == "max_shift_per_week"]
+        assert cap.filters() is filters
+        assert cap in unary(rules) if filters else cap not in unary(rules)
+        who = {p.volunteers[v].id for v, _ in eligible_pairs(p, rules)}
+        assert who == ({"young"} if filters else {"old", "young"})
 
 
 def test_max_shift_per_week_applies_to_soft() -> None:

@@ -135,6 +135,11 @@ class Rule:
         """False when this rule alone, hard, forbids the volunteer from ever taking slot."""
         return True
 
+    def filters(self) -> bool:
+        """Whether `eligible` may say False at all: eligibility then asks this rule about
+        every (volunteer, slot) pair, which on a city is millions of calls."""
+        return type(self).eligible is not Rule.eligible
+
     def add(self, m: ModelContext) -> None:
         """Add the rule's constraints or penalty terms to the CP-SAT model."""
         raise NotImplementedError

@@ -261,6 +261,9 @@ class _WeeklyCount(Rule):
     def eligible(self, v: Volunteer, slot: Slot) -> bool:
         return not (self.hard and self.limit == 0 and self.applies(v) and self.counts(slot.shift))
 
+    def filters(self) -> bool:
+        return self.hard and self.limit == 0
+
     def add(self, m: ModelContext) -> None:
         for v in m.volunteers:
             if not self.applies(self.problem.volunteers[v]):
