@@ -25,7 +25,7 @@ from solver.rules.catalogue import OneShiftPerDay
 
 
 def daily_and_weekly_caps(problem: Problem, rules: list[Rule]
-                           ) -> tuple[set[int], dict[int, int]]:
+                          ) -> tuple[set[int], dict[int, int]]:
     """Who may work only one shift a day (hard), and each one's hard weekly cap."""
     from solver.rules.catalogue import MaxShiftsPerWeek
 

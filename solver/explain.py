@@ -27,8 +27,7 @@ def explain_unmet(problem: Problem, rules: list[Rule], roster: Roster) -> list[d
 
     coverage = next(r for r in rules if isinstance(r, Coverage))
     allowed = next(r for r in rules if isinstance(r, AllowedSites))
-    unary = [r for r in rules if r.filters()
-             and not isinstance(r, AllowedSites)]
+    unary = [r for r in rules if r.filters() and not isinstance(r, AllowedSites)]
     by_site: dict[int, list[int]] = defaultdict(list)
     anywhere = [v.index for v in problem.volunteers if v.sites is None]
     for vol in problem.volunteers:
