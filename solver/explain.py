@@ -13,6 +13,7 @@ from typing import Any
 
 from ortools.sat.python import cp_model
 
+from solver.greedy import eligible_pairs, unary
 from solver.i18n import missing_en, skill_label
 from solver.model import build
 from solver.problem import Problem, Volunteer
@@ -27,7 +28,7 @@ def explain_unmet(problem: Problem, rules: list[Rule], roster: Roster) -> list[d
 
     coverage = next(r for r in rules if isinstance(r, Coverage))
     allowed = next(r for r in rules if isinstance(r, AllowedSites))
-    unary = [r for r in rules if r.filters() and not isinstance(r, AllowedSites)]
+    blockers = [r for r in unary(rules) if not isinstance(r, AllowedSites)]
     by_site: dict[int, list[int]] = defaultdict(list)
     anywhere = [v.index for v in problem.volunteers if v.sites is None]
     for vol in problem.volunteers:
@@ -44,7 +45,7 @@ def explain_unmet(problem: Problem, rules: list[Rule], roster: Roster) -> list[d
             if v in here or (skill and skill not in vol.skills) or not allowed.eligible(vol, slot):
                 continue
             candidates += 1
-            blocker = next((r for r in unary if not r.eligible(vol, slot)), None)
+            blocker = next((r for r in blockers if not r.eligible(vol, slot)), None)
             if blocker is None:
                 items = sorted(roster.by_volunteer.get(v, []) + [(slot.day, slot.shift, s)],
                                key=lambda it: problem.begins(it[0], it[1]))
@@ -84,8 +85,6 @@ def explain_infeasible(problem: Problem, rules: list[Rule],
     when dropping it lets the volunteer reach the minimum.  When everyone could reach it
     alone, the conflict is between people competing for the same places (demand max).
     """
-    from solver.greedy import eligible_pairs
-
     hard = [r for r in rules if r.hard and r.per_volunteer and not isinstance(r, MinShifts)]
     pairs = eligible_pairs(problem, rules)
     out = []
