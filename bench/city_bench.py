@@ -4,13 +4,15 @@
                                [--time-limit 540] [--jobs 2 1] [--database URL|sqlite]
 
 Prints the time to generate and to build (parse) the problem, how it splits (parts,
-sub-problems and their sizes), then for each `--jobs` value: wall time, objective, proven
-bound and gap, the gap of each sub-problem (worst and median), uncovered people and skills,
-hard violations (re-checked here by the validator), and peak memory (RSS) of the worker
-processes and of this process.  With `--database`, the city is then loaded into that
-(empty) database, the first roster stored as a draft and published, each timed
-(`sqlite`: a new SQLite file in a temporary folder).  The machine load (`uptime`) is printed next to each
-figure: on a shared machine CPU-bound figures are noisy.
+sub-problems and their sizes), then for each `--jobs` value: a line per sub-problem as it
+ends (its gap; "went on" when it went on with time the others left), wall time,
+objective, proven bound and gap, the gap of each sub-problem (worst and median),
+uncovered people and skills, hard violations (re-checked here by the validator), and
+peak memory (RSS) of the worker processes and of this process.  With `--database`, the
+city is then loaded into that (empty) database, the first roster stored as a draft and
+published, each timed (`sqlite`: a new SQLite file in a temporary folder).  The machine
+load (`uptime`) is printed next to each figure: on a shared machine CPU-bound figures are
+noisy.
 """
 
 from __future__ import annotations
@@ -93,8 +95,11 @@ def run(problem: Problem, jobs: int, time_limit: float, seed: int) -> dict[str, 
 
     def progress(p: PartProgress) -> None:
         seen.append(p)
+        again = " went on" if p.extended else ""
         if p.error:
-            print(f"  [{p.seconds:6.1f}s] part {p.index + 1}/{p.count} FAILED: {p.error}",
+            print(f"  [{p.seconds:6.1f}s] #{p.index}{again} FAILED: {p.error}", flush=True)
+        else:
+            print(f"  [{p.seconds:6.1f}s] #{p.index}{again} {gap(p.objective, p.bound):.1f}%",
                   flush=True)
 
     print(f"\n## --jobs {jobs}, time limit {time_limit:.0f} s  (start: {load()})", flush=True)
@@ -102,7 +107,10 @@ def run(problem: Problem, jobs: int, time_limit: float, seed: int) -> dict[str, 
     sol = solve_parallel(problem, time_limit=time_limit, jobs=jobs, workers=1, seed=seed,
                          progress=progress)
     wall = time.monotonic() - t0
-    done = [p for p in seen if p.error is None]
+    # a sub-problem that went on with the time others left (`extended`) reports twice
+    first = {p.index: p for p in seen if p.error is None and not p.extended}
+    done = list({p.index: p for p in seen if p.error is None}.values())
+    again = [p for p in seen if p.error is None and p.extended]
     gaps = sorted(gap(p.objective, p.bound) for p in done)
     t1 = time.monotonic()
     report = check(problem, parse_assignments(problem, sol))
@@ -119,6 +127,10 @@ def run(problem: Problem, jobs: int, time_limit: float, seed: int) -> dict[str, 
                    reverse=True)
     if above:  # by their index in `split`, to solve one again alone
         print("above 5%: " + ", ".join(f"#{i} {g:.1f}%" for g, i in above))
+    if again:
+        print(f"went on with the time left: {len(again)} sub-problems, " + ", ".join(
+            f"#{p.index} {gap(first[p.index].objective, first[p.index].bound):.1f}%"
+            f"→{gap(p.objective, p.bound):.1f}%" for p in again))
     print(f"uncovered people {people}, uncovered skills {skills}, assignments "
           f"{len(sol['assignments'])}")
     print(f"hard violations (re-checked) {len(report.hard)}; validator objective "

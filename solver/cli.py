@@ -67,7 +67,8 @@ def _part_progress(p: Any) -> None:
               file=sys.stderr, flush=True)
         return
     gap = 100.0 * (p.objective - p.bound) / p.objective if p.objective else 0.0
-    print(f"  [{p.seconds:6.1f}s] part {p.index + 1}/{p.count} {p.status}  objective "
+    again = " (went on with time left)" if p.extended else ""
+    print(f"  [{p.seconds:6.1f}s] part {p.index + 1}/{p.count}{again} {p.status}  objective "
           f"{p.objective}  bound {p.bound}  gap {gap:.1f}%  peak {p.peak_mb:.0f} MB  "
           f"({p.done}/{p.count} done)", file=sys.stderr, flush=True)
 

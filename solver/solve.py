@@ -30,10 +30,10 @@ from solver.explain import explain_infeasible, explain_unmet
 from solver.fill import fill_gaps
 from solver.greedy import eligible_pairs, greedy
 from solver.model import ModelContext, build
-from solver.problem import SOLUTION_FORMAT, Problem, parse_problem
+from solver.problem import SOLUTION_FORMAT, Problem, ProblemError, parse_problem
 from solver.rules import Rule, instantiate
 from solver.search import PartSearch, fixed_solve
-from solver.validate import Report, check
+from solver.validate import Report, check, parse_assignments
 
 
 @dataclass(frozen=True)
@@ -167,7 +167,7 @@ def solve_part(problem: Problem, rules: list[Rule], part: Part, time_limit: floa
 
 def solve(problem: Problem | dict[str, Any], time_limit: float = 60.0, workers: int = 2,
           seed: int = 0, progress: ProgressCallback | None = None,
-          gap_limit: float = 0.0) -> dict[str, Any]:
+          gap_limit: float = 0.0, start: dict[str, Any] | None = None) -> dict[str, Any]:
     """Solve `problem` (a `Problem` or a `roster-problem/1` dict) into a `roster-solution/1`.
 
     The result always carries the best roster found (status FEASIBLE or OPTIMAL), its
@@ -176,6 +176,9 @@ def solve(problem: Problem | dict[str, Any], time_limit: float = 60.0, workers: 
     contradictory hard rules give INFEASIBLE, with the volunteers and rules involved.
     The search stops early once the objective is within `gap_limit` (a share of the
     objective) of the proven bound: a sub-problem of a city then leaves its time to others.
+    With `start` (a `roster-solution/1` of this problem that breaks no hard rule), the
+    search goes on from that roster instead of constructing one: a city's sub-problem
+    given more time once the others are done.
     """
     t0 = time.monotonic()
     if not isinstance(problem, Problem):
@@ -183,13 +186,17 @@ def solve(problem: Problem | dict[str, Any], time_limit: float = 60.0, workers: 
     rules = instantiate(problem)
     pairs = eligible_pairs(problem, rules)
     parts = decompose(problem, pairs)
-    # One greedy pass over everything, its gaps closed by short chains, attributed to parts
-    # by volunteer and slot (the parts share neither), gives each part its incumbent and
-    # its starting cost.
-    start = fill_gaps(problem, rules, pairs, greedy(problem, rules, pairs, seed=seed),
-                      deadline=time.monotonic() + FILL_SHARE * time_limit)
-    _attribute(problem, parts, check(problem, start, rules))
-    _restart_far_parts(problem, rules, parts, seed, deadline=t0 + RESTART_SHARE * time_limit)
+    if start is None:
+        # One greedy pass over everything, its gaps closed by short chains, attributed to
+        # parts by volunteer and slot (the parts share neither), gives each part its
+        # incumbent and its starting cost.
+        roster = fill_gaps(problem, rules, pairs, greedy(problem, rules, pairs, seed=seed),
+                           deadline=time.monotonic() + FILL_SHARE * time_limit)
+        _attribute(problem, parts, check(problem, roster, rules))
+        _restart_far_parts(problem, rules, parts, seed,
+                           deadline=t0 + RESTART_SHARE * time_limit)
+    else:
+        _attribute(problem, parts, _checked_start(problem, rules, start))
     tracker = _Tracker(parts, t0, progress)
     _Scheduler(problem, rules, parts, t0 + time_limit, workers, seed, tracker,
                gap_limit).run()
@@ -214,6 +221,16 @@ def _attribute(problem: Problem, parts: list[Part], report: Report) -> None:
     for part in parts:
         part.objective = (sum(cost_v.get(problem.volunteers[v].id, 0) for v in part.volunteers)
                           + sum(cost_s.get(s, 0) for s in part.slots))
+
+
+def _checked_start(problem: Problem, rules: list[Rule], start: dict[str, Any]) -> Report:
+    """The validator's report on a roster to start from; a roster that breaks a hard rule
+    (the search keeps every hard rule, so it could never leave it) is bad input."""
+    report = check(problem, parse_assignments(problem, start), rules)
+    if not report.ok:
+        raise ProblemError("start", f"the roster to start from breaks a hard rule: "
+                                    f"{report.hard[0].message.en}")
+    return report
 
 
 def _restart_far_parts(problem: Problem, rules: list[Rule], parts: list[Part], seed: int,

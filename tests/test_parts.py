@@ -184,10 +184,13 @@ def test_solve_parallel_on_two_districts_is_valid_and_reports_every_part() -> No
     report = recheck(doc, sol)
     assert report.ok and report.objective == sol["objective"]
     assert 0 < sol["bound"] <= sol["objective"]
-    assert len(seen) == 4 and sorted(p.index for p in seen) == [0, 1, 2, 3]  # 2 per process
-    assert [p.done for p in seen] == [1, 2, 3, 4]
+    first = [p for p in seen if not p.extended]
+    assert len(first) == 4 and sorted(p.index for p in first) == [0, 1, 2, 3]  # 2 per process
+    assert [p.done for p in first] == [1, 2, 3, 4]
     assert all(p.error is None and p.peak_mb > 0 for p in seen)
-    assert sum(p.objective or 0 for p in seen) == sol["objective"]
+    # a sub-problem that went on with time left over reports again: its last report counts
+    last = {p.index: p for p in seen}
+    assert sum(p.objective or 0 for p in last.values()) == sol["objective"]
 
 
 def crash_once(task: SubTask) -> dict[str, Any]:
@@ -231,6 +234,52 @@ def test_a_part_failing_twice_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
                        part_solver=fail_part_two, group_pairs=1)
     assert info.value.index == 1
     assert [p.index for p in seen if p.status == "FAILED"] == [1, 1]
+
+
+def looks_far(task: SubTask) -> dict[str, Any]:
+    """In a worker process: a first round that claims no bound, so that every sub-problem
+    seems far from it and goes on with the time left."""
+    result = solve_subproblem(task)
+    if task.start is None:
+        result["solution"].update(status="FEASIBLE", bound=0)
+    return result
+
+
+def fails_going_on(task: SubTask) -> dict[str, Any]:
+    """In a worker process: as `looks_far`, but going on fails."""
+    if task.start is not None:
+        raise RuntimeError("no time for more")
+    return looks_far(task)
+
+
+def test_time_left_over_goes_to_the_sub_problems_far_from_their_bounds() -> None:
+    doc = four_parts()
+    seen: list[PartProgress] = []
+    sol = solve_parallel(doc, time_limit=30, jobs=2, workers=1, progress=seen.append,
+                         part_solver=looks_far, group_pairs=1)
+    first = [p for p in seen if not p.extended]
+    again = [p for p in seen if p.extended]
+    assert sorted(p.index for p in first) == [0, 1, 2] and all(p.bound == 0 for p in first)
+    # each went on from its roster (`solve` refuses a start that is not a valid roster)
+    far = {p.index for p in first if p.objective}
+    assert len(far) >= 2 and {p.index for p in again} == far
+    assert all(p.error is None and p.bound for p in again)
+    whole = solve_doc(doc)
+    assert (sol["objective"], sol["bound"]) == (whole["objective"], whole["bound"])
+    assert recheck(doc, sol).ok
+
+
+def test_a_sub_problem_failing_to_go_on_keeps_its_first_roster() -> None:
+    doc = four_parts()
+    seen: list[PartProgress] = []
+    sol = solve_parallel(doc, time_limit=30, jobs=2, workers=1, progress=seen.append,
+                         part_solver=fails_going_on, group_pairs=1)
+    failed = [p for p in seen if p.status == "FAILED"]
+    assert failed and all(p.extended for p in failed)
+    assert {p.error for p in failed} == {"RuntimeError: no time for more; its first roster "
+                                         "stands"}
+    assert sol["objective"] == solve_doc(doc)["objective"] and sol["bound"] == 0
+    assert recheck(doc, sol).ok
 
 
 @pytest.mark.slow

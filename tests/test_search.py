@@ -7,11 +7,11 @@ import sys
 import pytest
 
 from solver.greedy import eligible_pairs, greedy
-from solver.problem import parse_problem
+from solver.problem import ProblemError, parse_problem
 from solver.rules import instantiate
 from solver.scenario import generate
 from solver.search import PartSearch
-from solver.validate import check
+from solver.validate import check, parse_assignments
 
 
 def test_steps_track_the_validator_objective() -> None:
@@ -148,3 +148,52 @@ def test_the_search_stops_once_within_the_gap_limit(monkeypatch: pytest.MonkeyPa
         return
     sol = solve(doc, time_limit=120, workers=1, gap_limit=gap_limit)
     assert 0 < sol["objective"] - sol["bound"] <= 0.9 * sol["objective"]
+
+
+def test_a_solve_goes_on_from_the_roster_it_is_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A city's sub-problem given the time others left goes on from its roster: the search
+    # starts from exactly that roster, and nothing is constructed.
+    from solver import solve
+    from solver.solve import solution_document
+
+    module = sys.modules["solver.solve"]
+    doc = generate(districts=1, seed=3, days=5)
+    problem = parse_problem(doc)
+    rules = instantiate(problem)
+    roster = greedy(problem, rules, eligible_pairs(problem, rules), seed=7)
+    given = solution_document(problem, rules, roster, "FEASIBLE", 0, 0.0)
+    started: list[tuple[set[tuple[int, int]], int]] = []
+
+    def record(self: PartSearch, assignments: list[tuple[int, int]], objective: int) -> None:
+        started.append((set(assignments), objective))
+        self.assigned, self.objective = set(assignments), objective
+
+    def constructs(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a roster was constructed though one was given")
+
+    monkeypatch.setattr(PartSearch, "start", record)
+    monkeypatch.setattr(module, "greedy", constructs)
+    monkeypatch.setattr(module, "WHOLE_MODEL_PAIRS", 0)  # every part searched from `given`
+    sol = solve(doc, time_limit=5, workers=1, start=given)
+    assert set().union(*(a for a, _ in started)) == set(roster)
+    assert sum(c for _, c in started) == given["objective"] == check(problem, roster).objective
+    assert sol["objective"] <= given["objective"]
+    assert check(problem, parse_assignments(problem, sol)).ok
+
+
+def test_a_roster_to_start_from_that_breaks_a_hard_rule_is_refused() -> None:
+    from solver import solve
+    from solver.solve import solution_document
+
+    doc = generate(districts=1, seed=3, days=5)
+    problem = parse_problem(doc)
+    rules = instantiate(problem)
+    given = solution_document(problem, rules, greedy(problem, rules), "FEASIBLE", 0, 0.0)
+    mine, *rest = given["assignments"]
+    # someone else's shift on the same day, at another post: a second shift that day
+    other = next(a for a in rest if a["date"] == mine["date"] and a["post"] != mine["post"])
+    bad = {**given, "assignments": [*given["assignments"],
+                                    {**other, "volunteer": mine["volunteer"]}]}
+    with pytest.raises(ProblemError, match=r"^start: the roster to start from breaks a hard "
+                                           r"rule: "):
+        solve(doc, time_limit=5, workers=1, start=bad)
