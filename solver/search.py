@@ -11,7 +11,10 @@ spends its time searching rather than presolving a whole district.
 Neighbourhoods follow the problem's structure, chosen first where demand is uncovered:
 - a site (or two sites that share people) over a window of days;
 - a few people who could take an uncovered slot, over the whole horizon, so their
-  limited shifts can move to the days that lack people.
+  limited shifts can move to the days that lack people;
+- a few people who could take an uncovered slot but work at other sites, over the whole
+  horizon, with the shifts they would leave open to whoever could take them that day
+  (`pull`): joining a closed-loop hotel means leaving every other site.
 Each kind grows after steps that CP-SAT closes and shrinks after time-outs.
 """
 
@@ -27,6 +30,8 @@ from solver.problem import Problem
 from solver.rules import Rule
 
 Pair = tuple[int, int]
+#: Share of steps, while demand is uncovered, that `pull` people in from other sites.
+PULL = 0.15
 
 
 class PartSearch:
@@ -40,12 +45,14 @@ class PartSearch:
         self.objective = 0
         self.by_site_day: dict[tuple[int, int], list[Pair]] = defaultdict(list)
         self.by_vol: dict[int, list[Pair]] = defaultdict(list)
+        self.by_vol_day: dict[tuple[int, int], list[Pair]] = defaultdict(list)
         self.by_slot: dict[int, list[int]] = defaultdict(list)
         self.vols_at_site: dict[int, set[int]] = defaultdict(set)
         for v, s in pairs:
             slot = problem.slots[s]
             self.by_site_day[(slot.site, slot.day)].append((v, s))
             self.by_vol[v].append((v, s))
+            self.by_vol_day[(v, slot.day)].append((v, s))
             self.by_slot[s].append(v)
             self.vols_at_site[slot.site].add(v)
         # Sites that share volunteers, to move people between neighbouring sites.
@@ -58,6 +65,7 @@ class PartSearch:
                     self.neighbours[b].append(a)
         self.window = 4  # days, for site neighbourhoods
         self.people = 12  # volunteers, for whole-horizon neighbourhoods
+        self.movers = 3  # volunteers, for `pull` neighbourhoods
         self.steps = self.improvements = 0
         #: CP-SAT's deterministic time per step instead of wall time, for benchmarks
         #: whose figures must not depend on the machine's load (`bench/lns_bench.py`).
@@ -116,6 +124,32 @@ class PartSearch:
         people = self.rng.sample(pool, min(len(pool), self.people))
         return {pair for v in people for pair in self.by_vol[v]}
 
+    def pull(self, short: list[int]) -> set[Pair]:
+        """A few people who could take an uncovered slot but work at other sites, over the
+        whole horizon, and the shifts they would leave, open that day to whoever could
+        take them.
+
+        Someone joins a closed-loop hotel only by leaving every shift they had elsewhere:
+        unless others take those, the move costs more than it gains, and neither a site's
+        window nor a few people's horizon frees both sides of it.
+        """
+        if not short:
+            return set()
+        slots = self.problem.slots
+        s = self.rng.choice(short)
+        mine: dict[int, list[int]] = defaultdict(list)
+        for v, t in self.assigned:
+            mine[v].append(t)
+        pool = sorted(v for v in self.by_slot[s]
+                      if any(slots[t].site != slots[s].site for t in mine[v]))
+        free: set[Pair] = set()
+        for v in self.rng.sample(pool, min(len(pool), self.movers)):
+            free.update(self.by_vol[v])
+            for t in mine[v]:
+                for u in self.by_slot[t]:
+                    free.update(self.by_vol_day[(u, slots[t].day)])
+        return free
+
     # -- one step ------------------------------------------------------------------------
     def submodel(self, free: set[Pair]) -> ModelContext:
         """The model of what `free` can change from the incumbent (see `submodel`)."""
@@ -124,8 +158,10 @@ class PartSearch:
     def step(self, limit: float) -> bool:
         """Re-optimise one neighbourhood; True if the incumbent improved."""
         short = self.uncovered()
-        whole = self.rng.random() < 0.4
-        free = self.people_horizon(short) if whole else self.site_window(short)
+        kind = self.rng.random()
+        whole, moves = kind < 0.4, short and kind >= 1 - PULL
+        free = (self.pull(short) if moves else self.people_horizon(short) if whole
+                else self.site_window(short))
         if not free:
             return False
         ctx = self.submodel(free)
@@ -143,7 +179,9 @@ class PartSearch:
         status = solver.solve(ctx.model)
         self.steps += 1
         # Grow a kind of neighbourhood while CP-SAT closes it, shrink it when it cannot.
-        if whole:
+        if moves:
+            self.movers = self.movers + 1 if status == cp_model.OPTIMAL else max(1, self.movers - 1)
+        elif whole:
             self.people = self.people + 2 if status == cp_model.OPTIMAL else max(4, self.people - 2)
         elif status == cp_model.OPTIMAL:
             self.window = min(self.problem.days, self.window + 1)

@@ -12,6 +12,7 @@ from solver.rules import instantiate
 from solver.scenario import generate
 from solver.search import PartSearch
 from solver.validate import check, parse_assignments
+from tests.fixtures.problems import demand, make_problem, site, volunteer
 
 
 def test_steps_track_the_validator_objective() -> None:
@@ -197,3 +198,62 @@ def test_a_roster_to_start_from_that_breaks_a_hard_rule_is_refused() -> None:
     with pytest.raises(ProblemError, match=r"^start: the roster to start from breaks a hard "
                                            r"rule: "):
         solve(doc, time_limit=5, workers=1, start=bad)
+
+
+def _hotel_and_building(days: int) -> dict[str, object]:
+    """A closed-loop hotel nobody works at and a building whose one post `m` holds; `m`
+    may also work at the hotel, `u` only at the building, `h` only at the hotel (but is
+    never available)."""
+    return make_problem(
+        days=days,
+        sites=[site("hotel", kind="hotel", posts=["hp"]), site("bldg", kind="building",
+                                                               posts=["bp"])],
+        demand=[demand("hp", "M"), demand("bp", "M")],
+        volunteers=[volunteer("m", sites=["hotel", "bldg"]), volunteer("u", sites=["bldg"]),
+                    volunteer("h", sites=["hotel"],
+                              unavailable=[(d, None) for d in range(days)])],
+        rules=[{"type": "closed_loop", "site_kinds": ["hotel"]},
+               {"type": "one_shift_per_day"}])
+
+
+def test_pull_frees_someone_working_elsewhere_and_whoever_could_take_their_shifts() -> None:
+    problem = parse_problem(_hotel_and_building(days=6))
+    rules = instantiate(problem)
+    pairs = eligible_pairs(problem, rules)
+    search = PartSearch(problem, rules, pairs, seed=1)
+    vid = {v.id: v.index for v in problem.volunteers}
+    at = {(problem.posts[sl.post].id, sl.day): sl.index for sl in problem.slots}
+    # `m` holds the building on days 1 and 4: the hotel is short every day
+    roster = [(vid["m"], at[("bp", 1)]), (vid["m"], at[("bp", 4)])]
+    search.start(roster, check(problem, roster, rules).objective)
+    short = search.uncovered()
+    hotel = [at[("hp", d)] for d in range(6)]
+    assert set(hotel) <= set(short)
+    free = search.pull(hotel)
+    # all of m's horizon, and u on the days m would leave (u could take those shifts)
+    assert free == ({pair for pair in pairs if pair[0] == vid["m"]}
+                    | {(vid["u"], at[("bp", 1)]), (vid["u"], at[("bp", 4)])})
+    # nobody short of a building shift works at another site: nobody to pull
+    assert search.pull([at[("bp", 0)]]) == set()
+    assert search.pull([]) == set()
+
+
+def test_a_pull_step_moves_someone_into_a_closed_loop_and_backfills(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    search_module = sys.modules["solver.search"]
+    monkeypatch.setattr(search_module, "PULL", 1.0)  # every step pulls
+    problem = parse_problem(_hotel_and_building(days=6))
+    rules = instantiate(problem)
+    pairs = eligible_pairs(problem, rules)
+    search = PartSearch(problem, rules, pairs, seed=1)
+    vid = {v.id: v.index for v in problem.volunteers}
+    at = {(problem.posts[sl.post].id, sl.day): sl.index for sl in problem.slots}
+    roster = [(vid["m"], at[("bp", d)]) for d in range(6)]
+    first = check(problem, roster, rules)
+    search.start(roster, first.objective)
+    assert search.step(5.0)
+    report = check(problem, search.assignments(), rules)
+    assert report.ok and search.objective == report.objective < first.objective
+    # m went to the hotel, u took the building
+    assert {(problem.volunteers[v].id, problem.posts[problem.slots[s].post].id)
+            for v, s in search.assignments()} == {("m", "hp"), ("u", "bp")}
