@@ -450,6 +450,7 @@ class _Runner:
                 if budget is None:
                     break
                 i = order.pop(0)
+                # another seed: the search takes other steps from where it stopped
                 task = SubTask(i, self.subs[i].doc, budget, self.workers,
                                self.seed + len(self.subs), self.results[i]["solution"])
                 self.started[i] = time.monotonic()

@@ -159,7 +159,7 @@ class PartSearch:
         """Re-optimise one neighbourhood; True if the incumbent improved."""
         short = self.uncovered()
         kind = self.rng.random()
-        whole, moves = kind < 0.4, short and kind >= 1 - PULL
+        whole, moves = kind < 0.4, bool(short) and kind >= 1 - PULL
         free = (self.pull(short) if moves else self.people_horizon(short) if whole
                 else self.site_window(short))
         if not free:
