@@ -11,7 +11,7 @@ from solver.problem import ProblemError, parse_problem
 from solver.rules import instantiate
 from solver.scenario import generate
 from solver.search import PartSearch
-from solver.validate import check, parse_assignments
+from solver.validate import Report, check, parse_assignments
 from tests.fixtures.problems import demand, make_problem, site, volunteer
 
 
@@ -200,35 +200,38 @@ def test_a_roster_to_start_from_that_breaks_a_hard_rule_is_refused() -> None:
         solve(doc, time_limit=5, workers=1, start=bad)
 
 
-def _hotel_and_building(days: int) -> dict[str, object]:
-    """A closed-loop hotel nobody works at and a building whose one post `m` holds; `m`
-    may also work at the hotel, `u` only at the building, `h` only at the hotel (but is
-    never available)."""
-    return make_problem(
-        days=days,
+def _hotel_and_building(m_days: list[int]) -> tuple[PartSearch, dict[tuple[int, int], None],
+                                                     dict[str, int], dict[tuple[str, int], int],
+                                                     Report]:
+    """A search over 6 days of a closed-loop hotel nobody works at and a building whose
+    one post `m` holds on `m_days`; `m` may also work at the hotel, `u` only at the
+    building, `h` only at the hotel (but is never available).  Returns the search, its
+    pairs, volunteer and (post, day) slot indexes, and the starting roster's report."""
+    problem = parse_problem(make_problem(
+        days=6,
         sites=[site("hotel", kind="hotel", posts=["hp"]), site("bldg", kind="building",
                                                                posts=["bp"])],
         demand=[demand("hp", "M"), demand("bp", "M")],
         volunteers=[volunteer("m", sites=["hotel", "bldg"]), volunteer("u", sites=["bldg"]),
-                    volunteer("h", sites=["hotel"],
-                              unavailable=[(d, None) for d in range(days)])],
+                    volunteer("h", sites=["hotel"], unavailable=[(d, None) for d in range(6)])],
         rules=[{"type": "closed_loop", "site_kinds": ["hotel"]},
-               {"type": "one_shift_per_day"}])
-
-
-def test_pull_frees_someone_working_elsewhere_and_whoever_could_take_their_shifts() -> None:
-    problem = parse_problem(_hotel_and_building(days=6))
+               {"type": "one_shift_per_day"}]))
     rules = instantiate(problem)
     pairs = eligible_pairs(problem, rules)
     search = PartSearch(problem, rules, pairs, seed=1)
     vid = {v.id: v.index for v in problem.volunteers}
     at = {(problem.posts[sl.post].id, sl.day): sl.index for sl in problem.slots}
+    roster = [(vid["m"], at[("bp", d)]) for d in m_days]
+    first = check(problem, roster, rules)
+    search.start(roster, first.objective)
+    return search, pairs, vid, at, first
+
+
+def test_pull_frees_someone_working_elsewhere_and_whoever_could_take_their_shifts() -> None:
     # `m` holds the building on days 1 and 4: the hotel is short every day
-    roster = [(vid["m"], at[("bp", 1)]), (vid["m"], at[("bp", 4)])]
-    search.start(roster, check(problem, roster, rules).objective)
-    short = search.uncovered()
+    search, pairs, vid, at, _ = _hotel_and_building([1, 4])
     hotel = [at[("hp", d)] for d in range(6)]
-    assert set(hotel) <= set(short)
+    assert set(hotel) <= set(search.uncovered())
     free = search.pull(hotel)
     # all of m's horizon, and u on the days m would leave (u could take those shifts)
     assert free == ({pair for pair in pairs if pair[0] == vid["m"]}
@@ -240,19 +243,11 @@ def test_pull_frees_someone_working_elsewhere_and_whoever_could_take_their_shift
 
 def test_a_pull_step_moves_someone_into_a_closed_loop_and_backfills(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    search_module = sys.modules["solver.search"]
-    monkeypatch.setattr(search_module, "PULL", 1.0)  # every step pulls
-    problem = parse_problem(_hotel_and_building(days=6))
-    rules = instantiate(problem)
-    pairs = eligible_pairs(problem, rules)
-    search = PartSearch(problem, rules, pairs, seed=1)
-    vid = {v.id: v.index for v in problem.volunteers}
-    at = {(problem.posts[sl.post].id, sl.day): sl.index for sl in problem.slots}
-    roster = [(vid["m"], at[("bp", d)]) for d in range(6)]
-    first = check(problem, roster, rules)
-    search.start(roster, first.objective)
+    monkeypatch.setattr(sys.modules["solver.search"], "PULL", 1.0)  # every step pulls
+    search, _, _, _, first = _hotel_and_building(list(range(6)))
     assert search.step(5.0)
-    report = check(problem, search.assignments(), rules)
+    problem = search.problem
+    report = check(problem, search.assignments(), search.rules)
     assert report.ok and search.objective == report.objective < first.objective
     # m went to the hotel, u took the building
     assert {(problem.volunteers[v].id, problem.posts[problem.slots[s].post].id)
