@@ -453,7 +453,6 @@ class _Runner:
                 # another seed: the search takes other steps from where it stopped
                 task = SubTask(i, self.subs[i].doc, budget, self.workers,
                                self.seed + len(self.subs), self.results[i]["solution"])
-                self.started[i] = time.monotonic()
                 running[pool.submit(self.part_solver, task)] = i
             if not running:
                 return
@@ -475,9 +474,8 @@ class _Runner:
         time left; the nearest to their bounds are dropped until it is `EXTEND_MIN`."""
         now = time.monotonic()
         left = max(0.0, self.deadline - now)
-        free = self.jobs * left - sum(max(0.0, end - now) for end in self.ends.values())
-        size = self.subs[order[0]].size
-        overrun = STARTUP if self.overrun is None else self.overrun * size
+        free = self.jobs * left - self._held(now)
+        overrun = self._overrun(self.subs[order[0]].size)
         while order:
             slot = min(left, free / len(order))
             if slot - overrun >= EXTEND_MIN:
@@ -511,14 +509,20 @@ class _Runner:
         """
         now = time.monotonic()
         left = max(0.0, self.deadline - now)
-        held = sum(max(0.0, end - now) for end in self.ends.values())
         size = self.subs[i].size
         waiting = self.left + (size if retry else 0)  # not started yet, `i` included
-        slot = min(left, max(0.0, self.jobs * left - held) * size / max(1, waiting))
+        slot = min(left, max(0.0, self.jobs * left - self._held(now)) * size / max(1, waiting))
         self.ends[i] = now + slot
-        overrun = STARTUP if self.overrun is None else self.overrun * size
-        self.budgets[i] = max(0.1, slot - overrun)
+        self.budgets[i] = max(0.1, slot - self._overrun(size))
         return self.budgets[i]
+
+    def _held(self, now: float) -> float:
+        """Process time the running sub-problems still hold, from `now` to their ends."""
+        return sum(max(0.0, end - now) for end in self.ends.values())
+
+    def _overrun(self, size: int) -> float:
+        """Seconds a sub-problem of `size` is expected to take beyond its budget."""
+        return STARTUP if self.overrun is None else self.overrun * size
 
     def _drain(self, pool: ProcessPoolExecutor) -> None:
         """Run sub-problems in `pool` until none is left or the pool breaks."""
