@@ -480,7 +480,6 @@ class _Runner:
             slot = min(left, free / len(order))
             if slot - overrun >= EXTEND_MIN:
                 self.ends[order[0]] = now + slot
-                self.budgets[order[0]] = slot - overrun
                 return slot - overrun
             order.pop()
         return None

@@ -259,7 +259,7 @@ class _WeeklyCount(Rule):
         return int(self.p["count"])
 
     def eligible(self, v: Volunteer, slot: Slot) -> bool:
-        return not (self.hard and self.limit == 0 and self.applies(v) and self.counts(slot.shift))
+        return not (self.filters() and self.applies(v) and self.counts(slot.shift))
 
     def filters(self) -> bool:
         return self.hard and self.limit == 0
