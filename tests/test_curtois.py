@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import os
 import random
+import threading
 import time
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from solver.curtois.instance import (
     OFF,
     CurtoisFormatError,
     Instance,
+    Roster,
     format_roster,
     parse_instance,
     parse_instance_text,
@@ -28,8 +30,10 @@ from solver.curtois.model import InstanceData, build_pattern_model, build_submod
 from solver.curtois.polish import _Rows, polish
 from solver.curtois.search import (
     Clock,
+    _Adaptive,
     _cell_costs,
     _count,
+    _lns_worker,
     _uniform_schedule,
     construct,
     solve,
@@ -739,6 +743,74 @@ def test_polish_runs_only_on_instances_of_polish_cells_or_more(
     monkeypatch.setattr(search, "POLISH_CELLS", 7 * 1)
     solve(inst, time_limit=1.0, workers=1, seed=0)
     assert calls  # the first polish, at least
+
+
+def _far_move_instance() -> tuple[Instance, Roster]:
+    """A week of work must move 70 days on; nothing else gains.
+
+    A and B cover days 0-4 and 10-14; C works days 20-24, where nobody is needed, and
+    days 90-94 are short.  Everyone's minutes are fixed and everyone is off on days
+    30-84, so no window of fewer than 66 days holds a week of work and the short week.
+    """
+    H = 100
+    cover = [f"{d},D,{int(d < 5 or 10 <= d < 15 or 90 <= d < 95)},100,1" for d in range(H)]
+    inst = make_instance(
+        horizon=H,
+        staff="\n".join(f"{e},D={H},2400,2400,7,1,1,99" for e in "ABC"),
+        days_off="\n".join(f"{e}," + ",".join(str(d) for d in range(30, 85)) for e in "ABC"),
+        cover="\n".join(cover),
+    )
+    pad = "." * (H - 25)
+    start = [
+        row(inst, "DDDDD" + "." * 20 + pad),
+        row(inst, "." * 10 + "DDDDD" + "." * 10 + pad),
+        row(inst, "." * 20 + "DDDDD" + pad),
+    ]
+    return inst, start
+
+
+@pytest.mark.parametrize(
+    ("ops", "reaches"),
+    [
+        ((("horizon", "random"),), True),
+        # Windows of a few employees on at most 59 days.  (Everybody on a few days
+        # grows here to the whole tiny instance.)
+        ((("staff", "random"), ("staff", "cover"), ("staff", "requests")), False),
+    ],
+)
+def test_horizon_neighbourhood_moves_work_across_the_year(
+    ops: tuple[tuple[str, str], ...], reaches: bool
+) -> None:
+    inst, start = _far_move_instance()
+    data = InstanceData(inst)
+    state = Incumbent(data, start, evaluate(inst, start).objective)
+    assert state.obj == 5 * 100 + 5 * 1
+    stop = threading.Event()
+    stats = {"iterations": 0, "proven": 0}
+    history: list[tuple[float, int]] = []
+    args = (Clock(1.5), 0, 0, stop, stats, history, None)
+    _lns_worker(data, state, _Adaptive(data, ops), *args)
+    assert stats["iterations"] > 0
+    assert evaluate(inst, state.roster).objective == state.obj
+    assert (state.obj == 0) is reaches
+
+
+def test_horizon_neighbourhood_is_left_out_where_staff_frees_whole_rows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    shapes: list[str] = []
+
+    class Spy(search._Adaptive):
+        def __init__(self, data: InstanceData, ops: tuple[tuple[str, str], ...]) -> None:
+            shapes.extend(op[0] for op in ops)
+            super().__init__(data, ops)
+
+    monkeypatch.setattr(search, "_Adaptive", Spy)
+    for horizon in (search.STAFF_WHOLE, search.STAFF_WHOLE + 1):
+        shapes.clear()
+        inst = make_instance(horizon=horizon, cover="0,D,1,100,1")
+        solve(inst, time_limit=0.3, workers=1, seed=0)
+        assert ("horizon" in shapes) is (horizon > search.STAFF_WHOLE)
 
 
 @needs_data

@@ -401,7 +401,7 @@ def _pick_employees(
 #: Neighbourhood operators: (shape, employee choice).  "window" frees (nearly) all
 #: employees on a short window of days — lets CP-SAT re-balance cover across
 #: people; "staff" frees a few employees on a long window — lets them restructure
-#: their whole schedules.
+#: their whole schedules; "horizon" frees one or a few employees on every day.
 _OPS = (
     ("window", "random"),
     ("window", "cover"),
@@ -409,8 +409,14 @@ _OPS = (
     ("staff", "cover"),
     ("staff", "requests"),
     ("staff", "similar"),
+    ("horizon", "random"),
+    ("horizon", "cover"),
+    ("horizon", "requests"),
     ("polish", "moves"),
 )
+
+#: Horizons up to which "staff" already frees whole rows, so "horizon" is not used.
+STAFF_WHOLE = 42
 
 #: Seconds of :func:`~solver.curtois.polish.polish` per "polish" step of the LNS.  It
 #: holds the incumbent's lock meanwhile, so the other threads wait to merge.
@@ -423,8 +429,16 @@ class _Adaptive:
     def __init__(self, data: InstanceData, ops: tuple[tuple[str, str], ...] = _OPS) -> None:
         cells = data.H * data.E
         self.ops = ops
-        self.size = {"window": float(min(cells, 7 * data.E)), "staff": float(min(cells, 120))}
-        self.size_min = {"window": float(min(cells, 2 * data.E)), "staff": 16.0}
+        self.size = {
+            "window": float(min(cells, 7 * data.E)),
+            "staff": float(min(cells, 120)),
+            "horizon": float(data.H),
+        }
+        self.size_min = {
+            "window": float(min(cells, 2 * data.E)),
+            "staff": 16.0,
+            "horizon": float(data.H),
+        }
         self.size_max = float(min(cells, 4000))
         # Smoothed improvement per second of each operator; optimistic start.
         self.reward = {op: 1000.0 for op in ops}
@@ -491,6 +505,9 @@ def _lns_worker(
             if shape == "window":
                 length = min(H, max(2, round(size / E + rng.uniform(-1, 1))))
                 k = min(E, max(1, round(size / length)))
+            elif shape == "horizon":
+                length = H
+                k = max(1, min(E, round(size / H + rng.uniform(-0.5, 0.5))))
             else:
                 if H <= 42:
                     length = H
@@ -554,13 +571,15 @@ def solve(
     if log:
         log(f"{clock.elapsed():7.1f}s  constructed objective {state.obj}")
     ops: tuple[tuple[str, str], ...] = _OPS
+    if data.H <= STAFF_WHOLE:
+        ops = tuple(op for op in ops if op[0] != "horizon")
     if data.H * data.E >= POLISH_CELLS:
         # The single moves first: thousands a second where an LNS step takes a second.
         polish(data, state, rng, time.monotonic() + POLISH_SHARE * clock.left())
         if log:
             log(f"{clock.elapsed():7.1f}s  polished objective {state.obj}")
     else:
-        ops = tuple(op for op in _OPS if op[0] != "polish")
+        ops = tuple(op for op in ops if op[0] != "polish")
     adapt = _Adaptive(data, ops)
     history = [(clock.elapsed(), state.obj)]
     stop = threading.Event()
