@@ -21,7 +21,10 @@ Strategy
    the LNS's operators.  Only on instances of at least :data:`POLISH_CELLS` days ×
    employees (21–24): on the smaller ones it took time from the LNS and ended worse.
 3. *LNS*: repeatedly free a rectangle "some employees × a window of days" and
-   re-optimise it exactly with CP-SAT, hinted with the incumbent.  Employees are
+   re-optimise it exactly with CP-SAT, hinted with the incumbent.  On horizons of
+   over :data:`STAFF_WHOLE` days one shape frees one or a few employees on every
+   day: their minutes and weekends are nearly at their limits, so the slack a
+   change needs is often months away from it.  Employees are
    chosen randomly, around costly cover cells, around violated requests, or among
    employees with similar skills (they are the ones who can swap shifts).  The
    rectangle size adapts: it grows when CP-SAT proves sub-problems optimal quickly
@@ -509,7 +512,7 @@ def _lns_worker(
                 length = H
                 k = max(1, min(E, round(size / H + rng.uniform(-0.5, 0.5))))
             else:
-                if H <= 42:
+                if H <= STAFF_WHOLE:
                     length = H
                 else:
                     length = min(H, 7 * rng.randint(4, 8) + rng.randint(-3, 3))
