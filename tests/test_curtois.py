@@ -400,6 +400,37 @@ def test_submodel_window_matches_validator() -> None:
         assert ev.objective - base.objective == round(solver.objective_value) - sub.incumbent_value
 
 
+@pytest.mark.parametrize(
+    ("sunday_over", "days_off", "works"),
+    [
+        (0, "", ".....DD"),  # a tie: the whole weekend rather than Saturday alone
+        (1, "", "....DD."),  # the whole weekend costs 1 more: never taken for the tie-break
+        (0, "A,6", "....DD."),  # Sunday is a day off anyway: no tie-break
+    ],
+)
+def test_submodel_breaks_ties_against_split_weekends(
+    sunday_over: int, days_off: str, works: str
+) -> None:
+    # Two shifts in a row, Saturday (day 5) needs one person; Friday and Sunday
+    # are free to work (Sunday at ``sunday_over`` a person), the other days costly.
+    cover = {4: "0,100,0", 5: "1,100,9", 6: f"0,100,{sunday_over}"}
+    inst = make_instance(
+        staff="A,D=7,960,960,2,2,1,1",
+        days_off=days_off,
+        cover="\n".join(f"{d},D,{cover.get(d, '0,100,9')}" for d in range(7)),
+    )
+    data = InstanceData(inst)
+    start = [row(inst, "....DD.")]  # Friday and Saturday: the weekend split
+    base = evaluate(inst, start)
+    sub = build_submodel(data, start, [0], split_weekends=True)
+    solver = cp_model.CpSolver()
+    solver.parameters.num_workers = 1
+    assert solver.solve(sub.model) == cp_model.OPTIMAL
+    new = sub.extract(solver, start)
+    assert new == [row(inst, works)]
+    assert evaluate(inst, new).objective == base.objective  # never truly worse
+
+
 class _Patterns(cp_model.CpSolverSolutionCallback):
     def __init__(self, work: dict) -> None:
         super().__init__()

@@ -27,7 +27,7 @@ Encodings (stronger than a naive model):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -318,6 +318,47 @@ def _weekend_limit(
         m.add(sum(we_vars) <= cap_we)
 
 
+def _split_weekends(
+    m: cp_model.CpModel,
+    data: InstanceData,
+    days_off: Collection[int],
+    wk: Callable[[int], Lit],
+    row: Sequence[int],
+    terms: list[tuple[cp_model.IntVar, int]],
+    hint_values: dict[cp_model.IntVar, int],
+) -> tuple[int, int]:
+    """Add to ``terms`` one per weekend worked on one day only (fixed days off aside).
+
+    Returns the constant part (weekends split whatever the free cells) and how many
+    of the others ``row`` splits: the most the free cells can take off.
+    """
+    const = split_now = 0
+    for sat, sun in data.weekends:
+        if sat in days_off or sun in days_off:
+            continue
+        a, b = wk(sat), wk(sun)
+        if isinstance(a, bool):
+            a, b = b, a
+        if isinstance(a, bool):
+            const += a != b
+            continue
+        split_now += (row[sat] != OFF) != (row[sun] != OFF)
+        if isinstance(b, bool):
+            # One day only iff the free day differs from the fixed one.
+            if b:
+                const += 1
+                terms.append((a, -1))
+            else:
+                terms.append((a, 1))
+        else:
+            split = m.new_bool_var(f"split{sat}")
+            m.add_bool_or([split, a.Not(), b])  # a and not b -> split
+            m.add_bool_or([split, a, b.Not()])  # b and not a -> split
+            hint_values[split] = int((row[sat] != OFF) != (row[sun] != OFF))
+            terms.append((split, 1))
+    return const, split_now
+
+
 def build_pattern_model(
     data: InstanceData, e: int, shift: int | None = None
 ) -> tuple[cp_model.CpModel, dict[int, Lit]]:
@@ -365,6 +406,7 @@ def build_submodel(
     hint: bool = True,
     count_others: bool = True,
     sequence: str = "clauses",
+    split_weekends: bool = False,
 ) -> SubModel:
     """Build the model where ``employees`` are free on days ``lo..hi-1``.
 
@@ -379,6 +421,12 @@ def build_submodel(
     (sliding windows and forbidden patterns; fastest with CP-SAT's
     ``linearization_level=2`` in our measurements), ``"flow"`` (a per-employee
     layered network whose LP is integral for these rules alone) or ``"both"``.
+
+    ``split_weekends`` breaks ties against weekends worked on one day only: the
+    objective becomes a scale times the true one plus one per such weekend of a free
+    employee (where neither day is a fixed day off).  The scale is one more than the
+    count the free cells can take off, so no truly worse solution can win;
+    :attr:`SubModel.incumbent_value` stays in true units.
     """
     H, S = data.H, data.S
     if hi is None:
@@ -390,6 +438,8 @@ def build_submodel(
     x = sub.x
     obj_terms: list[tuple[cp_model.IntVar, int]] = []
     obj_const = 0
+    shaping: list[tuple[cp_model.IntVar, int]] = []  # split weekends, in their own units
+    shaping_const = split_now = 0
     hint_values: dict[cp_model.IntVar, int] = {}
     inc_value = 0
     inst = data.inst
@@ -465,6 +515,10 @@ def build_submodel(
             if not _sequence_clauses(m, st, wk, lo, hi, H):
                 sub.feasible_hint = False
         _weekend_limit(m, data, st, wk, row, hint_values)
+        if split_weekends:
+            const, now = _split_weekends(m, data, days_off, wk, row, shaping, hint_values)
+            shaping_const += const
+            split_now += now
 
         # Requests on free cells.
         for d in range(lo, hi):
@@ -521,7 +575,16 @@ def build_submodel(
             if wo:
                 obj_terms.append((o, wo))
 
-    m.minimize(sum(c * v for v, c in obj_terms) + obj_const)
+    if split_weekends:
+        # Above what the tie-break can gain, so no truly worse solution can win.
+        scale = split_now + 1
+        m.minimize(
+            scale * (sum(c * v for v, c in obj_terms) + obj_const)
+            + sum(c * v for v, c in shaping)
+            + shaping_const
+        )
+    else:
+        m.minimize(sum(c * v for v, c in obj_terms) + obj_const)
     sub.incumbent_value = inc_value
     if hint:
         for v, val in hint_values.items():

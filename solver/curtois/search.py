@@ -421,6 +421,9 @@ _OPS = (
 #: Horizons up to which "staff" already frees whole rows, so "horizon" is not used.
 STAFF_WHOLE = 42
 
+#: Sub-models break ties against weekends worked on one day only.
+SPLIT_WEEKENDS = False
+
 #: Seconds of :func:`~solver.curtois.polish.polish` per "polish" step of the LNS.  It
 #: holds the incumbent's lock meanwhile, so the other threads wait to merge.
 POLISH_STEP = 1.0
@@ -523,7 +526,7 @@ def _lns_worker(
             emps = _pick_employees(data, rng, k, lo, hi, state, how)
             versions = {e: state.version[e] for e in emps}
             snapshot = [row[:] for row in state.roster]
-        sub = build_submodel(data, snapshot, emps, lo, hi)
+        sub = build_submodel(data, snapshot, emps, lo, hi, split_weekends=SPLIT_WEEKENDS)
         limit = min(sub_limit, clock.left())
         solver = _solver(limit, rng.randrange(1 << 30))
         status = solver.solve(sub.model)
