@@ -844,6 +844,26 @@ def test_horizon_neighbourhood_is_left_out_where_staff_frees_whole_rows(
         assert ("horizon" in shapes) is (horizon > search.STAFF_WHOLE)
 
 
+def test_lns_breaks_split_weekend_ties_from_split_weekends_from(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    asked: list[bool] = []
+
+    def spy(*args: object, split_weekends: bool = False, **kwargs: object) -> object:
+        if kwargs.get("hint", True):  # an LNS step (construction builds without hints)
+            asked.append(split_weekends)
+        return build_submodel(*args, split_weekends=split_weekends, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(search, "build_submodel", spy)
+    monkeypatch.setattr(search, "SPLIT_WEEKENDS_FROM", 14)
+    for horizon in (13, 14):
+        asked.clear()
+        inst = make_instance(horizon=horizon, staff="A,D=14,4800,0,7,1,1,9", cover="0,D,1,100,1")
+        solve(inst, time_limit=0.3, workers=1, seed=0)
+        assert asked
+        assert set(asked) == {horizon >= 14}
+
+
 @needs_data
 @pytest.mark.parametrize(("name", "best"), [("Instance1", 607), ("Instance2", 828)])
 def test_solver_small_instances(name: str, best: int) -> None:
