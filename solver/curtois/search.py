@@ -428,8 +428,9 @@ STAFF_WHOLE = 42
 #: employee is at their weekend limit and the under-cover is on weekends, so a weekend
 #: worked on one day wastes the other; at equal cost the search now drifts towards
 #: whole weekends.  600 s, seed 0, without and with: 20: 5,163 and 5,072; 21: 21,630
-#: and 21,512; 22: 39,744 and 37,712; 24: 67,026 and 65,957.  On instance 13 (28 days)
-#: it ended worse, 1,546 and 1,862; 14-19 are not measured, so left out.
+#: and 21,563; 22: 39,744 and 36,566; 24: 67,026 and 65,957 (docs/solver.md has
+#: more).  On instance 13 (28 days) it ended worse, 1,546 and 1,862; 14-19 are not
+#: measured, so left out.
 SPLIT_WEEKENDS_FROM = 182
 
 #: Seconds of :func:`~solver.curtois.polish.polish` per "polish" step of the LNS.  It
