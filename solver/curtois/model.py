@@ -342,7 +342,8 @@ def _split_weekends(
         if isinstance(a, bool):
             const += a != b
             continue
-        split_now += (row[sat] != OFF) != (row[sun] != OFF)
+        split_in_row = (row[sat] != OFF) != (row[sun] != OFF)
+        split_now += split_in_row
         if isinstance(b, bool):
             # One day only iff the free day differs from the fixed one.
             if b:
@@ -354,7 +355,7 @@ def _split_weekends(
             split = m.new_bool_var(f"split{sat}")
             m.add_bool_or([split, a.Not(), b])  # a and not b -> split
             m.add_bool_or([split, a, b.Not()])  # b and not a -> split
-            hint_values[split] = int((row[sat] != OFF) != (row[sun] != OFF))
+            hint_values[split] = int(split_in_row)
             terms.append((split, 1))
     return const, split_now
 

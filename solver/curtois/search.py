@@ -497,6 +497,7 @@ def _lns_worker(
     rng = random.Random(seed)
     H, E = data.H, data.E
     sub_limit = SUB_LIMIT
+    split = H >= SPLIT_WEEKENDS_FROM
     while not stop.is_set() and clock.left() > 0.05:
         with state.lock:
             if target is not None and state.obj <= target:
@@ -535,7 +536,6 @@ def _lns_worker(
             emps = _pick_employees(data, rng, k, lo, hi, state, how)
             versions = {e: state.version[e] for e in emps}
             snapshot = [row[:] for row in state.roster]
-        split = H >= SPLIT_WEEKENDS_FROM
         sub = build_submodel(data, snapshot, emps, lo, hi, split_weekends=split)
         limit = min(sub_limit, clock.left())
         solver = _solver(limit, rng.randrange(1 << 30))
