@@ -576,16 +576,14 @@ def build_submodel(
             if wo:
                 obj_terms.append((o, wo))
 
-    if split_weekends:
-        # Above what the tie-break can gain, so no truly worse solution can win.
-        scale = split_now + 1
-        m.minimize(
-            scale * (sum(c * v for v, c in obj_terms) + obj_const)
-            + sum(c * v for v, c in shaping)
-            + shaping_const
-        )
-    else:
-        m.minimize(sum(c * v for v, c in obj_terms) + obj_const)
+    # Above what the tie-break can gain, so no truly worse solution can win (1, with
+    # no tie-break terms, without split_weekends).
+    scale = split_now + 1
+    m.minimize(
+        scale * (sum(c * v for v, c in obj_terms) + obj_const)
+        + sum(c * v for v, c in shaping)
+        + shaping_const
+    )
     sub.incumbent_value = inc_value
     if hint:
         for v, val in hint_values.items():
