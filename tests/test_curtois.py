@@ -27,7 +27,7 @@ from solver.curtois.instance import (
     read_roster,
 )
 from solver.curtois.model import InstanceData, build_pattern_model, build_submodel
-from solver.curtois.polish import _Rows, polish
+from solver.curtois.polish import _Rows, _takers, polish
 from solver.curtois.search import (
     Clock,
     _Adaptive,
@@ -736,6 +736,37 @@ def test_polish_passes_work_along_a_chain_of_colleagues() -> None:
         row(inst, "." * 12 + "E" + "." * 15),
     ]
     assert (gain, state.obj) == (101, 0)
+
+
+def test_polish_tries_who_already_works_the_weekend_first() -> None:
+    # Day 0 is a Monday, so days 5 and 6 are a weekend.  A and B work Saturday, C
+    # Sunday; D, E and F are off all week.  For a cell on Sunday, all but one of the
+    # employees tried work that weekend already where there are such (taking the
+    # cell costs them no weekend); the last is anyone, so the others are tried too.
+    # On a weekday, anyone.
+    inst = make_instance(staff="\n".join(f"{c},D=7,4800,0,7,1,1,9" for c in "ABCDEF"))
+    data = InstanceData(inst)
+    patterns = (".....D.", ".....D.", "......D", ".......", ".......", ".......")
+    state = _incumbent(inst, [row(inst, p) for p in patterns])
+    weekend = {0, 1, 2}
+    sunday, monday = [], []
+    for seed in range(40):
+        rng = random.Random(seed)
+        sunday.append(_takers(data, state, 6, [0, 1, 3, 4, 5], 3, rng))
+        monday.append(_takers(data, state, 0, list(range(6)), 3, rng))
+    for tried in sunday + monday:
+        assert len(set(tried)) == 3
+    # A and B, then one of D, E, F.
+    assert all(set(t[:2]) == {0, 1} and t[2] in (3, 4, 5) for t in sunday)
+    assert {t[2] for t in sunday} == {3, 4, 5}
+    assert any(len(set(t) & weekend) < 2 for t in monday)
+    # As many weekend workers as tries: still one try for anyone.
+    full = [_takers(data, state, 6, list(range(6)), 3, random.Random(s)) for s in range(40)]
+    assert all(len(set(t[:2]) & weekend) == 2 for t in full)
+    assert any(t[2] not in weekend for t in full)
+    # Fewer weekend workers than tries: each of them, then the others.
+    one = [_takers(data, state, 6, [1, 3, 4, 5], 3, random.Random(s)) for s in range(20)]
+    assert all(t[0] == 1 and not set(t[1:]) & weekend for t in one)
 
 
 @needs_data
