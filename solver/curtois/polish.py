@@ -411,9 +411,9 @@ def _takers(
     at their weekend limit and the short cells are on weekends, so anyone else must
     give up a weekend elsewhere, which mostly fails.  The last try is anyone's: with
     every try on those who work the weekend, polish stopped sooner, at a worse roster
-    (instance 23 from the constructed roster, 60 s, seeds 0-2: random tries 51,099,
-    47,781 and 48,353; all on weekend workers 52,584 at 45 s on seed 0; all but the
-    last 43,266, 44,733 and 42,021).
+    (instance 23 from the constructed roster, 60 s, three tries a link, seeds 0-2:
+    random tries 51,099, 47,781 and 48,353; all on weekend workers 52,584 at 45 s on
+    seed 0; all but the last 43,266, 44,733 and 42,021).
     """
     week = data.weekend_of.get(d)
     if week is None:
