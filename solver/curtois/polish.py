@@ -563,11 +563,9 @@ def polish(data: InstanceData, state: Incumbent, rng: random.Random, deadline: f
                 short = state.cnt[d][x] < data.cover[d][x][0]  # type: ignore[index]
                 pool = [e for e in by_type[x] if (state.roster[e][d] == x) != short]
                 g = 0
-                if short:
-                    tried = _takers(data, state, d, pool, 3, rng)
-                else:
-                    tried = rng.sample(pool, min(len(pool), 3))
-                for e in tried:
+                # Those who work the cell's shift, when it is over-covered, all work
+                # the weekend: _takers is then a plain random choice.
+                for e in _takers(data, state, d, pool, 3, rng):
                     g = _try_single(data, state, rows, e, d)
                     if g:
                         break
