@@ -45,6 +45,7 @@ The returned roster is always re-checked with :mod:`solver.curtois.validate`.
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 import time
@@ -54,6 +55,8 @@ from typing import Any
 
 from ortools.sat.python import cp_model
 
+from . import colgen
+from .colgen import ColumnGeneration
 from .incumbent import Incumbent
 from .instance import OFF, Instance, Roster
 from .model import InstanceData, SubModel, build_pattern_model, build_submodel
@@ -433,6 +436,13 @@ STAFF_WHOLE = 42
 #: measured, so left out.
 SPLIT_WEEKENDS_FROM = 182
 
+#: Days × employees up to which column generation (:mod:`~solver.curtois.colgen`)
+#: runs once after construction, for at most :data:`COLGEN_SHARE` of the time left,
+#: then its integer master for at most :data:`COLGEN_IP_SHARE`.
+COLGEN_CELLS = 1_400
+COLGEN_SHARE = 0.25
+COLGEN_IP_SHARE = 0.15
+
 #: Seconds of :func:`~solver.curtois.polish.polish` per "polish" step of the LNS.  It
 #: holds the incumbent's lock meanwhile, so the other threads wait to merge.
 POLISH_STEP = 1.0
@@ -562,6 +572,40 @@ def _lns_worker(
                 stop.set()
 
 
+def _colgen(
+    data: InstanceData,
+    state: Incumbent,
+    clock: Clock,
+    workers: int,
+    rng: random.Random,
+    log: LogFn | None,
+) -> tuple[Incumbent, int | None]:
+    """Column generation from ``state``'s roster, then its integer master.
+
+    Returns the better roster of the two as a new incumbent, and the LP's lower
+    bound when column generation converged (rounded costs allowed for).
+    """
+    cg = ColumnGeneration(data, state.roster)
+    converged = cg.run(time.monotonic() + COLGEN_SHARE * clock.left(), workers)
+    bound = None
+    if converged:
+        slack = data.E * data.H * 0.5 / colgen.SCALE
+        bound = math.ceil(cg.value - slack - 1e-6)
+    if log:
+        log(
+            f"{clock.elapsed():7.1f}s  column generation LP {cg.value:.1f}"
+            f" ({'converged' if converged else 'stopped'}), "
+            f"{sum(len(c) for c in cg.columns)} columns"
+        )
+    found = cg.integer(state.roster, COLGEN_IP_SHARE * clock.left())
+    if found is None or found[1] >= state.obj:
+        return state, bound
+    roster, obj = found
+    if log:
+        log(f"{clock.elapsed():7.1f}s  integer master objective {obj}")
+    return Incumbent(data, roster, obj), bound
+
+
 def solve(
     inst: Instance,
     time_limit: float = 60.0,
@@ -596,6 +640,9 @@ def solve(
             log(f"{clock.elapsed():7.1f}s  polished objective {state.obj}")
     else:
         ops = tuple(op for op in ops if op[0] != "polish")
+    bound = None
+    if data.H * data.E <= COLGEN_CELLS:
+        state, bound = _colgen(data, state, clock, workers, rng, log)
     adapt = _Adaptive(data, ops)
     history = [(clock.elapsed(), state.obj)]
     stop = threading.Event()
@@ -624,7 +671,7 @@ def solve(
         objective=final.objective,
         evaluation=final,
         seconds=clock.elapsed(),
-        bound=state.obj if stats["proven"] else None,
+        bound=state.obj if stats["proven"] else bound,
         iterations=stats["iterations"],
         history=history,
     )
