@@ -87,9 +87,7 @@ def test_lp_bound_and_integer_master_against_brute_force() -> None:
     cg = ColumnGeneration(data, start)
     assert cg.run(time.monotonic() + 30, workers=2)
     assert cg.value <= optimum + 1e-6
-    found = cg.integer(start, 10.0)
-    assert found is not None
-    roster, obj = found
+    roster, obj = cg.integer(start, 10.0)
     ev = evaluate(inst, roster)
     assert ev.feasible and ev.objective == obj
     # Every schedule a priced column could improve on is in the pool: here that
@@ -102,9 +100,7 @@ def test_integer_master_is_never_worse_than_the_incumbent() -> None:
     data = InstanceData(inst)
     start = [row(inst, "EE.EE"), row(inst, "LL.LL")]
     cg = ColumnGeneration(data, start)  # no pricing: the start is the only column
-    found = cg.integer(start, 5.0)
-    assert found is not None and found[0] == start
-    assert found[1] == evaluate(inst, start).objective
+    assert cg.integer(start, 5.0) == (start, evaluate(inst, start).objective)
 
 
 def test_search_uses_column_generation_up_to_colgen_cells(
@@ -132,7 +128,7 @@ def test_colgen_step_gives_the_master_roster_and_the_lp_bound() -> None:
     data = InstanceData(inst)
     start = [row(inst, "EE.EE"), row(inst, "LL.LL")]
     state = Incumbent(data, start, evaluate(inst, start).objective)
-    new, bound = search._colgen(data, state, Clock(20.0), 2, random.Random(0), None)
+    new, bound = search._colgen(data, state, Clock(20.0), 2, None)
     optimum = _optimum(inst)
     assert new.obj == evaluate(inst, new.roster).objective == optimum < state.obj
     assert bound is not None and bound <= optimum
@@ -148,3 +144,22 @@ def test_lp_of_instance5_is_just_below_its_optimum() -> None:
     # The published optimum is 1,143: the LP over every schedule is a bound on it,
     # and a tight one (1,140.6 when measured).
     assert 0.99 * 1143 < cg.value <= 1143
+
+
+def test_search_stops_at_the_lp_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    inst = make_instance(**TWO)
+    targets: list[int | None] = []
+    real = search._lns_worker
+
+    def spy(*args: object) -> None:
+        targets.append(args[5])  # type: ignore[arg-type]
+        real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(search, "_lns_worker", spy)
+    res = solve(inst, time_limit=5.0, workers=1, seed=0)
+    # Column generation converges here; the LNS is told to stop at the LP's bound,
+    # which is the optimum on this instance.
+    assert targets == [res.bound] and res.bound == _optimum(inst) == res.objective
+    targets.clear()
+    solve(inst, time_limit=5.0, workers=1, seed=0, target=res.bound - 10)
+    assert targets == [res.bound]

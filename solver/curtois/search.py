@@ -20,7 +20,13 @@ Strategy
    its 160 s; the LNS alone needed ten minutes to reach 138,000.  It is also one of
    the LNS's operators.  Only on instances of at least :data:`POLISH_CELLS` days ×
    employees (21–24): on the smaller ones it took time from the LNS and ended worse.
-3. *LNS*: repeatedly free a rectangle "some employees × a window of days" and
+3. *Column generation* (:mod:`solver.curtois.colgen`), once, on instances of at
+   most :data:`COLGEN_CELLS` days × employees (fewer on short time limits): an LP over whole schedules per
+   employee, priced by each employee's own CP-SAT model against the cover duals,
+   then a set-partitioning MIP over the schedules found.  The LNS starts from its
+   roster, in a basin the LNS does not reach on its own (instance 5: 1,143-1,145
+   at 60 s where about half the runs stopped at 1,236).
+4. *LNS*: repeatedly free a rectangle "some employees × a window of days" and
    re-optimise it exactly with CP-SAT, hinted with the incumbent.  On horizons of
    over :data:`STAFF_WHOLE` days one shape frees one or a few employees on every
    day: their minutes and weekends are nearly at their limits, so the slack a
@@ -32,7 +38,7 @@ Strategy
    plateaus; on horizons of :data:`SPLIT_WEEKENDS_FROM` days or more the drift is
    steered towards whole weekends (ties are broken against weekends worked on one
    day only, which waste a weekend day where weekends are the scarce resource).
-4. *Parallelism*: one LNS thread per worker, each sub-solve single-threaded with
+5. *Parallelism*: one LNS thread per worker, each sub-solve single-threaded with
    ``linearization_level=2`` (measured: far faster on these sub-models than the
    2-worker CP-SAT portfolio).  CP-SAT releases the GIL while solving.  Because
    every hard constraint concerns one employee only, a sub-solution can be merged
@@ -438,8 +444,20 @@ SPLIT_WEEKENDS_FROM = 182
 
 #: Days × employees up to which column generation (:mod:`~solver.curtois.colgen`)
 #: runs once after construction, for at most :data:`COLGEN_SHARE` of the time left,
-#: then its integer master for at most :data:`COLGEN_IP_SHARE`.
-COLGEN_CELLS = 1_400
+#: then its integer master for at most :data:`COLGEN_IP_SHARE`.  With and without
+#: (seed 0; 60 s on 5-11, 600 s on 13-19; "LP" says whether it converged there):
+#: 5 1,143-1,145 (seeds 0-3) and 1,236 (LP 1,140.6 converged); 7 1,059 and 1,067;
+#: 8 1,321 and 1,530 (not converged); 9 446 and 548 (not); 10 4,632 and 4,649;
+#: 11 3,443 at 28 s; 15 3,966 and about 4,100 (not, LP 3,834); 17 5,752 and about
+#: 5,860 (converged at 5,746, the optimum, proven); 18 4,570 and 4,865-4,891 (not,
+#: LP 4,423).  On 13 and 19 (3,360 cells) it was far from converging in its 150 s
+#: and they ended at 1,764 and 3,556, within or above their spread without it
+#: (1,530-1,806 and 3,361-3,583).
+COLGEN_CELLS = 2_000
+#: ... and up to this many days × employees per second of the time limit: on 12
+#: (1,680 cells) at 60 s it took a quarter of the time and ended worse, 4,953 and
+#: 4,837 on seeds 0-1 against 4,607 and 4,411 without it; 11 (1,400) at 60 s gained.
+COLGEN_CELLS_PER_SECOND = 24
 COLGEN_SHARE = 0.25
 COLGEN_IP_SHARE = 0.15
 
@@ -577,7 +595,6 @@ def _colgen(
     state: Incumbent,
     clock: Clock,
     workers: int,
-    rng: random.Random,
     log: LogFn | None,
 ) -> tuple[Incumbent, int | None]:
     """Column generation from ``state``'s roster, then its integer master.
@@ -597,10 +614,9 @@ def _colgen(
             f" ({'converged' if converged else 'stopped'}), "
             f"{sum(len(c) for c in cg.columns)} columns"
         )
-    found = cg.integer(state.roster, COLGEN_IP_SHARE * clock.left())
-    if found is None or found[1] >= state.obj:
+    roster, obj = cg.integer(state.roster, COLGEN_IP_SHARE * clock.left())
+    if obj >= state.obj:
         return state, bound
-    roster, obj = found
     if log:
         log(f"{clock.elapsed():7.1f}s  integer master objective {obj}")
     return Incumbent(data, roster, obj), bound
@@ -641,8 +657,11 @@ def solve(
     else:
         ops = tuple(op for op in ops if op[0] != "polish")
     bound = None
-    if data.H * data.E <= COLGEN_CELLS:
-        state, bound = _colgen(data, state, clock, workers, rng, log)
+    if data.H * data.E <= min(COLGEN_CELLS, COLGEN_CELLS_PER_SECOND * time_limit):
+        state, bound = _colgen(data, state, clock, workers, log)
+        if bound is not None:
+            # Reaching the LP's bound proves the roster optimal: stop there.
+            target = bound if target is None else max(target, bound)
     adapt = _Adaptive(data, ops)
     history = [(clock.elapsed(), state.obj)]
     stop = threading.Event()
