@@ -45,6 +45,31 @@ SCALE = 1000
 PRICE_LIMIT = 2.0
 
 
+def _cover_rows(
+    data: InstanceData, solver: pywraplp.Solver
+) -> dict[tuple[int, int], pywraplp.Constraint]:
+    """Per (day, shift) with cover: workers + under - over == requirement, the slacks
+    priced in ``solver``'s objective (made a minimisation); columns add the workers."""
+    objective = solver.Objective()
+    objective.SetMinimization()
+    rows = {}
+    for d in range(data.H):
+        for t in range(data.S):
+            cov = data.cover[d][t]
+            if cov is None:
+                continue
+            req, wu, wo = cov
+            row = solver.Constraint(req, req)
+            under = solver.NumVar(0, solver.infinity(), "")
+            over = solver.NumVar(0, solver.infinity(), "")
+            row.SetCoefficient(under, 1)
+            row.SetCoefficient(over, -1)
+            objective.SetCoefficient(under, wu)
+            objective.SetCoefficient(over, wo)
+            rows[(d, t)] = row
+    return rows
+
+
 class ColumnGeneration:
     """Master LP over the columns found so far, and one pricing model per employee."""
 
@@ -55,23 +80,8 @@ class ColumnGeneration:
             raise RuntimeError("OR-Tools was built without GLOP")
         self.lp = lp
         self.objective = lp.Objective()
-        self.objective.SetMinimization()
         #: Cover rows: (day, shift) -> count + under - over == requirement.
-        self.cover: dict[tuple[int, int], pywraplp.Constraint] = {}
-        for d in range(data.H):
-            for t in range(data.S):
-                cov = data.cover[d][t]
-                if cov is None:
-                    continue
-                req, wu, wo = cov
-                row = lp.Constraint(req, req)
-                under = lp.NumVar(0, lp.infinity(), "")
-                over = lp.NumVar(0, lp.infinity(), "")
-                row.SetCoefficient(under, 1)
-                row.SetCoefficient(over, -1)
-                self.objective.SetCoefficient(under, wu)
-                self.objective.SetCoefficient(over, wo)
-                self.cover[(d, t)] = row
+        self.cover = _cover_rows(data, lp)
         #: One schedule per employee: sum of their columns' weights == 1.
         self.convex = [lp.Constraint(1, 1) for _ in range(data.E)]
         self.columns: list[list[tuple[list[int], pywraplp.Variable]]] = [[] for _ in range(data.E)]
@@ -219,18 +229,7 @@ class ColumnGeneration:
             raise RuntimeError("OR-Tools was built without SCIP")
         mip.SetTimeLimit(max(50, int(1000 * limit)))
         objective = mip.Objective()
-        objective.SetMinimization()
-        cover = {}
-        for d, t in self.cover:
-            req, wu, wo = data.cover[d][t]  # type: ignore[misc]
-            row = mip.Constraint(req, req)
-            under = mip.NumVar(0, mip.infinity(), "")
-            over = mip.NumVar(0, mip.infinity(), "")
-            row.SetCoefficient(under, 1)
-            row.SetCoefficient(over, -1)
-            objective.SetCoefficient(under, wu)
-            objective.SetCoefficient(over, wo)
-            cover[(d, t)] = row
+        cover = _cover_rows(data, mip)
         chosen: list[list[pywraplp.Variable]] = []
         hint: list[tuple[pywraplp.Variable, float]] = []
         for e, cols in enumerate(self.columns):
