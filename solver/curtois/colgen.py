@@ -25,6 +25,7 @@ after 150 s; the search therefore uses it only on small instances
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Sequence
@@ -92,6 +93,18 @@ class ColumnGeneration:
         self.converged = False
         for e, r in enumerate(roster):
             self.add(e, r)
+
+    @property
+    def bound(self) -> int | None:
+        """Lower bound on every roster's objective once converged, else ``None``.
+
+        Pricing rounds each cell's reduced cost to 1/:data:`SCALE`, so a column
+        it missed is at most half of that a day below zero, per employee.
+        """
+        if not self.converged:
+            return None
+        slack = self.data.E * self.data.H * 0.5 / SCALE
+        return math.ceil(self.value - slack - 1e-6)
 
     def request_cost(self, e: int, row: Sequence[int]) -> int:
         """Cost of employee ``e``'s requests broken by ``row``."""

@@ -21,8 +21,8 @@ Strategy
    the LNS's operators.  Only on instances of at least :data:`POLISH_CELLS` days ×
    employees (21–24): on the smaller ones it took time from the LNS and ended worse.
 3. *Column generation* (:mod:`solver.curtois.colgen`), once, on instances of at
-   most :data:`COLGEN_CELLS` days × employees (fewer on short time limits): an LP over whole schedules per
-   employee, priced by each employee's own CP-SAT model against the cover duals,
+   most :data:`COLGEN_CELLS` days × employees (fewer on short time limits): an LP
+   over whole schedules per employee, priced by each employee's own CP-SAT model against the cover duals,
    then a set-partitioning MIP over the schedules found.  The LNS starts from its
    roster, in a basin the LNS does not reach on its own (instance 5: 1,143-1,145
    at 60 s where about half the runs stopped at 1,236).
@@ -51,7 +51,6 @@ The returned roster is always re-checked with :mod:`solver.curtois.validate`.
 
 from __future__ import annotations
 
-import math
 import random
 import threading
 import time
@@ -61,7 +60,6 @@ from typing import Any
 
 from ortools.sat.python import cp_model
 
-from . import colgen
 from .colgen import ColumnGeneration
 from .incumbent import Incumbent
 from .instance import OFF, Instance, Roster
@@ -604,10 +602,6 @@ def _colgen(
     """
     cg = ColumnGeneration(data, state.roster)
     converged = cg.run(time.monotonic() + COLGEN_SHARE * clock.left(), workers)
-    bound = None
-    if converged:
-        slack = data.E * data.H * 0.5 / colgen.SCALE
-        bound = math.ceil(cg.value - slack - 1e-6)
     if log:
         log(
             f"{clock.elapsed():7.1f}s  column generation LP {cg.value:.1f}"
@@ -616,10 +610,10 @@ def _colgen(
         )
     roster, obj = cg.integer(state.roster, COLGEN_IP_SHARE * clock.left())
     if obj >= state.obj:
-        return state, bound
+        return state, cg.bound
     if log:
         log(f"{clock.elapsed():7.1f}s  integer master objective {obj}")
-    return Incumbent(data, roster, obj), bound
+    return Incumbent(data, roster, obj), cg.bound
 
 
 def solve(
