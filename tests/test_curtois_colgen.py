@@ -5,12 +5,14 @@ from __future__ import annotations
 import itertools
 import random
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from ortools.linear_solver import pywraplp
 
 from solver.curtois import search
-from solver.curtois.colgen import ColumnGeneration
+from solver.curtois.colgen import SCALE, ColumnGeneration
 from solver.curtois.incumbent import Incumbent
 from solver.curtois.instance import OFF, Instance, parse_instance
 from solver.curtois.model import InstanceData
@@ -59,21 +61,134 @@ def test_rows_helper_reads_the_validator() -> None:
     assert row(inst, "E....") not in rows  # under B's 960 minutes
 
 
+def _reduced(cg: ColumnGeneration, e: int, r: list[int], duals: dict[Any, float]) -> float:
+    """``cost - duals worked`` of employee ``e`` working ``r``."""
+    return cg.request_cost(e, r) - sum(duals[(d, t)] for d, t in enumerate(r) if t != OFF)
+
+
+DUALS = {(d, t): (37 * d + 11 * t) % 23 - 9.5 for d in range(5) for t in range(2)}
+
+
 def test_pricing_finds_the_schedule_of_least_reduced_cost() -> None:
     inst = make_instance(**TWO)
     data = InstanceData(inst)
     cg = ColumnGeneration(data, [[OFF] * 5, [OFF] * 5])
-    duals = {(d, t): (37 * d + 11 * t) % 23 - 9.5 for d in range(5) for t in range(2)}
     for e in range(2):
-        found = cg._price(e, duals, [OFF] * 5, 0)
-        assert found is not None and found[1]
+        found = cg._price(e, DUALS, [OFF] * 5, 0)
+        assert found.proven and found.rows
+        feasible = _rows(inst, e)
+        best = min(_reduced(cg, e, r, DUALS) for r in feasible)
+        # Every schedule met on the way is one of the employee's, the last the best;
+        # the bound is below it by at most the rounding of the scaled costs.
+        assert all(r in feasible for r in found.rows)
+        assert _reduced(cg, e, found.rows[-1], DUALS) == pytest.approx(best)
+        assert best - 5 * 0.5 / SCALE <= found.lower <= best + 1e-9
 
-        def reduced(r: list[int], e: int = e) -> float:
-            worked = sum(duals[(d, t)] for d, t in enumerate(r) if t != OFF)
-            return cg.request_cost(e, r) - worked
 
-        best = min(reduced(r) for r in _rows(inst, e))
-        assert reduced(found[0]) == pytest.approx(best)
+def test_pricing_without_time_gives_the_trivial_bound() -> None:
+    inst = make_instance(**TWO)
+    cg = ColumnGeneration(InstanceData(inst), [[OFF] * 5, [OFF] * 5])
+    found = cg._price(0, DUALS, [OFF] * 5, 0, limit=0)
+    assert found.rows == [] and not found.proven
+    # Each day at its cheapest cell, with no rule: below every schedule.
+    assert found.lower <= min(_reduced(cg, 0, r, DUALS) for r in _rows(inst, 0))
+
+
+def test_lagrangian_bound_holds_in_every_round() -> None:
+    inst = make_instance(**TWO)
+    data = InstanceData(inst)
+    start = [row(inst, "EE.EE"), row(inst, "LL.LL")]
+    optimum = _optimum(inst)
+    cg = ColumnGeneration(data, start)
+    assert cg.bound is None
+    bounds = []
+    with ThreadPoolExecutor(2) as pool:
+        while not cg.converged:
+            # A round adds columns, or finds none at smoothed duals (the next
+            # prices at the LP's own), or proves the LP.
+            added = cg.round(pool, time.monotonic() + 10)
+            assert added or cg._misprice or cg.converged
+            assert cg.bound is not None and cg.bound <= optimum
+            bounds.append(cg.bound)
+    # It only rises, starts far below (the start's duals are poor) and ends tight.
+    assert bounds == sorted(bounds) and bounds[0] < bounds[-1] == optimum
+
+
+def test_master_lp_retries_without_presolve_when_glop_fails() -> None:
+    inst = make_instance(**TWO)
+    cg = ColumnGeneration(InstanceData(inst), [row(inst, "EE.EE"), row(inst, "LL.LL")])
+    real = cg.lp
+    calls: list[str] = []
+
+    class Failing:
+        """GLOP as seen diving on instance 18: ABNORMAL until presolve is off."""
+
+        params = ""
+
+        def SetSolverSpecificParametersAsString(self, text: str) -> None:  # noqa: N802
+            self.params = text
+            real.SetSolverSpecificParametersAsString(text)
+
+        def Solve(self) -> int:  # noqa: N802
+            calls.append(self.params)
+            if self.params != "use_preprocessing:false":
+                return pywraplp.Solver.ABNORMAL
+            return real.Solve()
+
+    cg.lp = Failing()  # type: ignore[assignment]
+    assert cg.solve_lp()
+    assert calls == ["", "use_preprocessing:false"]
+    assert (
+        cg.objective.Value() == evaluate(inst, [row(inst, "EE.EE"), row(inst, "LL.LL")]).objective
+    )
+    # Presolve is back on afterwards: the next solve tries it first again.
+    assert cg.solve_lp()
+    assert calls == ["", "use_preprocessing:false"] * 2
+
+
+# Found by a search over small random instances: the converged LP here is half of
+# each of two schedules for both employees, so a dive has something to fix.
+FRACTIONAL: dict[str, Any] = dict(
+    horizon=5,
+    shifts="E,480,\nL,480,E",
+    staff="A,,2400,1440,3,1,1,9\nB,,2400,960,3,1,1,9",
+    on="A,1,L,2\nA,2,E,3",
+    cover="\n".join(
+        f"{d},{s},1,100,{1 if (d, s) in ((1, 'E'), (1, 'L'), (2, 'L')) else 50}"
+        for d in range(5)
+        for s in "EL"
+    ),
+)
+
+
+def test_dive_gives_a_feasible_roster_at_or_above_the_bound() -> None:
+    inst = make_instance(**FRACTIONAL)
+    data = InstanceData(inst)
+    cg = ColumnGeneration(data, [[OFF] * 5, [OFF] * 5])
+    cg.run(time.monotonic() + 30, workers=2)
+    bound = cg.bound
+    assert bound is not None
+    assert cg.solve_lp()
+    assert max(v.solution_value() for _, v in cg.columns[0]) < 0.99  # fractional
+    roster = cg.dive(time.monotonic() + 30, float("inf"), workers=2)
+    assert roster is not None
+    ev = evaluate(inst, roster)
+    assert ev.feasible and bound <= _optimum(inst) <= ev.objective
+    # Every cell the dive fixed is in the roster, and new pricing keeps to them.
+    assert cg.fixed and all(roster[e][d] == t for (e, d), t in cg.fixed.items())
+    for e in range(2):
+        for r in cg._price(e, DUALS, roster[e], 0).rows:
+            assert all(r[d] == t for (e2, d), t in cg.fixed.items() if e2 == e)
+    # The dive's restricted LPs bound only their own fixes: the bound is left alone.
+    assert cg.bound == bound
+
+
+def test_dive_stops_at_the_cutoff() -> None:
+    inst = make_instance(**TWO)
+    cg = ColumnGeneration(InstanceData(inst), [row(inst, "EE.EE"), row(inst, "LL.LL")])
+    cg.run(time.monotonic() + 30, workers=2)
+    assert cg.dive(time.monotonic() + 30, cg.value - 1, workers=2) is None
+    assert cg.fixed == {}
 
 
 def test_lp_bound_and_integer_master_against_brute_force() -> None:

@@ -442,22 +442,26 @@ SPLIT_WEEKENDS_FROM = 182
 
 #: Days × employees up to which column generation (:mod:`~solver.curtois.colgen`)
 #: runs once after construction, for at most :data:`COLGEN_SHARE` of the time left,
-#: then its integer master for at most :data:`COLGEN_IP_SHARE`.  With and without
-#: (seed 0; 60 s on 5-11, 600 s on 13-19; "LP" says whether it converged there):
-#: 5 1,143-1,145 (seeds 0-3) and 1,236 (LP 1,140.6 converged); 7 1,059 and 1,067;
-#: 8 1,321 and 1,530 (not converged); 9 446 and 548 (not); 10 4,632 and 4,649;
-#: 11 3,443 at 28 s; 15 3,966 and about 4,100 (not, LP 3,834); 17 5,752 and about
-#: 5,860 (converged at 5,746, the optimum, proven); 18 4,570 and 4,865-4,891 (not,
-#: LP 4,423).  On 13 and 19 (3,360 cells) it was far from converging in its 150 s
-#: and they ended at 1,764 and 3,556, within or above their spread without it
-#: (1,530-1,806 and 3,361-3,583).
-COLGEN_CELLS = 2_000
+#: then its integer master for at most :data:`COLGEN_IP_SHARE`.  Its first version
+#: (one column per employee a round) did not converge on 13 and 19 (3,360 cells) in
+#: 150 s and stopped at 2,000.  Since pricing keeps every improving schedule and the
+#: duals are smoothed, 19 converges in about 170 s (LP 3,147.5) and ended at 3,167
+#: (0.57 %; 3,361-3,583 without), 18 at 4,465 (0.13 %; 4,570 with the first
+#: version, 4,865-4,891 without) and 15 at 3,952 (3.24 %; 3,966 and about 4,100).  On
+#: 13 the LP reaches 1,348.0, the best known, in 175 s, yet the roster ended at 1,766,
+#: within its spread without (1,530-1,806): the integer master finds nothing there.
+COLGEN_CELLS = 3_400
 #: ... and up to this many days × employees per second of the time limit: on 12
 #: (1,680 cells) at 60 s it took a quarter of the time and ended worse, 4,953 and
 #: 4,837 on seeds 0-1 against 4,607 and 4,411 without it; 11 (1,400) at 60 s gained.
 COLGEN_CELLS_PER_SECOND = 24
-COLGEN_SHARE = 0.25
+COLGEN_SHARE = 0.3
 COLGEN_IP_SHARE = 0.15
+#: Share of the time left that :meth:`~solver.curtois.colgen.ColumnGeneration.dive`
+#: may take after the LP, before the integer master.  Off: on 13 (600 s) it had not
+#: finished in its 248 s and the run ended at 2,245 (1,766 without); on 8 and 9 at
+#: 60 s see the issue notes.
+DIVE_SHARE = 0.0
 
 #: Seconds of :func:`~solver.curtois.polish.polish` per "polish" step of the LNS.  It
 #: holds the incumbent's lock meanwhile, so the other threads wait to merge.
@@ -597,17 +601,25 @@ def _colgen(
 ) -> tuple[Incumbent, int | None]:
     """Column generation from ``state``'s roster, then its integer master.
 
-    Returns the better roster of the two as a new incumbent, and the LP's lower
-    bound when column generation converged (rounded costs allowed for).
+    Returns the best roster as a new incumbent, and the Lagrangian lower bound of
+    column generation (``None`` if no round of pricing finished in time).
     """
     cg = ColumnGeneration(data, state.roster)
     converged = cg.run(time.monotonic() + COLGEN_SHARE * clock.left(), workers)
     if log:
         log(
             f"{clock.elapsed():7.1f}s  column generation LP {cg.value:.1f}"
-            f" ({'converged' if converged else 'stopped'}), "
+            f" ({'converged' if converged else 'stopped'}), bound {cg.bound}, "
             f"{sum(len(c) for c in cg.columns)} columns"
         )
+    if DIVE_SHARE > 0:
+        dived = cg.dive(time.monotonic() + DIVE_SHARE * clock.left(), state.obj, workers)
+        if dived is not None:
+            obj = evaluate(data.inst, dived).objective
+            if log:
+                log(f"{clock.elapsed():7.1f}s  dive objective {obj}")
+            if obj < state.obj:
+                state = Incumbent(data, dived, obj)
     roster, obj = cg.integer(state.roster, COLGEN_IP_SHARE * clock.left())
     if obj >= state.obj:
         return state, cg.bound
