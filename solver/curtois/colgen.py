@@ -242,7 +242,7 @@ class ColumnGeneration:
         return Pricing(found.rows, lower, status == cp_model.OPTIMAL)
 
     def solve_lp(self) -> bool:
-        """Solve the master LP; False if GLOP fails even from scratch."""
+        """Solve the master LP; False if GLOP fails even without presolve."""
         if self.lp.Solve() == pywraplp.Solver.OPTIMAL:
             return True
         # GLOP's presolve can end ABNORMAL on a master with many columns bounded to

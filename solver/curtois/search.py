@@ -22,10 +22,12 @@ Strategy
    employees (21–24): on the smaller ones it took time from the LNS and ended worse.
 3. *Column generation* (:mod:`solver.curtois.colgen`), once, on instances of at
    most :data:`COLGEN_CELLS` days × employees (fewer on short time limits): an LP
-   over whole schedules per employee, priced by each employee's own CP-SAT model against the cover duals,
-   then a set-partitioning MIP over the schedules found.  The LNS starts from its
-   roster, in a basin the LNS does not reach on its own (instance 5: 1,143-1,145
-   at 60 s where about half the runs stopped at 1,236).
+   over whole schedules per employee, priced by each employee's own CP-SAT model
+   against the cover duals, then a set-partitioning MIP over the schedules found.
+   The LNS starts from its roster, in a basin the LNS does not reach on its own
+   (instance 5: 1,143-1,145 at 60 s where about half the runs stopped at 1,236;
+   19: 3,167 at 600 s where it ended at 3,361-3,583), and stops at its
+   Lagrangian bound.
 4. *LNS*: repeatedly free a rectangle "some employees × a window of days" and
    re-optimise it exactly with CP-SAT, hinted with the incumbent.  On horizons of
    over :data:`STAFF_WHOLE` days one shape frees one or a few employees on every
