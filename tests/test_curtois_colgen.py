@@ -202,7 +202,7 @@ def test_lp_bound_and_integer_master_against_brute_force() -> None:
     cg = ColumnGeneration(data, start)
     assert cg.run(time.monotonic() + 30, workers=2)
     assert cg.value <= optimum + 1e-6
-    roster, obj = cg.integer(start, 10.0)
+    roster, obj = cg.integer(start, first.objective, 10.0)
     ev = evaluate(inst, roster)
     assert ev.feasible and ev.objective == obj
     # Every schedule a priced column could improve on is in the pool: here that
@@ -215,7 +215,8 @@ def test_integer_master_is_never_worse_than_the_incumbent() -> None:
     data = InstanceData(inst)
     start = [row(inst, "EE.EE"), row(inst, "LL.LL")]
     cg = ColumnGeneration(data, start)  # no pricing: the start is the only column
-    assert cg.integer(start, 5.0) == (start, evaluate(inst, start).objective)
+    objective = evaluate(inst, start).objective
+    assert cg.integer(start, objective, 5.0) == (start, objective)
 
 
 def test_search_uses_column_generation_up_to_colgen_cells(

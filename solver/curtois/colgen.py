@@ -372,20 +372,20 @@ class ColumnGeneration:
                     pass
         return None
 
-    def integer(self, incumbent: Roster, limit: float) -> tuple[Roster, int]:
+    def integer(self, incumbent: Roster, incumbent_obj: int, limit: float) -> tuple[Roster, int]:
         """The best choice of one column per employee within ``limit`` seconds.
 
         A set-partitioning MIP, solved by SCIP: on instance 5 it proves its optimum in
         about 2 s, where CP-SAT (10 s) ended at 1,144-1,263 from the same columns.
-        ``incumbent``'s rows are columns and the better of it and the LP rounded (each
-        employee's heaviest column) is the hint; that roster is returned when SCIP
+        ``incumbent``'s rows (of objective ``incumbent_obj``) are columns, and the
+        better of it and the LP rounded (each employee's heaviest column) is the hint; that roster is returned when SCIP
         finds nothing better in time (on instance 13, 64 s, it found nothing at all).
         Returns the roster and its objective.
         """
         data = self.data
-        self.lp.Solve()
+        self.solve_lp()
         rounded = [max(cols, key=lambda c: c[1].solution_value())[0] for cols in self.columns]
-        best = evaluate(data.inst, incumbent).objective
+        best = incumbent_obj
         if (value := evaluate(data.inst, rounded).objective) < best:
             incumbent, best = rounded, value
         for e, r in enumerate(incumbent):

@@ -622,7 +622,7 @@ def _colgen(
                 log(f"{clock.elapsed():7.1f}s  dive objective {obj}")
             if obj < state.obj:
                 state = Incumbent(data, dived, obj)
-    roster, obj = cg.integer(state.roster, COLGEN_IP_SHARE * clock.left())
+    roster, obj = cg.integer(state.roster, state.obj, COLGEN_IP_SHARE * clock.left())
     if obj >= state.obj:
         return state, cg.bound
     if log:
@@ -668,7 +668,7 @@ def solve(
     if data.H * data.E <= min(COLGEN_CELLS, COLGEN_CELLS_PER_SECOND * time_limit):
         state, bound = _colgen(data, state, clock, workers, log)
         if bound is not None:
-            # Reaching the LP's bound proves the roster optimal: stop there.
+            # Reaching the Lagrangian bound proves the roster optimal: stop there.
             target = bound if target is None else max(target, bound)
     adapt = _Adaptive(data, ops)
     history = [(clock.elapsed(), state.obj)]
