@@ -12,7 +12,7 @@ import pytest
 from ortools.linear_solver import pywraplp
 
 from solver.curtois import search
-from solver.curtois.colgen import SCALE, ColumnGeneration
+from solver.curtois.colgen import SCALE, ColumnGeneration, Guide
 from solver.curtois.incumbent import Incumbent
 from solver.curtois.instance import OFF, Instance, parse_instance
 from solver.curtois.model import InstanceData
@@ -244,10 +244,93 @@ def test_colgen_step_gives_the_master_roster_and_the_lp_bound() -> None:
     data = InstanceData(inst)
     start = [row(inst, "EE.EE"), row(inst, "LL.LL")]
     state = Incumbent(data, start, evaluate(inst, start).objective)
-    new, bound = search._colgen(data, state, Clock(20.0), 2, None)
+    new, bound, guide = search._colgen(data, state, Clock(20.0), 2, None)
     optimum = _optimum(inst)
     assert new.obj == evaluate(inst, new.roster).objective == optimum < state.obj
     assert bound is not None and bound <= optimum
+    assert guide is not None and set(guide.duals) == {(d, t) for d in range(5) for t in range(2)}
+
+
+def _converged(inst: Instance, start: list[list[int]]) -> ColumnGeneration:
+    cg = ColumnGeneration(InstanceData(inst), start)
+    assert cg.run(time.monotonic() + 20, workers=2)
+    return cg
+
+
+def test_guide_splits_the_gap_to_its_bound_by_employee() -> None:
+    inst = make_instance(**TWO)
+    data = InstanceData(inst)
+    cg = _converged(inst, [row(inst, "EE.EE"), row(inst, "LL.LL")])
+    guide = cg.guide()
+    assert guide.duals == cg._centre
+    # Each employee's best is their least reduced cost among their columns ...
+    for e, cols in enumerate(cg.columns):
+        rcs = [_reduced(cg, e, r, guide.duals) for r, _ in cols]
+        assert guide.best[e] == pytest.approx(min(rcs))
+        assert min(guide.excess(data, e, r) for r, _ in cols) == pytest.approx(0)
+    # ... so, at those duals, every roster made of columns costs the duals' value
+    # (sum of requirement x dual, plus each best) plus its employees' excesses plus
+    # a non-negative term per cover cell: the excesses never exceed the difference.
+    base = sum(data.cover[d][t][0] * v for (d, t), v in guide.duals.items()) + sum(guide.best)
+    # (the bound counted the pricing's best, found and a column; less its rounding)
+    assert cg.lower <= base <= cg.lower + 5 * 0.5 / SCALE + 1e-9
+    for r0, _ in cg.columns[0]:
+        for r1, _ in cg.columns[1]:
+            excess = guide.excess(data, 0, r0) + guide.excess(data, 1, r1)
+            assert excess >= 0
+            assert evaluate(inst, [r0, r1]).objective - base >= excess - 1e-6
+    worst = max(cg.columns[0], key=lambda c: guide.excess(data, 0, c[0]))[0]
+    assert guide.excess(data, 0, worst) > 0
+
+
+def test_search_aims_by_the_guide_only_after_column_generation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    inst = make_instance(**TWO)
+    hows: list[set[str]] = []
+    guides: list[object] = []
+
+    class Spy(search._Adaptive):
+        def __init__(self, data: InstanceData, ops: tuple[tuple[str, str], ...]) -> None:
+            hows.append({how for _, how in ops})
+            super().__init__(data, ops)
+
+    def pick(*args: Any) -> list[int]:
+        guides.append(args[-1])
+        return search_pick(*args)
+
+    search_pick = search._pick_employees
+    monkeypatch.setattr(search, "_Adaptive", Spy)
+    monkeypatch.setattr(search, "_pick_employees", pick)
+    monkeypatch.setattr(search, "COLGEN_CELLS", 2 * 5 - 1)
+    solve(inst, time_limit=0.5, workers=1, seed=0)
+    assert "reduced" not in hows[-1] and guides and set(guides) == {None}
+    guides.clear()
+    monkeypatch.setattr(search, "COLGEN_CELLS", 2 * 5)
+    # Construction and the integer master would reach the optimum and leave the LNS
+    # nothing to do.
+    start = [row(inst, "EE.EE"), row(inst, "LL.LL")]
+    monkeypatch.setattr(search, "construct", lambda *args, **kwargs: start)
+    monkeypatch.setattr(ColumnGeneration, "integer", lambda self, r, obj, limit: (r, obj))
+    result = solve(inst, time_limit=2.0, workers=1, seed=0)
+    assert "reduced" in hows[-1]
+    assert guides and all(isinstance(g, Guide) for g in guides)
+    assert result.objective == result.bound == _optimum(inst)
+
+
+def test_reduced_neighbourhood_picks_the_employees_of_largest_excess() -> None:
+    inst = make_instance(**TWO)
+    data = InstanceData(inst)
+    start = [row(inst, "EE.EE"), row(inst, "LL.LL")]
+    state = Incumbent(data, start, evaluate(inst, start).objective)
+    duals = {(d, t): 0.0 for d in range(5) for t in range(2)}
+    # A's schedule costs 8 (two late requests broken), their best; B's costs 0, 3
+    # above a best of -3.
+    guide = Guide(duals, [8.0, -3.0])
+    assert guide.excess(data, 0, start[0]) == 0 and guide.excess(data, 1, start[1]) == 3
+    for seed in range(20):
+        rng = random.Random(seed)
+        assert search._pick_employees(data, rng, 1, 0, 5, state, "reduced", guide) == [1]
 
 
 @needs_data

@@ -41,7 +41,7 @@ from .instance import OFF, Roster
 from .model import InstanceData, SubModel, build_submodel
 from .validate import evaluate
 
-__all__ = ["ColumnGeneration"]
+__all__ = ["ColumnGeneration", "Guide"]
 
 LogFn = Callable[[str], None]
 
@@ -81,6 +81,41 @@ class _Rows(cp_model.CpSolverSolutionCallback):
             if self.boolean_value(v):
                 row[d] = s
         self.rows.append(row)
+
+
+def _request_cost(data: InstanceData, e: int, row: Sequence[int]) -> int:
+    """Cost of employee ``e``'s requests broken by ``row``."""
+    c = 0
+    for d in range(data.H):
+        for s, w in data.on_req.get((e, d), ()):
+            c += w if row[d] != s else 0
+        for s, w in data.off_req.get((e, d), ()):
+            c += w if row[d] == s else 0
+    return c
+
+
+def _worked(duals: dict[tuple[int, int], float], row: Sequence[int]) -> float:
+    """Sum of the cover duals of the cells ``row`` works."""
+    return sum(duals.get((d, t), 0.0) for d, t in enumerate(row) if t != OFF)
+
+
+@dataclass
+class Guide:
+    """Where a roster is furthest from the column generation's Lagrangian bound.
+
+    At duals ``duals`` an employee's schedule has the reduced cost ``request cost -
+    duals worked``; the bound counts each employee at their least.  A roster's
+    objective minus the bound is the sum of each employee's *excess* over ``best``
+    (the least reduced cost among their columns) plus a non-negative term per cover
+    cell, so the employees of largest excess are where the roster can gain.
+    """
+
+    duals: dict[tuple[int, int], float]
+    best: list[float]
+
+    def excess(self, data: InstanceData, e: int, row: Sequence[int]) -> float:
+        """Employee ``e``'s reduced cost on ``row`` above their best (at least 0)."""
+        return max(0.0, _request_cost(data, e, row) - _worked(self.duals, row) - self.best[e])
 
 
 def _cover_rows(
@@ -160,14 +195,7 @@ class ColumnGeneration:
 
     def request_cost(self, e: int, row: Sequence[int]) -> int:
         """Cost of employee ``e``'s requests broken by ``row``."""
-        data = self.data
-        c = 0
-        for d in range(data.H):
-            for s, w in data.on_req.get((e, d), ()):
-                c += w if row[d] != s else 0
-            for s, w in data.off_req.get((e, d), ()):
-                c += w if row[d] == s else 0
-        return c
+        return _request_cost(self.data, e, row)
 
     def add(self, e: int, row: Sequence[int]) -> bool:
         """Add ``row`` as a column of employee ``e``; False if it is there already."""
@@ -291,8 +319,8 @@ class ColumnGeneration:
         for e, found in enumerate(pool.map(price, range(self.data.E))):
             lower += found.lower
             for row in found.rows:
-                worked = sum(lp_duals.get((d, t), 0.0) for d, t in enumerate(row) if t != OFF)
-                if self.request_cost(e, row) - worked - mu[e] < -1e-6 and self.add(e, row):
+                reduced = self.request_cost(e, row) - _worked(lp_duals, row) - mu[e]
+                if reduced < -1e-6 and self.add(e, row):
                     added += 1
         if lower > self.lower and not self.fixed:  # a dive's bounds hold for its fixes only
             self.lower, self._centre = lower, duals
@@ -371,6 +399,21 @@ class ColumnGeneration:
                 while time.monotonic() < deadline and self.round(pool, deadline):
                     pass
         return None
+
+    def guide(self) -> Guide:
+        """The duals of the best Lagrangian bound, for the LNS to aim by (:class:`Guide`).
+
+        Call after the rounds: the LP's own duals if no round set a centre.
+        """
+        duals = self._centre
+        if duals is None:
+            self.solve_lp()
+            duals = self._duals()[0]
+        best = [
+            min(self.request_cost(e, row) - _worked(duals, row) for row, _ in cols)
+            for e, cols in enumerate(self.columns)
+        ]
+        return Guide(dict(duals), best)
 
     def integer(self, incumbent: Roster, incumbent_obj: int, limit: float) -> tuple[Roster, int]:
         """The best choice of one column per employee within ``limit`` seconds.

@@ -62,7 +62,7 @@ from typing import Any
 
 from ortools.sat.python import cp_model
 
-from .colgen import ColumnGeneration
+from .colgen import ColumnGeneration, Guide
 from .incumbent import Incumbent
 from .instance import OFF, Instance, Roster
 from .model import InstanceData, SubModel, build_pattern_model, build_submodel
@@ -378,7 +378,14 @@ def _pick_window(H: int, rng: random.Random, length: int, state: Incumbent) -> t
 
 
 def _pick_employees(
-    data: InstanceData, rng: random.Random, k: int, lo: int, hi: int, state: Incumbent, how: str
+    data: InstanceData,
+    rng: random.Random,
+    k: int,
+    lo: int,
+    hi: int,
+    state: Incumbent,
+    how: str,
+    guide: Guide | None = None,
 ) -> list[int]:
     E = data.E
     if k >= E:
@@ -398,6 +405,13 @@ def _pick_employees(
         pool = [e for e in range(E) if weights[e] > 0]
         pool.sort(key=lambda e: -weights[e] * rng.random())
         chosen.update(pool[: max(1, k // 2)])
+    elif how == "reduced" and guide is not None:
+        # Half by their excess over the Lagrangian bound's schedules, drawn with
+        # probability growing with it (Efraimidis-Spirakis keys).
+        excess = [guide.excess(data, e, state.roster[e]) for e in range(E)]
+        pool = [e for e in range(E) if excess[e] > 1e-6]
+        pool.sort(key=lambda e: -(rng.random() ** (1.0 / excess[e])))
+        chosen.update(pool[: max(1, k // 2)])
     elif how == "similar":
         base = set(data.allowed[rng.randrange(E)])
 
@@ -416,6 +430,10 @@ def _pick_employees(
 #: employees on a short window of days — lets CP-SAT re-balance cover across
 #: people; "staff" frees a few employees on a long window — lets them restructure
 #: their whole schedules; "horizon" frees one or a few employees on every day.
+#: "reduced" draws half the employees by their excess over the schedules of the
+#: column generation's Lagrangian bound (:class:`~solver.curtois.colgen.Guide`),
+#: so only after column generation ran.  On 15 (600 s, seed 0) it made the step
+#: from 3,949 to 3,871 and the run ended at 3,851 (0.60 %; 3,952 without).
 _OPS = (
     ("window", "random"),
     ("window", "cover"),
@@ -423,9 +441,11 @@ _OPS = (
     ("staff", "cover"),
     ("staff", "requests"),
     ("staff", "similar"),
+    ("staff", "reduced"),
     ("horizon", "random"),
     ("horizon", "cover"),
     ("horizon", "requests"),
+    ("horizon", "reduced"),
     ("polish", "moves"),
 )
 
@@ -525,6 +545,7 @@ def _lns_worker(
     stats: dict[str, int],
     history: list[tuple[float, int]],
     log: LogFn | None,
+    guide: Guide | None = None,
 ) -> None:
     rng = random.Random(seed)
     H, E = data.H, data.E
@@ -565,7 +586,7 @@ def _lns_worker(
                 if k == 1:
                     length = min(H, max(3, round(size)))
             lo, hi = _pick_window(H, rng, length, state)
-            emps = _pick_employees(data, rng, k, lo, hi, state, how)
+            emps = _pick_employees(data, rng, k, lo, hi, state, how, guide)
             versions = {e: state.version[e] for e in emps}
             snapshot = [row[:] for row in state.roster]
         sub = build_submodel(data, snapshot, emps, lo, hi, split_weekends=split)
@@ -600,11 +621,12 @@ def _colgen(
     clock: Clock,
     workers: int,
     log: LogFn | None,
-) -> tuple[Incumbent, int | None]:
+) -> tuple[Incumbent, int | None, Guide | None]:
     """Column generation from ``state``'s roster, then its integer master.
 
-    Returns the best roster as a new incumbent, and the Lagrangian lower bound of
-    column generation (``None`` if no round of pricing finished in time).
+    Returns the best roster as a new incumbent, the Lagrangian lower bound of
+    column generation and its :class:`~solver.curtois.colgen.Guide` (both ``None``
+    if no round of pricing finished in time).
     """
     cg = ColumnGeneration(data, state.roster)
     converged = cg.run(time.monotonic() + COLGEN_SHARE * clock.left(), workers)
@@ -622,12 +644,13 @@ def _colgen(
                 log(f"{clock.elapsed():7.1f}s  dive objective {obj}")
             if obj < state.obj:
                 state = Incumbent(data, dived, obj)
+    guide = cg.guide() if cg.bound is not None else None
     roster, obj = cg.integer(state.roster, state.obj, COLGEN_IP_SHARE * clock.left())
-    if obj >= state.obj:
-        return state, cg.bound
-    if log:
-        log(f"{clock.elapsed():7.1f}s  integer master objective {obj}")
-    return Incumbent(data, roster, obj), cg.bound
+    if obj < state.obj:
+        if log:
+            log(f"{clock.elapsed():7.1f}s  integer master objective {obj}")
+        state = Incumbent(data, roster, obj)
+    return state, cg.bound, guide
 
 
 def solve(
@@ -664,12 +687,14 @@ def solve(
             log(f"{clock.elapsed():7.1f}s  polished objective {state.obj}")
     else:
         ops = tuple(op for op in ops if op[0] != "polish")
-    bound = None
+    bound = guide = None
     if data.H * data.E <= min(COLGEN_CELLS, COLGEN_CELLS_PER_SECOND * time_limit):
-        state, bound = _colgen(data, state, clock, workers, log)
+        state, bound, guide = _colgen(data, state, clock, workers, log)
         if bound is not None:
             # Reaching the Lagrangian bound proves the roster optimal: stop there.
             target = bound if target is None else max(target, bound)
+    if guide is None:
+        ops = tuple(op for op in ops if op[1] != "reduced")
     adapt = _Adaptive(data, ops)
     history = [(clock.elapsed(), state.obj)]
     stop = threading.Event()
@@ -678,7 +703,7 @@ def solve(
     threads = [
         threading.Thread(
             target=_lns_worker,
-            args=(*args, rng.randrange(1 << 30), target, stop, stats, history, log),
+            args=(*args, rng.randrange(1 << 30), target, stop, stats, history, log, guide),
             daemon=True,
         )
         for _ in range(max(1, workers))
