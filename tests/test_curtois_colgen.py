@@ -310,11 +310,19 @@ def test_search_aims_by_the_guide_only_after_column_generation(
     # Construction and the integer master would reach the optimum and leave the LNS
     # nothing to do.
     start = [row(inst, "EE.EE"), row(inst, "LL.LL")]
-    monkeypatch.setattr(search, "construct", lambda *args, **kwargs: start)
+    monkeypatch.setattr(search, "construct", lambda *args, **kwargs: [r[:] for r in start])
     monkeypatch.setattr(ColumnGeneration, "integer", lambda self, r, obj, limit: (r, obj))
     result = solve(inst, time_limit=2.0, workers=1, seed=0)
     assert "reduced" in hows[-1]
     assert guides and all(isinstance(g, Guide) for g in guides)
+    assert result.objective == result.bound == _optimum(inst)
+    # Nor when the bound is too far below the LP for its duals to be worth aiming by.
+    guides.clear()
+    monkeypatch.setattr(search, "GUIDE_TIGHT", 1.01)
+    result = solve(inst, time_limit=2.0, workers=1, seed=0)
+    assert "reduced" not in hows[-1] and guides and set(guides) == {None}
+    assert result.objective == result.bound == _optimum(inst)
+    assert "reduced" not in hows[-1] and guides and set(guides) == {None}
     assert result.objective == result.bound == _optimum(inst)
 
 
