@@ -100,7 +100,7 @@ def test_lagrangian_bound_holds_in_every_round() -> None:
     start = [row(inst, "EE.EE"), row(inst, "LL.LL")]
     optimum = _optimum(inst)
     cg = ColumnGeneration(data, start)
-    assert cg.bound is None
+    assert cg.bound is None and cg.guide() is None
     bounds = []
     with ThreadPoolExecutor(2) as pool:
         while not cg.converged:
@@ -257,6 +257,10 @@ def _converged(inst: Instance, start: list[list[int]]) -> ColumnGeneration:
     return cg
 
 
+def _excess(guide: Guide, cg: ColumnGeneration, e: int, r: list[int]) -> float:
+    return guide.excess(e, r, cg.request_cost(e, r))
+
+
 def test_guide_splits_the_gap_to_its_bound_by_employee() -> None:
     inst = make_instance(**TWO)
     data = InstanceData(inst)
@@ -267,7 +271,7 @@ def test_guide_splits_the_gap_to_its_bound_by_employee() -> None:
     for e, cols in enumerate(cg.columns):
         rcs = [_reduced(cg, e, r, guide.duals) for r, _ in cols]
         assert guide.best[e] == pytest.approx(min(rcs))
-        assert min(guide.excess(data, e, r) for r, _ in cols) == pytest.approx(0)
+        assert min(_excess(guide, cg, e, r) for r, _ in cols) == pytest.approx(0)
     # ... so, at those duals, every roster made of columns costs the duals' value
     # (sum of requirement x dual, plus each best) plus its employees' excesses plus
     # a non-negative term per cover cell: the excesses never exceed the difference.
@@ -276,11 +280,11 @@ def test_guide_splits_the_gap_to_its_bound_by_employee() -> None:
     assert cg.lower <= base <= cg.lower + 5 * 0.5 / SCALE + 1e-9
     for r0, _ in cg.columns[0]:
         for r1, _ in cg.columns[1]:
-            excess = guide.excess(data, 0, r0) + guide.excess(data, 1, r1)
+            excess = _excess(guide, cg, 0, r0) + _excess(guide, cg, 1, r1)
             assert excess >= 0
             assert evaluate(inst, [r0, r1]).objective - base >= excess - 1e-6
-    worst = max(cg.columns[0], key=lambda c: guide.excess(data, 0, c[0]))[0]
-    assert guide.excess(data, 0, worst) > 0
+    worst = max(cg.columns[0], key=lambda c: _excess(guide, cg, 0, c[0]))[0]
+    assert _excess(guide, cg, 0, worst) > 0
 
 
 def test_search_aims_by_the_guide_only_after_column_generation(
@@ -335,7 +339,9 @@ def test_reduced_neighbourhood_picks_the_employees_of_largest_excess() -> None:
     # A's schedule costs 8 (two late requests broken), their best; B's costs 0, 3
     # above a best of -3.
     guide = Guide(duals, [8.0, -3.0])
-    assert guide.excess(data, 0, start[0]) == 0 and guide.excess(data, 1, start[1]) == 3
+    state.refresh()
+    assert sum(state.req_cost[0]) == 8 and sum(state.req_cost[1]) == 0
+    assert guide.excess(0, start[0], 8) == 0 and guide.excess(1, start[1], 0) == 3
     for seed in range(20):
         rng = random.Random(seed)
         assert search._pick_employees(data, rng, 1, 0, 5, state, "reduced", guide) == [1]

@@ -83,17 +83,6 @@ class _Rows(cp_model.CpSolverSolutionCallback):
         self.rows.append(row)
 
 
-def _request_cost(data: InstanceData, e: int, row: Sequence[int]) -> int:
-    """Cost of employee ``e``'s requests broken by ``row``."""
-    c = 0
-    for d in range(data.H):
-        for s, w in data.on_req.get((e, d), ()):
-            c += w if row[d] != s else 0
-        for s, w in data.off_req.get((e, d), ()):
-            c += w if row[d] == s else 0
-    return c
-
-
 def _worked(duals: dict[tuple[int, int], float], row: Sequence[int]) -> float:
     """Sum of the cover duals of the cells ``row`` works."""
     return sum(duals.get((d, t), 0.0) for d, t in enumerate(row) if t != OFF)
@@ -113,9 +102,10 @@ class Guide:
     duals: dict[tuple[int, int], float]
     best: list[float]
 
-    def excess(self, data: InstanceData, e: int, row: Sequence[int]) -> float:
-        """Employee ``e``'s reduced cost on ``row`` above their best (at least 0)."""
-        return max(0.0, _request_cost(data, e, row) - _worked(self.duals, row) - self.best[e])
+    def excess(self, e: int, row: Sequence[int], cost: int) -> float:
+        """Employee ``e``'s reduced cost on ``row`` (of request cost ``cost``) above
+        their best, at least 0."""
+        return max(0.0, cost - _worked(self.duals, row) - self.best[e])
 
 
 def _cover_rows(
@@ -195,7 +185,14 @@ class ColumnGeneration:
 
     def request_cost(self, e: int, row: Sequence[int]) -> int:
         """Cost of employee ``e``'s requests broken by ``row``."""
-        return _request_cost(self.data, e, row)
+        data = self.data
+        c = 0
+        for d in range(data.H):
+            for s, w in data.on_req.get((e, d), ()):
+                c += w if row[d] != s else 0
+            for s, w in data.off_req.get((e, d), ()):
+                c += w if row[d] == s else 0
+        return c
 
     def add(self, e: int, row: Sequence[int]) -> bool:
         """Add ``row`` as a column of employee ``e``; False if it is there already."""
@@ -400,15 +397,12 @@ class ColumnGeneration:
                     pass
         return None
 
-    def guide(self) -> Guide:
-        """The duals of the best Lagrangian bound, for the LNS to aim by (:class:`Guide`).
-
-        Call after the rounds: the LP's own duals if no round set a centre.
-        """
+    def guide(self) -> Guide | None:
+        """The duals of the best Lagrangian bound, for the LNS to aim by (:class:`Guide`);
+        ``None`` before a round has given a bound."""
         duals = self._centre
         if duals is None:
-            self.solve_lp()
-            duals = self._duals()[0]
+            return None
         best = [
             min(self.request_cost(e, row) - _worked(duals, row) for row, _ in cols)
             for e, cols in enumerate(self.columns)

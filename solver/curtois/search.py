@@ -408,7 +408,7 @@ def _pick_employees(
     elif how == "reduced" and guide is not None:
         # Half by their excess over the Lagrangian bound's schedules, drawn with
         # probability growing with it (Efraimidis-Spirakis keys).
-        excess = [guide.excess(data, e, state.roster[e]) for e in range(E)]
+        excess = [guide.excess(e, state.roster[e], sum(state.req_cost[e])) for e in range(E)]
         pool = [e for e in range(E) if excess[e] > 1e-6]
         pool.sort(key=lambda e: -(rng.random() ** (1.0 / excess[e])))
         chosen.update(pool[: max(1, k // 2)])
