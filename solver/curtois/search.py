@@ -433,8 +433,8 @@ def _pick_employees(
 #: "reduced" draws half the employees by their excess over the schedules of the
 #: column generation's Lagrangian bound (:class:`~solver.curtois.colgen.Guide`),
 #: so only after column generation ran.  On 15 (600 s, seed 0) it made the step
-#: from 3,949 to 3,871 and the run ended at 3,851 (0.60 %; 3,952 without); seed 1
-#: ended at 3,950.
+#: from 3,949 to 3,871 and the run ended at 3,851 (0.60 %; 3,952 without); seeds 1
+#: and 2 ended at 3,950 and 3,853.
 _OPS = (
     ("window", "random"),
     ("window", "cover"),
