@@ -415,8 +415,9 @@ class ColumnGeneration:
         A set-partitioning MIP, solved by SCIP: on instance 5 it proves its optimum in
         about 2 s, where CP-SAT (10 s) ended at 1,144-1,263 from the same columns.
         ``incumbent``'s rows (of objective ``incumbent_obj``) are columns, and the
-        better of it and the LP rounded (each employee's heaviest column) is the hint; that roster is returned when SCIP
-        finds nothing better in time (on instance 13, 64 s, it found nothing at all).
+        better of it and the LP rounded (each employee's heaviest column) is the hint;
+        that roster is returned when SCIP finds nothing better in time (on instance
+        13, 64 s, it found nothing at all).
         Returns the roster and its objective.
         """
         data = self.data
