@@ -391,7 +391,6 @@ class ColumnGeneration:
                 fixes = [top[1]]
             for e, d, t in fixes:
                 self._fix(e, d, t)
-            self._misprice = False
             with ThreadPoolExecutor(max(1, workers)) as pool:
                 while time.monotonic() < deadline and self.round(pool, deadline):
                     pass
