@@ -251,6 +251,29 @@ def test_colgen_step_gives_the_master_roster_and_the_lp_bound() -> None:
     assert guide is not None and set(guide.duals) == {(d, t) for d in range(5) for t in range(2)}
 
 
+def test_integer_master_takes_its_share_up_to_colgen_ip_max(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    inst = make_instance(**TWO)
+    data = InstanceData(inst)
+    start = [row(inst, "EE.EE"), row(inst, "LL.LL")]
+    limits: list[float] = []
+    integer = ColumnGeneration.integer
+
+    def spy(self: ColumnGeneration, roster: Any, obj: int, limit: float) -> Any:
+        limits.append(limit)
+        return integer(self, roster, obj, limit)
+
+    monkeypatch.setattr(ColumnGeneration, "integer", spy)
+    for seconds in (20.0, 1000.0):
+        state = Incumbent(data, start, evaluate(inst, start).objective)
+        new, _, _ = search._colgen(data, state, Clock(seconds), 2, None)
+        assert new.obj == _optimum(inst)
+    # 15 % of what is left of 20 s (column generation takes well under a second
+    # here), and the cap where that share would be 150 s.
+    assert 0.15 * 19 < limits[0] <= 0.15 * 20 < search.COLGEN_IP_MAX == limits[1]
+
+
 def _excess(guide: Guide, cg: ColumnGeneration, e: int, r: list[int]) -> float:
     return guide.excess(e, r, cg.request_cost(e, r))
 

@@ -465,7 +465,8 @@ SPLIT_WEEKENDS_FROM = 182
 
 #: Days × employees up to which column generation (:mod:`~solver.curtois.colgen`)
 #: runs once after construction, for at most :data:`COLGEN_SHARE` of the time left,
-#: then its integer master for at most :data:`COLGEN_IP_SHARE`.  Its first version
+#: then its integer master for at most :data:`COLGEN_IP_SHARE` (and
+#: :data:`COLGEN_IP_MAX` seconds).  Its first version
 #: (one column per employee a round) did not converge on 13 and 19 (3,360 cells) in
 #: 150 s and stopped at 2,000.  Since pricing keeps every improving schedule and the
 #: duals are smoothed, 19 converges in about 170 s (LP 3,147.5) and ended at 3,167
@@ -480,6 +481,15 @@ COLGEN_CELLS = 3_400
 COLGEN_CELLS_PER_SECOND = 24
 COLGEN_SHARE = 0.3
 COLGEN_IP_SHARE = 0.15
+#: Seconds the integer master may take at most.  At 60 s (about 8 s for the share)
+#: its roster is the LNS's start and pays: instance 10 reached its optimum at 23 and
+#: 44 s (seeds 0-1) with the share, at 56-57 s or not at all (4,632) with 1 s.  At
+#: 600 s the share gave SCIP about 70 s on masters of 2,500-6,700 columns, whose
+#: rosters (5,600-11,500) the LNS leaves behind in seconds anyway; with 10 s, seed
+#: 0 unless stated: 15 ended at 3,845 and 3,846 (seeds 0-1; 3,851 and 3,950 with
+#: the share), 19 at 3,169 (3,167), 18 at 4,557 and 4,558 (seeds 0-1; 4,464 and
+#: 4,558: it stops at about 4,558 or finds 4,464-4,465 whichever the limit).
+COLGEN_IP_MAX = 10.0
 #: Share of the time left that :meth:`~solver.curtois.colgen.ColumnGeneration.dive`
 #: may take after the LP, before the integer master.  Off: on 13 (600 s) it had not
 #: finished in its 248 s and the run ended at 2,245 (1,766 without); on 8 and 9 at
@@ -653,7 +663,8 @@ def _colgen(
                 state = Incumbent(data, dived, obj)
     tight = cg.bound is not None and cg.bound >= GUIDE_TIGHT * cg.value
     guide = cg.guide() if tight else None
-    roster, obj = cg.integer(state.roster, state.obj, COLGEN_IP_SHARE * clock.left())
+    limit = min(COLGEN_IP_MAX, COLGEN_IP_SHARE * clock.left())
+    roster, obj = cg.integer(state.roster, state.obj, limit)
     if obj < state.obj:
         if log:
             log(f"{clock.elapsed():7.1f}s  integer master objective {obj}")
