@@ -269,9 +269,11 @@ def test_integer_master_takes_its_share_up_to_colgen_ip_max(
         state = Incumbent(data, start, evaluate(inst, start).objective)
         new, _, _ = search._colgen(data, state, Clock(seconds), 2, None)
         assert new.obj == _optimum(inst)
-    # 15 % of what is left of 20 s (column generation takes well under a second
-    # here), and the cap where that share would be 150 s.
-    assert 0.15 * 19 < limits[0] <= 0.15 * 20 < search.COLGEN_IP_MAX == limits[1]
+    # The share of what is left of 20 s (column generation takes well under a
+    # second here), and the cap where that share of 1,000 s would be far above it.
+    share = search.COLGEN_IP_SHARE
+    assert share * 19 < limits[0] <= share * 20 < search.COLGEN_IP_MAX == limits[1]
+    assert share * 999 > search.COLGEN_IP_MAX
 
 
 def _excess(guide: Guide, cg: ColumnGeneration, e: int, r: list[int]) -> float:

@@ -488,7 +488,7 @@ COLGEN_IP_SHARE = 0.15
 #: rosters (5,600-11,500) the LNS leaves behind in seconds anyway; with 10 s, seed
 #: 0 unless stated: 15 ended at 3,845 and 3,846 (seeds 0-1; 3,851 and 3,950 with
 #: the share), 19 at 3,169 (3,167), 18 at 4,557 and 4,558 (seeds 0-1; 4,464 and
-#: 4,558: it stops at about 4,558 or finds 4,464-4,465 whichever the limit).
+#: 4,558 with the share: it stops near 4,558 or finds 4,464-4,465 with either).
 COLGEN_IP_MAX = 10.0
 #: Share of the time left that :meth:`~solver.curtois.colgen.ColumnGeneration.dive`
 #: may take after the LP, before the integer master.  Off: on 13 (600 s) it had not
