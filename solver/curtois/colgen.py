@@ -185,14 +185,7 @@ class ColumnGeneration:
 
     def request_cost(self, e: int, row: Sequence[int]) -> int:
         """Cost of employee ``e``'s requests broken by ``row``."""
-        data = self.data
-        c = 0
-        for d in range(data.H):
-            for s, w in data.on_req.get((e, d), ()):
-                c += w if row[d] != s else 0
-            for s, w in data.off_req.get((e, d), ()):
-                c += w if row[d] == s else 0
-        return c
+        return sum(self.data.cell_cost(e, d, s) for d, s in enumerate(row))
 
     def add(self, e: int, row: Sequence[int]) -> bool:
         """Add ``row`` as a column of employee ``e``; False if it is there already."""

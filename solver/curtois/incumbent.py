@@ -15,6 +15,8 @@ class Incumbent:
 
     def __init__(self, data: InstanceData, roster: Roster, obj: int) -> None:
         self.data = data
+        #: Request cost of employee ``e`` working ``s`` (or ``OFF``) on day ``d``.
+        self.cell_cost = data.cell_cost
         self.roster = roster
         self.obj = obj
         self.lock = threading.Lock()
@@ -27,18 +29,6 @@ class Incumbent:
         self.dirty = True
         self.gaps: list[tuple[int, int]] = []
         self.req_cost: list[list[int]] = []
-
-    def cell_cost(self, e: int, d: int, s: int) -> int:
-        """Request cost of employee ``e`` working ``s`` (or ``OFF``) on day ``d``."""
-        data = self.data
-        c = 0
-        for t, w in data.on_req.get((e, d), ()):
-            if s != t:
-                c += w
-        for t, w in data.off_req.get((e, d), ()):
-            if s == t:
-                c += w
-        return c
 
     def cover_pen(self, d: int, s: int, n: int) -> int:
         """Cover cost of ``n`` people on shift ``s`` on day ``d``."""

@@ -86,6 +86,17 @@ class InstanceData:
         for r in inst.on_requests + inst.off_requests:
             self.request_weight[r.employee][r.day] += r.weight
 
+    def cell_cost(self, e: int, d: int, s: int) -> int:
+        """Request cost of employee ``e`` working ``s`` (or ``OFF``) on day ``d``."""
+        c = 0
+        for t, w in self.on_req.get((e, d), ()):
+            if s != t:
+                c += w
+        for t, w in self.off_req.get((e, d), ()):
+            if s == t:
+                c += w
+        return c
+
 
 @dataclass
 class SubModel:

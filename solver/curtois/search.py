@@ -487,8 +487,9 @@ COLGEN_IP_SHARE = 0.15
 #: 600 s the share gave SCIP about 70 s on masters of 2,500-6,700 columns, whose
 #: rosters (5,600-11,500) the LNS leaves behind in seconds anyway; with 10 s, seed
 #: 0 unless stated: 15 ended at 3,845, 3,846 and 3,849 (seeds 0-2; 3,851, 3,950
-#: and 3,853 with the share), 19 at 3,169 (3,167), 18 at 4,557 and 4,558 (seeds 0-1; 4,464 and
-#: 4,558 with the share: it stops near 4,558 or finds 4,464-4,465 with either).
+#: and 3,853 with the share), 19 at 3,169 (3,167), 18 at 4,557 and 4,558 (seeds
+#: 0-1; 4,464 and 4,558 with the share: it stops near 4,558 or finds 4,464-4,465
+#: with either).
 COLGEN_IP_MAX = 10.0
 #: Share of the time left that :meth:`~solver.curtois.colgen.ColumnGeneration.dive`
 #: may take after the LP, before the integer master.  Off: on 13 (600 s) it had not
