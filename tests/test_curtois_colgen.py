@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import itertools
 import random
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 from ortools.linear_solver import pywraplp
+from ortools.sat.python import cp_model
 
 from solver.curtois import search
-from solver.curtois.colgen import SCALE, ColumnGeneration, Guide
+from solver.curtois.colgen import SCALE, ColumnGeneration, Guide, Relaxation
 from solver.curtois.incumbent import Incumbent
 from solver.curtois.instance import OFF, Instance, parse_instance
-from solver.curtois.model import InstanceData
+from solver.curtois.model import InstanceData, build_submodel
 from solver.curtois.search import Clock, construct, solve
 from solver.curtois.validate import evaluate
 from tests.test_curtois import BENCH, make_instance, needs_data, row
@@ -244,11 +246,12 @@ def test_colgen_step_gives_the_master_roster_and_the_lp_bound() -> None:
     data = InstanceData(inst)
     start = [row(inst, "EE.EE"), row(inst, "LL.LL")]
     state = Incumbent(data, start, evaluate(inst, start).objective)
-    new, bound, guide = search._colgen(data, state, Clock(20.0), 2, None)
+    new, bound, guide, relax = search._colgen(data, state, Clock(20.0), 2, None)
     optimum = _optimum(inst)
     assert new.obj == evaluate(inst, new.roster).objective == optimum < state.obj
     assert bound is not None and bound <= optimum
     assert guide is not None and set(guide.duals) == {(d, t) for d in range(5) for t in range(2)}
+    assert relax is not None and len(relax.share) == 2 and len(relax.share[0]) == 5
 
 
 def test_integer_master_takes_its_share_up_to_colgen_ip_max(
@@ -267,7 +270,7 @@ def test_integer_master_takes_its_share_up_to_colgen_ip_max(
     monkeypatch.setattr(ColumnGeneration, "integer", spy)
     for seconds in (20.0, 1000.0):
         state = Incumbent(data, start, evaluate(inst, start).objective)
-        new, _, _ = search._colgen(data, state, Clock(seconds), 2, None)
+        new, _, _, _ = search._colgen(data, state, Clock(seconds), 2, None)
         assert new.obj == _optimum(inst)
     # The share of what is left of 20 s (column generation takes well under a
     # second here), and the cap where that share of 1,000 s would be far above it.
@@ -395,3 +398,91 @@ def test_search_stops_at_the_lp_bound(monkeypatch: pytest.MonkeyPatch) -> None:
     targets.clear()
     solve(inst, time_limit=5.0, workers=1, seed=0, target=res.bound - 10)
     assert targets == [res.bound]
+
+
+def test_relaxation_is_the_lp_by_cell() -> None:
+    inst = make_instance(**TWO)
+    data = InstanceData(inst)
+    start = [row(inst, "EE.EE"), row(inst, "LL.LL")]
+    cg = ColumnGeneration(data, start)
+    # One column per employee: the LP is that roster, cell by cell.
+    relax = cg.relaxation()
+    assert relax is not None
+    for e in range(2):
+        for d in range(5):
+            assert relax.share[e][d] == {start[e][d]: pytest.approx(1.0)}
+            assert relax.agreement(e, d, start[e][d]) == pytest.approx(1.0)
+            assert relax.agreement(e, d, 1 - start[e][d] if start[e][d] != OFF else 0) == 0
+    # After pricing each cell's shares are a convex combination: they sum to one.
+    assert cg.run(time.monotonic() + 20, workers=2)
+    relax = cg.relaxation()
+    assert relax is not None
+    for e in range(2):
+        for d in range(5):
+            assert sum(relax.share[e][d].values()) == pytest.approx(1.0)
+            assert all(0 < x <= 1 + 1e-9 for x in relax.share[e][d].values())
+
+
+def _two_state() -> tuple[Instance, InstanceData, Incumbent, Relaxation]:
+    """TWO at a roster that differs from the LP's (a single-column LP) on 3 cells."""
+    inst = make_instance(**TWO)
+    data = InstanceData(inst)
+    lp = [row(inst, "EE.EE"), row(inst, "LL.LL")]
+    relax = ColumnGeneration(data, lp).relaxation()
+    assert relax is not None
+    roster = [row(inst, "LL.EE"), row(inst, "LL.L.")]
+    return inst, data, Incumbent(data, roster, evaluate(inst, roster).objective), relax
+
+
+def test_rins_frees_the_cells_the_lp_disagrees_with() -> None:
+    _, data, state, relax = _two_state()
+    differ = {(0, 0), (0, 1), (1, 4)}
+    for seed in range(30):
+        rng = random.Random(seed)
+        emps, lo, hi, keep = search._rins_cells(data, state, relax, rng, 10)
+        kept = {(e, d) for e, d, _ in keep}
+        free = {(e, d) for e in emps for d in range(lo, hi)} - kept
+        # Every disagreeing cell is free (its share, 0, is below any threshold) ...
+        assert differ <= free
+        # ... the kept ones stay at the incumbent's value, inside the rectangle.
+        assert all(s == state.roster[e][d] and lo <= d < hi for e, d, s in keep)
+        # With room for one free cell, it is one of them.
+        emps, lo, hi, keep = search._rins_cells(data, state, relax, rng, 1)
+        assert len(emps) == 1 and hi - lo == 1 and not keep and (emps[0], lo) in differ
+
+
+def test_kept_cells_bind_in_the_sub_model() -> None:
+    inst, data, state, _ = _two_state()
+    everything = [(e, d, state.roster[e][d]) for e in range(2) for d in range(5)]
+    for keep, better in (([], True), (everything, False)):
+        sub = build_submodel(data, state.roster, [0, 1], 0, 5)
+        search._keep(data, sub, keep)
+        solver = search._solver(5.0, 0)
+        assert solver.solve(sub.model) == cp_model.OPTIMAL
+        new = sub.extract(solver, state.roster)
+        assert (evaluate(inst, new).objective < state.obj) is better
+        assert better or new == state.roster
+
+
+def test_rins_steps_with_kept_cells_prove_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Kept cells make even an all-employees, all-days rectangle a neighbourhood:
+    # solving it to optimality proves nothing about the whole roster.
+    inst, data, state, relax = _two_state()
+    steps: list[tuple[bool, bool]] = []  # (whole rectangle, some cell kept)
+    real = search._keep
+
+    def spy(data: InstanceData, sub: Any, cells: list[tuple[int, int, int]]) -> None:
+        steps.append((len(sub.employees) == 2 and sub.hi - sub.lo == 5, bool(cells)))
+        real(data, sub, cells)
+
+    monkeypatch.setattr(search, "_keep", spy)
+    adapt = search._Adaptive(data, (search.RINS,))
+    stats = {"iterations": 0, "proven": 0}
+    args = (data, state, adapt, Clock(1.0), 0, None, threading.Event(), stats, [], None)
+    search._lns_worker(*args, None, relax)  # type: ignore[arg-type]
+    assert (True, True) in steps
+    # It stops early only after a step that freed every cell, at the optimum.
+    if stats["proven"]:
+        assert steps[-1] == (True, False) and state.obj == _optimum(inst)
+    else:
+        assert stats["iterations"] == len(steps) > 20

@@ -15,6 +15,8 @@ choice of one whole schedule (a *column*) per employee:
 - the duals priced are smoothed (Wentges) towards the best seen so far, and each
   round's pricing bounds give a *Lagrangian* lower bound on every roster, valid
   before the LP converges.  Once it meets the LP's value the LP is proven;
+- the LP's solution, cell by cell (:class:`Relaxation`), tells the LNS where a
+  roster and the LP disagree;
 - a *dive* (:meth:`ColumnGeneration.dive`) fixes the cells the LP agrees on and
   re-prices until the LP is integral, and an integer *master* (SCIP, hinted with
   the incumbent, whose rows are columns) picks one column per employee.
@@ -41,7 +43,7 @@ from .instance import OFF, Roster
 from .model import InstanceData, SubModel, build_submodel
 from .validate import evaluate
 
-__all__ = ["ColumnGeneration", "Guide"]
+__all__ = ["ColumnGeneration", "Guide", "Relaxation"]
 
 LogFn = Callable[[str], None]
 
@@ -106,6 +108,22 @@ class Guide:
         """Employee ``e``'s reduced cost on ``row`` (of request cost ``cost``) above
         their best, at least 0."""
         return max(0.0, cost - _worked(self.duals, row) - self.best[e])
+
+
+@dataclass
+class Relaxation:
+    """The master LP's roster: each employee's share of each shift on each day.
+
+    ``share[e][d]`` maps a shift (or ``OFF``) to the total weight of employee ``e``'s
+    columns working it on day ``d``.  Where a roster's cell has a share near 1 the LP
+    agrees with it; the LNS frees the cells where it does not (:func:`agreement`).
+    """
+
+    share: list[list[dict[int, float]]]
+
+    def agreement(self, e: int, d: int, s: int) -> float:
+        """The LP's share of employee ``e`` working ``s`` (or ``OFF``) on day ``d``."""
+        return self.share[e][d].get(s, 0.0)
 
 
 def _cover_rows(
@@ -388,6 +406,22 @@ class ColumnGeneration:
                 while time.monotonic() < deadline and self.round(pool, deadline):
                     pass
         return None
+
+    def relaxation(self) -> Relaxation | None:
+        """The master LP's solution by cell (:class:`Relaxation`); ``None`` if the LP
+        does not solve."""
+        if not self.solve_lp():
+            return None
+        share: list[list[dict[int, float]]] = [
+            [{} for _ in range(self.data.H)] for _ in range(self.data.E)
+        ]
+        for e, cols in enumerate(self.columns):
+            for row, v in cols:
+                x = v.solution_value()
+                if x > 1e-9:
+                    for d, s in enumerate(row):
+                        share[e][d][s] = share[e][d].get(s, 0.0) + x
+        return Relaxation(share)
 
     def guide(self) -> Guide | None:
         """The duals of the best Lagrangian bound, for the LNS to aim by (:class:`Guide`);

@@ -27,7 +27,8 @@ Strategy
    The LNS starts from its roster, in a basin the LNS does not reach on its own
    (instance 5: 1,143-1,145 at 60 s where about half the runs stopped at 1,236;
    19: 3,167 at 600 s where it ended at 3,361-3,583), and stops at its
-   Lagrangian bound.
+   Lagrangian bound.  The LP's solution also aims the LNS's RINS steps
+   (:func:`_rins_cells`): they free the cells where the roster and the LP disagree.
 4. *LNS*: repeatedly free a rectangle "some employees × a window of days" and
    re-optimise it exactly with CP-SAT, hinted with the incumbent.  On horizons of
    over :data:`STAFF_WHOLE` days one shape frees one or a few employees on every
@@ -62,7 +63,7 @@ from typing import Any
 
 from ortools.sat.python import cp_model
 
-from .colgen import ColumnGeneration, Guide
+from .colgen import ColumnGeneration, Guide, Relaxation
 from .incumbent import Incumbent
 from .instance import OFF, Instance, Roster
 from .model import InstanceData, SubModel, build_pattern_model, build_submodel
@@ -426,6 +427,45 @@ def _pick_employees(
     return sorted(chosen)
 
 
+def _rins_cells(
+    data: InstanceData, state: Incumbent, relax: Relaxation, rng: random.Random, size: float
+) -> tuple[list[int], int, int, list[tuple[int, int, int]]]:
+    """A neighbourhood where the incumbent and the column generation's LP disagree.
+
+    Frees every cell whose value has less than a random share (0.5-0.99) of the LP,
+    and a random share (up to 0.3) of the others: at most ``size`` cells, those the
+    LP agrees with least (if that leaves none, the ``size`` it agrees with least of
+    all).  Returns the employees and days of the rectangle around them and the
+    cells in it that stay as they are, as (employee, day, value).
+    (Relaxation induced neighbourhood search, RINS, after Danna, Rothberg and Le
+    Pape, 2005.)
+    """
+    theta, drop = rng.uniform(0.5, 0.99), rng.uniform(0.0, 0.3)
+    keyed = [
+        (relax.agreement(e, d, s), rng.random(), e, d)
+        for e, row in enumerate(state.roster)
+        for d, s in enumerate(row)
+    ]
+    # Where the LP agrees with every cell and none was drawn, the least agreed.
+    keyed = [k for k in keyed if k[0] < theta or rng.random() < drop] or keyed
+    keyed.sort()
+    free = {(e, d) for _, _, e, d in keyed[: max(1, int(size))]}
+    emps = sorted({e for e, _ in free})
+    lo = min(d for _, d in free)
+    hi = max(d for _, d in free) + 1
+    keep = [(e, d, state.roster[e][d]) for e in emps for d in range(lo, hi) if (e, d) not in free]
+    return emps, lo, hi, keep
+
+
+def _keep(data: InstanceData, sub: SubModel, cells: list[tuple[int, int, int]]) -> None:
+    """Fix each (employee, day, value) of ``cells`` in ``sub``."""
+    for e, d, s in cells:
+        for t in range(data.S):
+            v = sub.x.get((e, d, t))
+            if v is not None:
+                sub.model.add(v == int(t == s))
+
+
 #: Neighbourhood operators: (shape, employee choice).  "window" frees (nearly) all
 #: employees on a short window of days — lets CP-SAT re-balance cover across
 #: people; "staff" frees a few employees on a long window — lets them restructure
@@ -448,6 +488,7 @@ _OPS = (
     ("horizon", "requests"),
     ("horizon", "reduced"),
     ("polish", "moves"),
+    ("rins", "lp"),
 )
 
 #: Horizons up to which "staff" already frees whole rows, so "horizon" is not used.
@@ -508,27 +549,42 @@ GUIDE_TIGHT = 0.95
 POLISH_STEP = 1.0
 
 
+#: The RINS operator (:func:`_rins_cells`): cells where the incumbent and column
+#: generation's LP disagree.  Only after column generation ran.
+RINS = ("rins", "lp")
+#: Share of the LNS steps that are RINS steps, whatever the operators' rewards: its
+#: steps are few but large (8, 60 s: 1,604 to 1,309 in three of them), so the
+#: rewards' moving average does not keep it up.  With it, 60 s, seeds 0-1: 7 at
+#: 1,057 and 1,058 (1,059-1,068 without), 8 at 1,302-1,307 and once 1,397
+#: (1,304-1,426), 9 and 10 at their optima at 22 s; 15 (600 s) at 3,839 (3,845).
+RINS_SHARE = 0.3
+
+
 class _Adaptive:
     """Per-operator neighbourhood sizes and rewards (shared by all threads)."""
 
     def __init__(self, data: InstanceData, ops: tuple[tuple[str, str], ...] = _OPS) -> None:
         cells = data.H * data.E
         self.ops = ops
+        self.size_max = float(min(cells, 4000))
         self.size = {
             "window": float(min(cells, 7 * data.E)),
             "staff": float(min(cells, 120)),
             "horizon": float(data.H),
+            "rins": self.size_max / 2,
         }
         self.size_min = {
             "window": float(min(cells, 2 * data.E)),
             "staff": 16.0,
             "horizon": float(data.H),
+            "rins": float(min(cells, 2 * data.E)),
         }
-        self.size_max = float(min(cells, 4000))
         # Smoothed improvement per second of each operator; optimistic start.
         self.reward = {op: 1000.0 for op in ops}
 
     def choose(self, rng: random.Random) -> tuple[str, str]:
+        if RINS in self.ops and rng.random() < RINS_SHARE:
+            return RINS
         if rng.random() < 0.25:
             return rng.choice(self.ops)
         total = sum(self.reward.values())
@@ -564,6 +620,7 @@ def _lns_worker(
     history: list[tuple[float, int]],
     log: LogFn | None,
     guide: Guide | None = None,
+    relax: Relaxation | None = None,
 ) -> None:
     rng = random.Random(seed)
     H, E = data.H, data.E
@@ -589,7 +646,11 @@ def _lns_worker(
                 adapt.update(op, gain, time.monotonic() - began, True, sub_limit)
                 continue
             size = adapt.size[shape]
-            if shape == "window":
+            keep: list[tuple[int, int, int]] = []
+            if shape == "rins":
+                assert relax is not None  # the operator is on only with it
+                emps, lo, hi, keep = _rins_cells(data, state, relax, rng, size)
+            elif shape == "window":
                 length = min(H, max(2, round(size / E + rng.uniform(-1, 1))))
                 k = min(E, max(1, round(size / length)))
             elif shape == "horizon":
@@ -603,11 +664,13 @@ def _lns_worker(
                 k = max(1, min(E, round(size / length)))
                 if k == 1:
                     length = min(H, max(3, round(size)))
-            lo, hi = _pick_window(H, rng, length, state)
-            emps = _pick_employees(data, rng, k, lo, hi, state, how, guide)
+            if shape != "rins":
+                lo, hi = _pick_window(H, rng, length, state)
+                emps = _pick_employees(data, rng, k, lo, hi, state, how, guide)
             versions = {e: state.version[e] for e in emps}
             snapshot = [row[:] for row in state.roster]
         sub = build_submodel(data, snapshot, emps, lo, hi, split_weekends=split)
+        _keep(data, sub, keep)
         limit = min(sub_limit, clock.left())
         solver = _solver(limit, rng.randrange(1 << 30))
         status = solver.solve(sub.model)
@@ -627,7 +690,7 @@ def _lns_worker(
                             f"  ({shape}/{how} {len(emps)}x{hi - lo}, {solver.wall_time:.2f}s)"
                         )
             adapt.update(op, gain, solver.wall_time, status == cp_model.OPTIMAL, limit)
-            if status == cp_model.OPTIMAL and len(emps) == E and hi - lo == H:
+            if status == cp_model.OPTIMAL and len(emps) == E and hi - lo == H and not keep:
                 # The whole problem was solved to optimality: nothing left to do.
                 stats["proven"] = 1
                 stop.set()
@@ -639,12 +702,13 @@ def _colgen(
     clock: Clock,
     workers: int,
     log: LogFn | None,
-) -> tuple[Incumbent, int | None, Guide | None]:
+) -> tuple[Incumbent, int | None, Guide | None, Relaxation | None]:
     """Column generation from ``state``'s roster, then its integer master.
 
     Returns the best roster as a new incumbent, the Lagrangian lower bound of
     column generation and its :class:`~solver.curtois.colgen.Guide` (both ``None``
-    if no round of pricing finished in time).
+    if no round of pricing finished in time), and the LP's
+    :class:`~solver.curtois.colgen.Relaxation`.
     """
     cg = ColumnGeneration(data, state.roster)
     converged = cg.run(time.monotonic() + COLGEN_SHARE * clock.left(), workers)
@@ -664,13 +728,14 @@ def _colgen(
                 state = Incumbent(data, dived, obj)
     tight = cg.bound is not None and cg.bound >= GUIDE_TIGHT * cg.value
     guide = cg.guide() if tight else None
+    relax = cg.relaxation()
     limit = min(COLGEN_IP_MAX, COLGEN_IP_SHARE * clock.left())
     roster, obj = cg.integer(state.roster, state.obj, limit)
     if obj < state.obj:
         if log:
             log(f"{clock.elapsed():7.1f}s  integer master objective {obj}")
         state = Incumbent(data, roster, obj)
-    return state, cg.bound, guide
+    return state, cg.bound, guide, relax
 
 
 def solve(
@@ -707,14 +772,16 @@ def solve(
             log(f"{clock.elapsed():7.1f}s  polished objective {state.obj}")
     else:
         ops = tuple(op for op in ops if op[0] != "polish")
-    bound = guide = None
+    bound = guide = relax = None
     if data.H * data.E <= min(COLGEN_CELLS, COLGEN_CELLS_PER_SECOND * time_limit):
-        state, bound, guide = _colgen(data, state, clock, workers, log)
+        state, bound, guide, relax = _colgen(data, state, clock, workers, log)
         if bound is not None:
             # Reaching the Lagrangian bound proves the roster optimal: stop there.
             target = bound if target is None else max(target, bound)
     if guide is None:
         ops = tuple(op for op in ops if op[1] != "reduced")
+    if relax is None:
+        ops = tuple(op for op in ops if op[0] != "rins")
     adapt = _Adaptive(data, ops)
     history = [(clock.elapsed(), state.obj)]
     stop = threading.Event()
@@ -723,7 +790,7 @@ def solve(
     threads = [
         threading.Thread(
             target=_lns_worker,
-            args=(*args, rng.randrange(1 << 30), target, stop, stats, history, log, guide),
+            args=(*args, rng.randrange(1 << 30), target, stop, stats, history, log, guide, relax),
             daemon=True,
         )
         for _ in range(max(1, workers))
