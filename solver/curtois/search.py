@@ -555,8 +555,9 @@ RINS = ("rins", "lp")
 #: Share of the LNS steps that are RINS steps, whatever the operators' rewards: its
 #: steps are few but large (8, 60 s: 1,604 to 1,309 in three of them), so the
 #: rewards' moving average does not keep it up.  With it, 60 s, seeds 0-1: 7 at
-#: 1,057 and 1,058 (1,059-1,068 without), 8 at 1,302-1,307 and once 1,397
-#: (1,304-1,426), 9 and 10 at their optima at 22 s; 15 (600 s) at 3,839 (3,845).
+#: 1,057-1,058 (1,059-1,068 without), 8 at 1,302-1,312 and once 1,397
+#: (1,304-1,426), 9 at its optimum on every run; 600 s, seed 0: 15 at 3,839
+#: (3,845), 19 at 3,157 (3,167).  docs/solver.md has the rest.
 RINS_SHARE = 0.3
 
 
