@@ -413,6 +413,7 @@ def test_relaxation_is_the_lp_by_cell() -> None:
             assert relax.share[e][d] == {start[e][d]: pytest.approx(1.0)}
             assert relax.agreement(e, d, start[e][d]) == pytest.approx(1.0)
             assert relax.agreement(e, d, 1 - start[e][d] if start[e][d] != OFF else 0) == 0
+        assert relax.schedule(e) == start[e]
     # After pricing each cell's shares are a convex combination: they sum to one.
     assert cg.run(time.monotonic() + 20, workers=2)
     relax = cg.relaxation()
@@ -421,6 +422,9 @@ def test_relaxation_is_the_lp_by_cell() -> None:
         for d in range(5):
             assert sum(relax.share[e][d].values()) == pytest.approx(1.0)
             assert all(0 < x <= 1 + 1e-9 for x in relax.share[e][d].values())
+        # A whole schedule exactly where no cell of the employee's is split.
+        split = any(max(cell.values()) < 1 - 1e-6 for cell in relax.share[e])
+        assert (relax.schedule(e) is None) is split
 
 
 def _two_state() -> tuple[Instance, InstanceData, Incumbent, Relaxation]:

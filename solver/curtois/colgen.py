@@ -116,7 +116,7 @@ class Relaxation:
 
     ``share[e][d]`` maps a shift (or ``OFF``) to the total weight of employee ``e``'s
     columns working it on day ``d``.  Where a roster's cell has a share near 1 the LP
-    agrees with it; the LNS frees the cells where it does not (:func:`agreement`).
+    agrees with it; the LNS frees the cells where it does not (:meth:`agreement`).
     """
 
     share: list[list[dict[int, float]]]
@@ -124,6 +124,16 @@ class Relaxation:
     def agreement(self, e: int, d: int, s: int) -> float:
         """The LP's share of employee ``e`` working ``s`` (or ``OFF``) on day ``d``."""
         return self.share[e][d].get(s, 0.0)
+
+    def schedule(self, e: int) -> list[int] | None:
+        """Employee ``e``'s schedule if the LP gives them a whole one, else ``None``."""
+        row = []
+        for cell in self.share[e]:
+            s, x = max(cell.items(), key=lambda item: item[1])
+            if x < 1 - 1e-6:
+                return None
+            row.append(s)
+        return row
 
 
 def _cover_rows(
@@ -378,22 +388,17 @@ class ColumnGeneration:
         while time.monotonic() < deadline:
             if not self.solve_lp() or self.objective.Value() >= cutoff:
                 return None
-            share: dict[tuple[int, int, int], float] = {}
-            whole: list[list[int] | None] = []
-            for e, cols in enumerate(self.columns):
-                chosen = None
-                for row, v in cols:
-                    x = v.solution_value()
-                    if x <= 1e-6:
-                        continue
-                    if x >= 1 - 1e-6:
-                        chosen = row
-                    for d, t in enumerate(row):
-                        share[(e, d, t)] = share.get((e, d, t), 0.0) + x
-                whole.append(chosen)
+            relax = self._relaxation()
+            whole = [relax.schedule(e) for e in range(self.data.E)]
             if all(row is not None for row in whole):
-                return [list(row) for row in whole if row is not None]
-            free = [(x, k) for k, x in share.items() if (k[0], k[1]) not in self.fixed]
+                return [row for row in whole if row is not None]
+            free = [
+                (x, (e, d, t))
+                for e, days in enumerate(relax.share)
+                for d, cell in enumerate(days)
+                for t, x in cell.items()
+                if (e, d) not in self.fixed
+            ]
             fixes = [k for x, k in free if x >= DIVE_FIX]
             if not fixes:
                 top = max(((x, k) for x, k in free if k[2] != OFF), default=None)
@@ -410,8 +415,10 @@ class ColumnGeneration:
     def relaxation(self) -> Relaxation | None:
         """The master LP's solution by cell (:class:`Relaxation`); ``None`` if the LP
         does not solve."""
-        if not self.solve_lp():
-            return None
+        return self._relaxation() if self.solve_lp() else None
+
+    def _relaxation(self) -> Relaxation:
+        """:class:`Relaxation` of the LP as last solved."""
         share: list[list[dict[int, float]]] = [
             [{} for _ in range(self.data.H)] for _ in range(self.data.E)
         ]
