@@ -466,6 +466,10 @@ def _keep(data: InstanceData, sub: SubModel, cells: list[tuple[int, int, int]]) 
                 sub.model.add(v == int(t == s))
 
 
+#: The RINS operator (:func:`_rins_cells`): cells where the incumbent and column
+#: generation's LP disagree.  Only after column generation ran.
+RINS = ("rins", "lp")
+
 #: Neighbourhood operators: (shape, employee choice).  "window" frees (nearly) all
 #: employees on a short window of days — lets CP-SAT re-balance cover across
 #: people; "staff" frees a few employees on a long window — lets them restructure
@@ -488,7 +492,7 @@ _OPS = (
     ("horizon", "requests"),
     ("horizon", "reduced"),
     ("polish", "moves"),
-    ("rins", "lp"),
+    RINS,
 )
 
 #: Horizons up to which "staff" already frees whole rows, so "horizon" is not used.
@@ -549,9 +553,6 @@ GUIDE_TIGHT = 0.95
 POLISH_STEP = 1.0
 
 
-#: The RINS operator (:func:`_rins_cells`): cells where the incumbent and column
-#: generation's LP disagree.  Only after column generation ran.
-RINS = ("rins", "lp")
 #: Share of the LNS steps that are RINS steps, whatever the operators' rewards: its
 #: steps are few but large (8, 60 s: 1,604 to 1,309 in three of them), so the
 #: rewards' moving average does not keep it up.  With it, 60 s, seeds 0-1: 7 at
