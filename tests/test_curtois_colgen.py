@@ -221,7 +221,7 @@ def test_integer_master_is_never_worse_than_the_incumbent() -> None:
     assert cg.integer(start, objective, 5.0) == (start, objective)
 
 
-def test_search_uses_column_generation_up_to_colgen_cells(
+def test_search_uses_column_generation_up_to_colgen_cells_and_staff(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     inst = make_instance(**TWO)
@@ -239,6 +239,13 @@ def test_search_uses_column_generation_up_to_colgen_cells(
     monkeypatch.setattr(search, "COLGEN_CELLS", 2 * 5)
     solve(inst, time_limit=1.0, workers=1, seed=0)
     assert made == [1]
+    # Within the cells, but more employees than COLGEN_STAFF: none.
+    monkeypatch.setattr(search, "COLGEN_STAFF", 1)
+    solve(inst, time_limit=1.0, workers=1, seed=0)
+    assert made == [1]
+    monkeypatch.setattr(search, "COLGEN_STAFF", 2)
+    solve(inst, time_limit=1.0, workers=1, seed=0)
+    assert made == [1, 1]
 
 
 def test_colgen_step_gives_the_master_roster_and_the_lp_bound() -> None:

@@ -21,9 +21,10 @@ Strategy
    the LNS's operators.  Only on instances of at least :data:`POLISH_CELLS` days ×
    employees (21–24): on the smaller ones it took time from the LNS and ended worse.
 3. *Column generation* (:mod:`solver.curtois.colgen`), once, on instances of at
-   most :data:`COLGEN_CELLS` days × employees (fewer on short time limits): an LP
-   over whole schedules per employee, priced by each employee's own CP-SAT model
-   against the cover duals, then a set-partitioning MIP over the schedules found.
+   most :data:`COLGEN_CELLS` days × employees (fewer on short time limits) and
+   :data:`COLGEN_STAFF` employees: an LP over whole schedules per employee, priced
+   by each employee's own CP-SAT model against the cover duals, then a
+   set-partitioning MIP over the schedules found.
    The LNS starts from its roster, in a basin the LNS does not reach on its own
    (instance 5: 1,143-1,145 at 60 s where about half the runs stopped at 1,236;
    19: 3,167 at 600 s where it ended at 3,361-3,583), and stops at its
@@ -524,6 +525,13 @@ COLGEN_CELLS = 3_400
 #: (1,680 cells) at 60 s it took a quarter of the time and ended worse, 4,953 and
 #: 4,837 on seeds 0-1 against 4,607 and 4,411 without it; 11 (1,400) at 60 s gained.
 COLGEN_CELLS_PER_SECOND = 24
+#: ... and with at most this many employees.  Each round prices every employee, and
+#: the LP of many interchangeable employees ends fractional: on 13 (120 employees,
+#: 3,360 cells) it took 175-290 s to reach 1,348, fractional for 117-118 of them,
+#: and neither the integer master nor RINS made a roster of it: 600 s runs ended
+#: at 1,766-2,281 with it (five runs, four versions of the search) and 1,530-1,806
+#: without (1,559 and 1,766 on the current one, seeds 0-1).  12 (60 employees) converges in 24 s.
+COLGEN_STAFF = 60
 COLGEN_SHARE = 0.3
 COLGEN_IP_SHARE = 0.15
 #: Seconds the integer master may take at most.  At 60 s (about 8 s for the share)
@@ -775,7 +783,8 @@ def solve(
     else:
         ops = tuple(op for op in ops if op[0] != "polish")
     bound = guide = relax = None
-    if data.H * data.E <= min(COLGEN_CELLS, COLGEN_CELLS_PER_SECOND * time_limit):
+    cells = min(COLGEN_CELLS, COLGEN_CELLS_PER_SECOND * time_limit)
+    if data.H * data.E <= cells and data.E <= COLGEN_STAFF:
         state, bound, guide, relax = _colgen(data, state, clock, workers, log)
         if bound is not None:
             # Reaching the Lagrangian bound proves the roster optimal: stop there.
