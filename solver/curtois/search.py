@@ -530,7 +530,8 @@ COLGEN_CELLS_PER_SECOND = 24
 #: 3,360 cells) it took 175-290 s to reach 1,348, fractional for 117-118 of them,
 #: and neither the integer master nor RINS made a roster of it: 600 s runs ended
 #: at 1,766-2,281 with it (five runs, four versions of the search) and 1,530-1,806
-#: without (1,559 and 1,766 on the current one, seeds 0-1).  12 (60 employees) converges in 24 s.
+#: without (1,559 and 1,766 on the current one, seeds 0-1).  12 (60 employees)
+#: converges in 24 s.
 COLGEN_STAFF = 60
 COLGEN_SHARE = 0.3
 COLGEN_IP_SHARE = 0.15
