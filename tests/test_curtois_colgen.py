@@ -258,7 +258,27 @@ def test_colgen_step_gives_the_master_roster_and_the_lp_bound() -> None:
     assert new.obj == evaluate(inst, new.roster).objective == optimum < state.obj
     assert bound is not None and bound <= optimum
     assert guide is not None and set(guide.duals) == {(d, t) for d in range(5) for t in range(2)}
-    assert relax is not None and len(relax.share) == 2 and len(relax.share[0]) == 5
+    # The LP's solution and its perturbed vertices (a tiny LP: all of them in time).
+    assert len(relax) == 1 + search.RINS_VERTICES
+    assert all(len(r.share) == 2 and len(r.share[0]) == 5 for r in relax)
+
+
+def test_colgen_step_makes_vertices_of_a_converged_lp_within_their_share_of_the_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    inst = make_instance(**TWO)
+    data = InstanceData(inst)
+    start = [row(inst, "EE.EE"), row(inst, "LL.LL")]
+    monkeypatch.setattr(search, "RINS_VERTEX_SHARE", 0.0)
+    state = Incumbent(data, start, evaluate(inst, start).objective)
+    *_, relax = search._colgen(data, state, Clock(20.0), 2, None)
+    assert len(relax) == 1  # the LP's own solution only
+    # Time enough, but column generation did not converge: its master's vertices
+    # are not the LP's.
+    monkeypatch.setattr(search, "RINS_VERTEX_SHARE", 0.05)
+    monkeypatch.setattr(ColumnGeneration, "run", lambda self, deadline, workers: False)
+    *_, relax = search._colgen(data, state, Clock(20.0), 2, None)
+    assert len(relax) == 1
 
 
 def test_integer_master_takes_its_share_up_to_colgen_ip_max(
@@ -434,6 +454,34 @@ def test_relaxation_is_the_lp_by_cell() -> None:
         assert (relax.schedule(e) is None) is split
 
 
+def test_perturbed_costs_give_the_lps_other_vertices() -> None:
+    # One employee works one of two days, each needed once and asked for: either
+    # column costs 103, so either is an optimal vertex of the LP.
+    inst = make_instance(
+        horizon=2,
+        staff="A,D=2,480,480,2,1,1,9",
+        on="A,0,D,3\nA,1,D,3",
+        cover="0,D,1,100,1\n1,D,1,100,1",
+    )
+    data = InstanceData(inst)
+    cg = ColumnGeneration(data, [row(inst, "D.")])
+    assert cg.add(0, row(inst, ".D"))
+    plain = cg.relaxation()
+    assert plain is not None and cg.objective.Value() == pytest.approx(103)
+    rng = random.Random(0)
+    seen = set()
+    for _ in range(20):
+        relax = cg.perturbed(rng, 1.0)
+        assert relax is not None
+        schedule = relax.schedule(0)
+        assert schedule is not None  # a vertex: one whole column
+        seen.add(tuple(schedule))
+    assert seen == {tuple(row(inst, "D.")), tuple(row(inst, ".D"))}
+    # The master's own costs are back.
+    assert cg.relaxation() is not None and cg.objective.Value() == pytest.approx(103)
+    assert [cg.objective.GetCoefficient(v) for _, v in cg.columns[0]] == [3, 3]
+
+
 def _two_state() -> tuple[Instance, InstanceData, Incumbent, Relaxation]:
     """TWO at a roster that differs from the LP's (a single-column LP) on 3 cells."""
     inst = make_instance(**TWO)
@@ -490,7 +538,7 @@ def test_rins_steps_with_kept_cells_prove_nothing(monkeypatch: pytest.MonkeyPatc
     adapt = search._Adaptive(data, (search.RINS,))
     stats = {"iterations": 0, "proven": 0}
     args = (data, state, adapt, Clock(1.0), 0, None, threading.Event(), stats, [], None)
-    search._lns_worker(*args, None, relax)  # type: ignore[arg-type]
+    search._lns_worker(*args, None, [relax])  # type: ignore[arg-type]
     assert (True, True) in steps
     # It stops early only after a step that freed every cell, at the optimum.
     if stats["proven"]:

@@ -58,7 +58,7 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -570,6 +570,22 @@ POLISH_STEP = 1.0
 #: (3,845), 19 at 3,157 (3,167).  docs/solver.md has the rest.
 RINS_SHARE = 0.3
 
+#: Other vertices of the LP for RINS steps (:meth:`~.colgen.ColumnGeneration.perturbed`,
+#: each column's cost raised by up to :data:`RINS_NOISE`); each step draws one of
+#: them or the LP's own solution.  One vertex held RINS to one neighbourhood per size:
+#: on 6 its roster agrees with it wherever it is integral.  60 s, seeds 0-2: 6 at
+#: 1,950, its optimum, on all three (at 28, 60 and 24 s; 1,951-1,952 with one
+#: vertex), 7 at 1,057 (seeds 0-1) as before; 8 at 1,399 and 1,306 (seeds 0-1), in
+#: its spread; 9 and 10 still at their optima.
+RINS_VERTICES = 32
+RINS_NOISE = 1.0
+#: ... for at most this share of the time left: on 19 (4,617 columns) the 32 took
+#: 22 s, on 6-10 at 60 s 0.2-2.4 s.  Only once column generation converged (6, 9,
+#: 10; not 7, 8, 19 in these runs): the vertices of a master that has not are not
+#: the LP's.  On 19 (600 s, seed 0, master stopped at 3,165.9) the run with them
+#: ended at 3,269 (3.81 %), the same code without them at 3,175 (0.83 %).
+RINS_VERTEX_SHARE = 0.05
+
 
 class _Adaptive:
     """Per-operator neighbourhood sizes and rewards (shared by all threads)."""
@@ -631,7 +647,7 @@ def _lns_worker(
     history: list[tuple[float, int]],
     log: LogFn | None,
     guide: Guide | None = None,
-    relax: Relaxation | None = None,
+    relax: Sequence[Relaxation] = (),
 ) -> None:
     rng = random.Random(seed)
     H, E = data.H, data.E
@@ -659,8 +675,8 @@ def _lns_worker(
             size = adapt.size[shape]
             keep: list[tuple[int, int, int]] = []
             if shape == "rins":
-                assert relax is not None  # the operator is on only with it
-                emps, lo, hi, keep = _rins_cells(data, state, relax, rng, size)
+                # The operator is on only with some LP solutions.
+                emps, lo, hi, keep = _rins_cells(data, state, rng.choice(relax), rng, size)
             elif shape == "window":
                 length = min(H, max(2, round(size / E + rng.uniform(-1, 1))))
                 k = min(E, max(1, round(size / length)))
@@ -713,13 +729,14 @@ def _colgen(
     clock: Clock,
     workers: int,
     log: LogFn | None,
-) -> tuple[Incumbent, int | None, Guide | None, Relaxation | None]:
+) -> tuple[Incumbent, int | None, Guide | None, list[Relaxation]]:
     """Column generation from ``state``'s roster, then its integer master.
 
     Returns the best roster as a new incumbent, the Lagrangian lower bound of
     column generation and its :class:`~solver.curtois.colgen.Guide` (both ``None``
-    if no round of pricing finished in time), and the LP's
-    :class:`~solver.curtois.colgen.Relaxation`.
+    if no round of pricing finished in time), and the LP's solution and, if it
+    converged, up to :data:`RINS_VERTICES` more of its vertices, as
+    :class:`~solver.curtois.colgen.Relaxation` (none if the LP does not solve).
     """
     cg = ColumnGeneration(data, state.roster)
     converged = cg.run(time.monotonic() + COLGEN_SHARE * clock.left(), workers)
@@ -739,14 +756,20 @@ def _colgen(
                 state = Incumbent(data, dived, obj)
     tight = cg.bound is not None and cg.bound >= GUIDE_TIGHT * cg.value
     guide = cg.guide() if tight else None
-    relax = cg.relaxation()
+    relax = [cg.relaxation()]
+    noise = random.Random(0)
+    deadline = time.monotonic() + RINS_VERTEX_SHARE * clock.left()
+    while converged and len(relax) <= RINS_VERTICES and time.monotonic() < deadline:
+        relax.append(cg.perturbed(noise, RINS_NOISE))
+    if log:
+        log(f"{clock.elapsed():7.1f}s  {len(relax)} LP solutions for RINS")
     limit = min(COLGEN_IP_MAX, COLGEN_IP_SHARE * clock.left())
     roster, obj = cg.integer(state.roster, state.obj, limit)
     if obj < state.obj:
         if log:
             log(f"{clock.elapsed():7.1f}s  integer master objective {obj}")
         state = Incumbent(data, roster, obj)
-    return state, cg.bound, guide, relax
+    return state, cg.bound, guide, [r for r in relax if r is not None]
 
 
 def solve(
@@ -783,7 +806,8 @@ def solve(
             log(f"{clock.elapsed():7.1f}s  polished objective {state.obj}")
     else:
         ops = tuple(op for op in ops if op[0] != "polish")
-    bound = guide = relax = None
+    bound = guide = None
+    relax: list[Relaxation] = []
     cells = min(COLGEN_CELLS, COLGEN_CELLS_PER_SECOND * time_limit)
     if data.H * data.E <= cells and data.E <= COLGEN_STAFF:
         state, bound, guide, relax = _colgen(data, state, clock, workers, log)
@@ -792,7 +816,7 @@ def solve(
             target = bound if target is None else max(target, bound)
     if guide is None:
         ops = tuple(op for op in ops if op[1] != "reduced")
-    if relax is None:
+    if not relax:
         ops = tuple(op for op in ops if op[0] != "rins")
     adapt = _Adaptive(data, ops)
     history = [(clock.elapsed(), state.obj)]
