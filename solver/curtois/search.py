@@ -575,8 +575,8 @@ RINS_SHARE = 0.3
 #: them or the LP's own solution.  One vertex held RINS to one neighbourhood per size:
 #: on 6 its roster agrees with it wherever it is integral.  60 s, seeds 0-2: 6 at
 #: 1,950, its optimum, on all three (at 28, 60 and 24 s; 1,951-1,952 with one
-#: vertex), 7 at 1,057 (seeds 0-1) as before; 8 at 1,399 and 1,306 (seeds 0-1), in
-#: its spread; 9 and 10 still at their optima.
+#: vertex); 9 and 10 still at their optima.  (Before the gate below, which leaves
+#: them out, 7 ended at 1,057 on seeds 0-1 as before and 8 at 1,399 and 1,306.)
 RINS_VERTICES = 32
 RINS_NOISE = 1.0
 #: ... for at most this share of the time left: on 19 (4,617 columns) the 32 took
