@@ -423,15 +423,14 @@ class ColumnGeneration:
         """The LP's solution with each column's cost raised by a random amount below
         ``noise``: another vertex of the LP, optimal or nearly, where it has several.
         The master's own costs are put back.  ``None`` if the LP does not solve."""
-        for e, cols in enumerate(self.columns):
-            for row, v in cols:
-                self.objective.SetCoefficient(v, self.request_cost(e, row) + noise * rng.random())
+        costs = [(v, self.objective.GetCoefficient(v)) for cols in self.columns for _, v in cols]
+        for v, cost in costs:
+            self.objective.SetCoefficient(v, cost + noise * rng.random())
         try:
             return self._relaxation() if self.solve_lp() else None
         finally:
-            for e, cols in enumerate(self.columns):
-                for row, v in cols:
-                    self.objective.SetCoefficient(v, self.request_cost(e, row))
+            for v, cost in costs:
+                self.objective.SetCoefficient(v, cost)
 
     def _relaxation(self) -> Relaxation:
         """:class:`Relaxation` of the LP as last solved."""
