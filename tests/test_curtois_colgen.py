@@ -16,7 +16,7 @@ from ortools.sat.python import cp_model
 from solver.curtois import search
 from solver.curtois.colgen import SCALE, ColumnGeneration, Guide, Relaxation
 from solver.curtois.incumbent import Incumbent
-from solver.curtois.instance import OFF, Instance, parse_instance
+from solver.curtois.instance import OFF, Instance, Roster, parse_instance
 from solver.curtois.model import InstanceData, build_submodel
 from solver.curtois.search import Clock, construct, solve
 from solver.curtois.validate import evaluate
@@ -34,6 +34,12 @@ TWO: dict[str, Any] = dict(
     off="B,0,E,3",
     cover="\n".join(f"{d},{s},1,100,1" for d in range(5) for s in "EL"),
 )
+
+
+def _two() -> tuple[Instance, InstanceData, Roster]:
+    """TWO, its data and a start roster: A works every early shift, B every late."""
+    inst = make_instance(**TWO)
+    return inst, InstanceData(inst), [row(inst, "EE.EE"), row(inst, "LL.LL")]
 
 
 def _rows(inst: Instance, e: int) -> list[list[int]]:
@@ -97,9 +103,7 @@ def test_pricing_without_time_gives_the_trivial_bound() -> None:
 
 
 def test_lagrangian_bound_holds_in_every_round() -> None:
-    inst = make_instance(**TWO)
-    data = InstanceData(inst)
-    start = [row(inst, "EE.EE"), row(inst, "LL.LL")]
+    inst, data, start = _two()
     optimum = _optimum(inst)
     cg = ColumnGeneration(data, start)
     assert cg.bound is None and cg.guide() is None
@@ -194,9 +198,7 @@ def test_dive_stops_at_the_cutoff() -> None:
 
 
 def test_lp_bound_and_integer_master_against_brute_force() -> None:
-    inst = make_instance(**TWO)
-    data = InstanceData(inst)
-    start = [row(inst, "EE.EE"), row(inst, "LL.LL")]
+    inst, data, start = _two()
     first = evaluate(inst, start)
     assert first.feasible
     optimum = _optimum(inst)
@@ -213,9 +215,7 @@ def test_lp_bound_and_integer_master_against_brute_force() -> None:
 
 
 def test_integer_master_is_never_worse_than_the_incumbent() -> None:
-    inst = make_instance(**TWO)
-    data = InstanceData(inst)
-    start = [row(inst, "EE.EE"), row(inst, "LL.LL")]
+    inst, data, start = _two()
     cg = ColumnGeneration(data, start)  # no pricing: the start is the only column
     objective = evaluate(inst, start).objective
     assert cg.integer(start, objective, 5.0) == (start, objective)
@@ -249,9 +249,7 @@ def test_search_uses_column_generation_up_to_colgen_cells_and_staff(
 
 
 def test_colgen_step_gives_the_master_roster_and_the_lp_bound() -> None:
-    inst = make_instance(**TWO)
-    data = InstanceData(inst)
-    start = [row(inst, "EE.EE"), row(inst, "LL.LL")]
+    inst, data, start = _two()
     state = Incumbent(data, start, evaluate(inst, start).objective)
     new, bound, guide, relax = search._colgen(data, state, Clock(20.0), 2, None)
     optimum = _optimum(inst)
@@ -266,9 +264,7 @@ def test_colgen_step_gives_the_master_roster_and_the_lp_bound() -> None:
 def test_colgen_step_makes_vertices_of_a_converged_lp_within_their_share_of_the_time(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    inst = make_instance(**TWO)
-    data = InstanceData(inst)
-    start = [row(inst, "EE.EE"), row(inst, "LL.LL")]
+    inst, data, start = _two()
     monkeypatch.setattr(search, "RINS_VERTEX_SHARE", 0.0)
     state = Incumbent(data, start, evaluate(inst, start).objective)
     *_, relax = search._colgen(data, state, Clock(20.0), 2, None)
@@ -284,9 +280,7 @@ def test_colgen_step_makes_vertices_of_a_converged_lp_within_their_share_of_the_
 def test_integer_master_takes_its_share_up_to_colgen_ip_max(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    inst = make_instance(**TWO)
-    data = InstanceData(inst)
-    start = [row(inst, "EE.EE"), row(inst, "LL.LL")]
+    inst, data, start = _two()
     limits: list[float] = []
     integer = ColumnGeneration.integer
 
@@ -380,9 +374,7 @@ def test_search_aims_by_the_guide_only_after_column_generation(
 
 
 def test_reduced_neighbourhood_picks_the_employees_of_largest_excess() -> None:
-    inst = make_instance(**TWO)
-    data = InstanceData(inst)
-    start = [row(inst, "EE.EE"), row(inst, "LL.LL")]
+    inst, data, start = _two()
     state = Incumbent(data, start, evaluate(inst, start).objective)
     duals = {(d, t): 0.0 for d in range(5) for t in range(2)}
     # A's schedule costs 8 (two late requests broken), their best; B's costs 0, 3
@@ -428,9 +420,7 @@ def test_search_stops_at_the_lp_bound(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_relaxation_is_the_lp_by_cell() -> None:
-    inst = make_instance(**TWO)
-    data = InstanceData(inst)
-    start = [row(inst, "EE.EE"), row(inst, "LL.LL")]
+    inst, data, start = _two()
     cg = ColumnGeneration(data, start)
     # One column per employee: the LP is that roster, cell by cell.
     relax = cg.relaxation()
