@@ -13,7 +13,7 @@ import pytest
 from ortools.linear_solver import pywraplp
 from ortools.sat.python import cp_model
 
-from solver.curtois import search
+from solver.curtois import colgen, search
 from solver.curtois.colgen import SCALE, ColumnGeneration, Guide, Relaxation
 from solver.curtois.incumbent import Incumbent
 from solver.curtois.instance import OFF, Instance, Roster, parse_instance
@@ -118,6 +118,31 @@ def test_lagrangian_bound_holds_in_every_round() -> None:
             bounds.append(cg.bound)
     # It only rises, starts far below (the start's duals are poor) and ends tight.
     assert bounds == sorted(bounds) and bounds[0] < bounds[-1] == optimum
+
+
+def test_lp_is_solved_once_every_pricing_is_proven_at_its_own_duals(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    inst, data, start = _two()
+    # Reduced costs in whole units: each employee's pricing bound may lie up to
+    # H * 0.5 below their optimum, so the Lagrangian bound ends below the LP.
+    monkeypatch.setattr(colgen, "SCALE", 1)
+    cg = ColumnGeneration(data, start)
+    assert cg.run(time.monotonic() + 20, workers=2)
+    assert cg.value == _optimum(inst)  # this LP is integral
+    assert cg.bound is not None and cg.bound < cg.value
+    # Not proven when a pricing was not solved to optimality.
+    price = ColumnGeneration._price
+
+    def unproven(self: ColumnGeneration, *args: Any, **kwargs: Any) -> Any:
+        found = price(self, *args, **kwargs)
+        found.proven = False
+        return found
+
+    monkeypatch.setattr(ColumnGeneration, "_price", unproven)
+    cg = ColumnGeneration(data, start)
+    assert not cg.run(time.monotonic() + 20, workers=2)
+    assert cg.value == _optimum(inst)
 
 
 def test_master_lp_retries_without_presolve_when_glop_fails() -> None:

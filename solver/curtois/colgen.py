@@ -317,7 +317,8 @@ class ColumnGeneration:
         against the LP's own.  Every schedule CP-SAT finds on the way that has a
         negative reduced cost at the LP's duals joins.  Each round's pricing bounds
         give a Lagrangian lower bound; the best is :attr:`lower`.  Returns how many
-        columns were added; :attr:`converged` is set once the bound meets the LP.
+        columns were added; :attr:`converged` is set once the bound meets the LP,
+        or once no column joins at the LP's own duals with every pricing proven.
         """
         if not self.solve_lp():
             return 0
@@ -335,9 +336,11 @@ class ColumnGeneration:
             return self._price(e, duals, hints[e], e, deadline - time.monotonic())
 
         added = 0
+        proven = True
         lower = sum(self._need[k][0] * v for k, v in duals.items())
         for e, found in enumerate(pool.map(price, range(self.data.E))):
             lower += found.lower
+            proven = proven and found.proven
             for row in found.rows:
                 reduced = self.request_cost(e, row) - _worked(lp_duals, row) - mu[e]
                 if reduced < -1e-6 and self.add(e, row):
@@ -345,8 +348,11 @@ class ColumnGeneration:
         if lower > self.lower and not self.fixed:  # a dive's bounds hold for its fixes only
             self.lower, self._centre = lower, duals
         self._misprice = added == 0 and duals is not lp_duals
+        # At the LP's own duals, pricing proven optimal for everyone and no column
+        # added: the LP is solved, up to the pricing's rounding (``H * 0.5 / SCALE``
+        # an employee), which may leave the bound that much below it.
         self.converged = math.ceil(self.lower - 1e-6) >= math.ceil(self.value - 1e-6) or (
-            added == 0 and duals is lp_duals and self.lower >= self.value - 1e-3
+            added == 0 and duals is lp_duals and (proven or self.lower >= self.value - 1e-3)
         )
         return added
 
