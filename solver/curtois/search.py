@@ -533,7 +533,13 @@ COLGEN_CELLS_PER_SECOND = 24
 #: without (1,559 and 1,766 on the current one, seeds 0-1).  12 (60 employees)
 #: converges in 24 s.
 COLGEN_STAFF = 60
-COLGEN_SHARE = 0.3
+#: Share of the time left that column generation may take.  On 19 (600 s) its LP
+#: converged at 3,147.5 after 293-294 s (seeds 0-1, from a quicker construction) and
+#: the runs ended at 3,157 and 3,156 (0.25 and 0.22 %); with 0.3 it stopped at
+#: 3,179-3,185 and the runs ended at 3,170-3,199.  The others converge within 0.3
+#: (15 and 18 in 86 and 68 s at 600 s, 1-7 and 9-11 at 60 s), but for 8 at 60 s
+#: (stopped at 17.6 s, LP 1,296.8; converges at about 25 s).
+COLGEN_SHARE = 0.6
 COLGEN_IP_SHARE = 0.15
 #: Seconds the integer master may take at most.  At 60 s (about 8 s for the share)
 #: its roster is the LNS's start and pays: instance 10 reached its optimum at 23 and
