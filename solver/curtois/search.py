@@ -533,12 +533,13 @@ COLGEN_CELLS_PER_SECOND = 24
 #: without (1,559 and 1,766 on the current one, seeds 0-1).  12 (60 employees)
 #: converges in 24 s.
 COLGEN_STAFF = 60
-#: Share of the time left that column generation may take.  On 19 (600 s) its LP
-#: converged at 3,147.5 after 293-294 s (seeds 0-1, from a quicker construction) and
-#: the runs ended at 3,157 and 3,156 (0.25 and 0.22 %); with 0.3 it stopped at
-#: 3,179-3,185 and the runs ended at 3,170-3,199.  The others converge within 0.3
-#: (15 and 18 in 86 and 68 s at 600 s, 1-7 and 9-11 at 60 s), but for 8 at 60 s
-#: (stopped at 17.6 s, LP 1,296.8; converges at about 25 s).
+#: Share of the time left that column generation may take.  On 19 (600 s, seeds 0-1,
+#: noise 1) its LP converged at 3,147.5 after 329 and 308 s and the runs ended at
+#: 3,162 and 3,159 (0.41 and 0.32 %); with 0.3 it stopped at 3,179-3,185 and the
+#: runs ended at 3,170-3,225.  The others converge within 0.3 (15 and 18 in 86 and
+#: 68 s at 600 s, 1-7 and 9-11 at 60 s), but for 8 at 60 s: it stopped at 17.6 s
+#: (LP 1,296.8) and now converges in 23-28 s, and ends in its two modes as before
+#: (1,303, 1,400 and 1,303 on seeds 0-2).
 COLGEN_SHARE = 0.6
 COLGEN_IP_SHARE = 0.15
 #: Seconds the integer master may take at most.  At 60 s (about 8 s for the share)
@@ -582,16 +583,17 @@ RINS_SHARE = 0.3
 #: on 6 its roster agrees with it wherever it is integral.  60 s, seeds 0-2: 6 at
 #: 1,950, its optimum, on all three (at 28, 60 and 24 s; 1,951-1,952 with one
 #: vertex); 9 and 10 still at their optima.  (Before the gate below, which leaves
-#: it out, 8 ended at 1,399 and 1,306.)
+#: it out, 8 ended at 1,399 and 1,306.)  A noise of 3 rather than 1 brought 7 to its
+#: optimum, 1,056, on seeds 0, 1 and 3 (at 40-46 s; 1,057 on seed 2), where noise 1
+#: and noise 5 ended at 1,057-1,058 on every seed tried; 6 still reached its
+#: optimum on seeds 0-2 (at 36, 15 and 39 s), and 5, 9, 10 and 11 theirs.
 RINS_VERTICES = 32
-RINS_NOISE = 1.0
+RINS_NOISE = 3.0
 #: ... for at most this share of the time left: on 19 (4,617 columns) the 32 took
-#: 22 s, on 6-10 at 60 s 0.2-2.4 s.  Only once column generation converged (6, 7,
-#: 9, 10; not 8, 19 in these runs): the vertices of a master that has not are not
-#: the LP's.  On 19 (600 s, seed 0, master stopped at 3,165.9) the run with them
-#: ended at 3,269 (3.81 %), the same code without them at 3,175 (0.83 %).  7 (LP
-#: 1,054.1, converged once the pricing's rounding is allowed for) ended at 1,058,
-#: 1,057 and 1,057 with them (seeds 0-2), as without.
+#: 22 s, on 6-10 at 60 s 0.2-2.4 s.  Only once column generation converged: the
+#: vertices of a master that has not are not the LP's.  On 19 (600 s, seed 0, master
+#: stopped at 3,165.9) the run with them ended at 3,269 (3.81 %), the same code
+#: without them at 3,175 (0.83 %).  (19 now converges: :data:`COLGEN_SHARE`.)
 RINS_VERTEX_SHARE = 0.05
 
 
