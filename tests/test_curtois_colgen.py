@@ -291,15 +291,32 @@ def test_colgen_step_makes_vertices_of_a_converged_lp_within_their_share_of_the_
 ) -> None:
     inst, data, start = _two()
     monkeypatch.setattr(search, "RINS_VERTEX_SHARE", 0.0)
+    fixed_solves: list[float] = []
+    real = search._fixed_solve
+
+    def spy(*args: Any) -> Incumbent:
+        fixed_solves.append(args[4])
+        return real(*args)
+
+    monkeypatch.setattr(search, "_fixed_solve", spy)
     state = Incumbent(data, start, evaluate(inst, start).objective)
+    # TWO's 10 cells are below FIX_CELLS: no LP-fixed solve.
     *_, relax = search._colgen(data, state, Clock(20.0), 2, None)
-    assert len(relax) == 1  # the LP's own solution only
+    assert len(relax) == 1 and not fixed_solves  # the LP's own solution only
+    # At FIX_CELLS, the LP-fixed solve within its share of the time left ...
+    monkeypatch.setattr(search, "FIX_CELLS", 10)
+    *_, relax = search._colgen(data, state, Clock(20.0), 2, None)
+    assert len(fixed_solves) == 1
+    assert search.FIX_SHARE * 19 < fixed_solves[0] <= search.FIX_SHARE * 20
+    # ... and up to FIX_MAX.
+    search._colgen(data, state, Clock(1000.0), 2, None)
+    assert fixed_solves[1] == search.FIX_MAX < search.FIX_SHARE * 999
     # Time enough, but column generation did not converge: its master's vertices
-    # are not the LP's.
+    # are not the LP's, nor are its cells worth fixing.
     monkeypatch.setattr(search, "RINS_VERTEX_SHARE", 0.05)
     monkeypatch.setattr(ColumnGeneration, "run", lambda self, deadline, workers: False)
     *_, relax = search._colgen(data, state, Clock(20.0), 2, None)
-    assert len(relax) == 1
+    assert len(relax) == 1 and len(fixed_solves) == 2
 
 
 def test_integer_master_takes_its_share_up_to_colgen_ip_max(
@@ -314,6 +331,9 @@ def test_integer_master_takes_its_share_up_to_colgen_ip_max(
         return integer(self, roster, obj, limit)
 
     monkeypatch.setattr(ColumnGeneration, "integer", spy)
+    # The LP-fixed solve (were TWO big enough) would reach the optimum first and
+    # skip the master.
+    monkeypatch.setattr(search, "FIX_CELLS", 11)
     for seconds in (20.0, 1000.0):
         state = Incumbent(data, start, evaluate(inst, start).objective)
         new, _, _, _ = search._colgen(data, state, Clock(seconds), 2, None)
@@ -560,3 +580,81 @@ def test_rins_steps_with_kept_cells_prove_nothing(monkeypatch: pytest.MonkeyPatc
         assert steps[-1] == (True, False) and state.obj == _optimum(inst)
     else:
         assert stats["iterations"] == len(steps) > 20
+
+
+def _split_relaxation(
+    inst: Instance, lp: Roster, shares: dict[tuple[int, int], float]
+) -> Relaxation:
+    """The roster ``lp`` as an LP solution, with cell (e, d) given only ``shares[(e, d)]``
+    of its value (the rest of its weight on the day off, or on shift 0 if it is off)."""
+    share: list[list[dict[int, float]]] = []
+    for e, r in enumerate(lp):
+        share.append([])
+        for d, s in enumerate(r):
+            x = shares.get((e, d), 1.0)
+            cell = {s: x}
+            if x < 1:
+                cell[OFF if s != OFF else 0] = 1 - x
+            share[-1].append(cell)
+    return Relaxation(share)
+
+
+def _fixed(relax: Relaxation, agreement: float) -> list[tuple[int, int, int]]:
+    return [
+        (e, d, max(cell.items(), key=lambda item: item[1])[0])
+        for e, cells in enumerate(relax.share)
+        for d, cell in enumerate(cells)
+        if max(cell.values()) >= agreement
+    ]
+
+
+def test_lp_fixed_solve_keeps_what_the_lp_agrees_on_and_solves_the_rest(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    inst, data, state, _ = _two_state()
+    lp = [row(inst, "EE.EE"), row(inst, "LL.LL")]
+    # The LP is sure of nothing on days 0-1; of everything else at 0.75 or more.
+    shares = {(e, d): 0.5 for e in range(2) for d in (0, 1)} | {(0, 3): 0.75, (1, 4): 0.95}
+    relax = _split_relaxation(inst, lp, shares)
+    monkeypatch.setattr(search, "FIX_AGREEMENTS", (0.7,))
+    new = search._fixed_solve(data, state, relax, None, 10.0, 2, None, Clock(10.0))
+    fixed = _fixed(relax, 0.7)
+    assert len(fixed) == 6
+    assert all(new.roster[e][d] == s for e, d, s in fixed)
+    # The best roster with those cells fixed (brute force), or the incumbent if
+    # that is better.
+    rows = [
+        [r for r in _rows(inst, e) if all(r[d] == s for e2, d, s in fixed if e2 == e)]
+        for e in range(2)
+    ]
+    best = min(evaluate(inst, list(r)).objective for r in itertools.product(*rows))
+    assert new.obj == evaluate(inst, new.roster).objective == min(best, state.obj)
+    assert best < state.obj  # so the solve found it
+
+
+def test_lp_fixed_solve_frees_more_cells_each_time_it_proves_the_rest(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    inst, data, state, _ = _two_state()
+    lp = [row(inst, "EE.EE"), row(inst, "LL.LL")]
+    relax = _split_relaxation(inst, lp, {(0, 0): 0.75, (0, 1): 0.85, (1, 4): 0.95})
+    monkeypatch.setattr(search, "FIX_AGREEMENTS", (0.7, 0.8, 0.9))
+    fixed_counts: list[int] = []
+    real = search._keep
+
+    def spy(data: InstanceData, sub: Any, cells: list[tuple[int, int, int]]) -> None:
+        fixed_counts.append(len(cells))
+        real(data, sub, cells)
+
+    monkeypatch.setattr(search, "_keep", spy)
+    # No bound: each solve proves its rest optimal, so the next frees more.
+    search._fixed_solve(data, state, relax, None, 10.0, 2, None, Clock(10.0))
+    assert fixed_counts == [10, 9, 8]
+    # At a bound the first solve reaches (every cell fixed: the LP's roster), it
+    # stops there.
+    fixed_counts.clear()
+    bound = evaluate(inst, lp).objective
+    state = _two_state()[2]
+    assert bound < state.obj
+    done = search._fixed_solve(data, state, relax, bound, 10.0, 2, None, Clock(10.0))
+    assert done.roster == lp and fixed_counts == [10]

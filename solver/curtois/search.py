@@ -23,8 +23,10 @@ Strategy
 3. *Column generation* (:mod:`solver.curtois.colgen`), once, on instances of at
    most :data:`COLGEN_CELLS` days × employees (fewer on short time limits) and
    :data:`COLGEN_STAFF` employees: an LP over whole schedules per employee, priced
-   by each employee's own CP-SAT model against the cover duals, then a
-   set-partitioning MIP over the schedules found.
+   by each employee's own CP-SAT model against the cover duals; then, on rosters
+   of :data:`FIX_CELLS` or more, CP-SAT on the whole roster with the cells the LP
+   agrees on fixed (12 at 60 s: 4,040, its optimum, where the MIP found nothing);
+   then a set-partitioning MIP over the schedules found.
    The LNS starts from its roster, in a basin the LNS does not reach on its own
    (instance 5: 1,143-1,145 at 60 s where about half the runs stopped at 1,236;
    19: 3,167 at 600 s where it ended at 3,361-3,583), and stops at its
@@ -521,10 +523,13 @@ SPLIT_WEEKENDS_FROM = 182
 #: 13 the LP reaches 1,348.0, the best known, in 175 s, yet the roster ended at 1,766,
 #: within its spread without (1,530-1,806): the integer master finds nothing there.
 COLGEN_CELLS = 3_400
-#: ... and up to this many days × employees per second of the time limit: on 12
-#: (1,680 cells) at 60 s it took a quarter of the time and ended worse, 4,953 and
-#: 4,837 on seeds 0-1 against 4,607 and 4,411 without it; 11 (1,400) at 60 s gained.
-COLGEN_CELLS_PER_SECOND = 24
+#: ... and up to this many days × employees per second of the time limit: 1,680 at
+#: 60 s, so 1-12.  12 (1,680 cells) used to be left out at 60 s: the first version
+#: took a quarter of the time and ended worse (4,953 and 4,837 on seeds 0-1, 4,607
+#: and 4,411 without it), and as late as session 23 it ended at 5,008 (4,309
+#: without).  Its LP now converges in 25-28 s at 4,040 and the LP-fixed solve
+#: (:data:`FIX_CELLS`) makes a roster of it.
+COLGEN_CELLS_PER_SECOND = 28
 #: ... and with at most this many employees.  Each round prices every employee, and
 #: the LP of many interchangeable employees ends fractional: on 13 (120 employees,
 #: 3,360 cells) it took 175-290 s to reach 1,348, fractional for 117-118 of them,
@@ -595,6 +600,24 @@ RINS_NOISE = 3.0
 #: stopped at 3,165.9) the run with them ended at 3,269 (3.81 %), the same code
 #: without them at 3,175 (0.83 %).  (19 now converges: :data:`COLGEN_SHARE`.)
 RINS_VERTEX_SHARE = 0.05
+
+#: Once column generation converged, on rosters of at least :data:`FIX_CELLS` days
+#: × employees, CP-SAT solves the whole roster (every worker) with each cell the LP
+#: gives at least the first of :data:`FIX_AGREEMENTS` of one value fixed to it,
+#: hinted with the incumbent, before the integer master (:func:`_fixed_solve`);
+#: each time it proves the rest optimal, again with the next, fewer cells fixed.
+#: At most :data:`FIX_SHARE` of the time left, and :data:`FIX_MAX` seconds.  On 12
+#: at 60 s (LP converged at 26-28 s at 4,040, its optimum; the integer master's
+#: best was the constructed roster, about 10,300) the first solve reached 4,040 on
+#: 3 of 12 runs and they ended at 4,040 on 7 (4,041 on 4, 4,241 once), where the LNS
+#: alone ended at 4,162 from column generation, 4,309 without it.  On 9-11 it
+#: reaches the optimum itself, sooner (10 at 12-14 s, 11 at 10-13 s, seeds 0-1).
+#: On 7 it cost the LNS its time: 1,057 on seeds 0-3 (1,056 on three of them
+#: without), hence the size gate.
+FIX_CELLS = 1_000
+FIX_AGREEMENTS = (0.7, 0.8, 0.9)
+FIX_SHARE = 0.3
+FIX_MAX = 20.0
 
 
 class _Adaptive:
@@ -773,6 +796,11 @@ def _colgen(
         relax.append(cg.perturbed(noise, RINS_NOISE))
     if log:
         log(f"{clock.elapsed():7.1f}s  {len(relax)} LP solutions for RINS")
+    if converged and relax[0] is not None and data.E * data.H >= FIX_CELLS:
+        limit = min(FIX_MAX, FIX_SHARE * clock.left())
+        state = _fixed_solve(data, state, relax[0], cg.bound, limit, workers, log, clock)
+        if cg.bound is not None and state.obj <= cg.bound:
+            return state, cg.bound, guide, [r for r in relax if r is not None]
     limit = min(COLGEN_IP_MAX, COLGEN_IP_SHARE * clock.left())
     roster, obj = cg.integer(state.roster, state.obj, limit)
     if obj < state.obj:
@@ -780,6 +808,67 @@ def _colgen(
             log(f"{clock.elapsed():7.1f}s  integer master objective {obj}")
         state = Incumbent(data, roster, obj)
     return state, cg.bound, guide, [r for r in relax if r is not None]
+
+
+class _StopAt(cp_model.CpSolverSolutionCallback):
+    """Stops CP-SAT once its objective reaches ``at``."""
+
+    def __init__(self, at: float) -> None:
+        super().__init__()
+        self.at = at
+
+    def on_solution_callback(self) -> None:
+        if self.objective_value <= self.at:
+            self.stop_search()
+
+
+def _fixed_solve(
+    data: InstanceData,
+    state: Incumbent,
+    relax: Relaxation,
+    bound: int | None,
+    limit: float,
+    workers: int,
+    log: LogFn | None,
+    clock: Clock,
+) -> Incumbent:
+    """The whole roster re-solved with the cells the LP nearly agrees on fixed.
+
+    Every cell whose value has at least the first of :data:`FIX_AGREEMENTS` of the
+    LP's weight is fixed to it; CP-SAT (``workers`` threads) solves the rest, hinted
+    with the incumbent, until it reaches ``bound`` or ``limit`` seconds have passed.
+    When it proves the rest optimal sooner, again with the next threshold (fewer
+    cells fixed).  Returns the best roster as an incumbent.
+    """
+    deadline = time.monotonic() + limit
+    for agreement in FIX_AGREEMENTS:
+        if time.monotonic() >= deadline:
+            break
+        sub = build_submodel(data, state.roster, range(data.E), 0, data.H)
+        fixed = []
+        for e in range(data.E):
+            for d in range(data.H):
+                s, x = max(relax.share[e][d].items(), key=lambda item: item[1])
+                if x >= agreement:
+                    fixed.append((e, d, s))
+        _keep(data, sub, fixed)
+        solver = _solver(deadline - time.monotonic(), 0, workers)
+        # The sub-model's objective is the roster's, less the terms it leaves out.
+        at = -1 if bound is None else bound - state.obj + sub.incumbent_value
+        status = solver.solve(sub.model, _StopAt(at))
+        if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            roster = sub.extract(solver, state.roster)
+            obj = evaluate(data.inst, roster).objective
+            if log:
+                log(
+                    f"{clock.elapsed():7.1f}s  LP-fixed solve ({len(fixed)} of"
+                    f" {data.E * data.H} cells fixed) objective {obj}"
+                )
+            if obj < state.obj:
+                state = Incumbent(data, roster, obj)
+        if status != cp_model.OPTIMAL or (bound is not None and state.obj <= bound):
+            break
+    return state
 
 
 def solve(
