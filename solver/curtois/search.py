@@ -57,6 +57,7 @@ The returned roster is always re-checked with :mod:`solver.curtois.validate`.
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 import time
@@ -527,7 +528,7 @@ COLGEN_CELLS = 3_400
 #: 60 s, so 1-12.  12 (1,680 cells) used to be left out at 60 s: the first version
 #: took a quarter of the time and ended worse (4,953 and 4,837 on seeds 0-1, 4,607
 #: and 4,411 without it), and as late as session 23 it ended at 5,008 (4,309
-#: without).  Its LP now converges in 25-28 s at 4,040 and the LP-fixed solve
+#: without).  Its LP now converges in 25-30 s at 4,040 and the LP-fixed solve
 #: (:data:`FIX_CELLS`) makes a roster of it.
 COLGEN_CELLS_PER_SECOND = 28
 #: ... and with at most this many employees.  Each round prices every employee, and
@@ -607,7 +608,7 @@ RINS_VERTEX_SHARE = 0.05
 #: hinted with the incumbent, before the integer master (:func:`_fixed_solve`);
 #: each time it proves the rest optimal, again with the next, fewer cells fixed.
 #: At most :data:`FIX_SHARE` of the time left, and :data:`FIX_MAX` seconds.  On 12
-#: at 60 s (LP converged at 26-28 s at 4,040, its optimum; the integer master's
+#: at 60 s (LP converged at 25-30 s at 4,040, its optimum; the integer master's
 #: best was the constructed roster, about 10,300) the first solve reached 4,040 on
 #: 3 of 12 runs and they ended at 4,040 on 7 (4,041 on 4, 4,241 once), where the LNS
 #: alone ended at 4,162 from column generation, 4,309 without it.  On 9-11 it
@@ -763,7 +764,9 @@ def _colgen(
     workers: int,
     log: LogFn | None,
 ) -> tuple[Incumbent, int | None, Guide | None, list[Relaxation]]:
-    """Column generation from ``state``'s roster, then its integer master.
+    """Column generation from ``state``'s roster, then (on rosters of
+    :data:`FIX_CELLS` or more, once it converged) :func:`_fixed_solve`, then its
+    integer master unless that solve reached the bound.
 
     Returns the best roster as a new incumbent, the Lagrangian lower bound of
     column generation and its :class:`~solver.curtois.colgen.Guide` (both ``None``
@@ -854,7 +857,7 @@ def _fixed_solve(
         _keep(data, sub, fixed)
         solver = _solver(deadline - time.monotonic(), 0, workers)
         # The sub-model's objective is the roster's, less the terms it leaves out.
-        at = -1 if bound is None else bound - state.obj + sub.incumbent_value
+        at = -math.inf if bound is None else bound - state.obj + sub.incumbent_value
         status = solver.solve(sub.model, _StopAt(at))
         if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             roster = sub.extract(solver, state.roster)
