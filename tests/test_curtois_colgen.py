@@ -619,7 +619,7 @@ def test_lp_fixed_solve_keeps_what_the_lp_agrees_on_and_solves_the_rest(
     monkeypatch.setattr(search, "FIX_AGREEMENTS", (0.7,))
     new = search._fixed_solve(data, state, relax, None, 10.0, 2, None, Clock(10.0))
     fixed = _fixed(relax, 0.7)
-    assert len(fixed) == 6
+    assert len(fixed) == 6 and relax.settled(0.7) == fixed
     assert all(new.roster[e][d] == s for e, d, s in fixed)
     # The best roster with those cells fixed (brute force), or the incumbent if
     # that is better.

@@ -848,12 +848,7 @@ def _fixed_solve(
         if time.monotonic() >= deadline:
             break
         sub = build_submodel(data, state.roster, range(data.E), 0, data.H)
-        fixed = []
-        for e in range(data.E):
-            for d in range(data.H):
-                s, x = max(relax.share[e][d].items(), key=lambda item: item[1])
-                if x >= agreement:
-                    fixed.append((e, d, s))
+        fixed = relax.settled(agreement)
         _keep(data, sub, fixed)
         solver = _solver(deadline - time.monotonic(), 0, workers)
         # The sub-model's objective is the roster's, less the terms it leaves out.
