@@ -802,14 +802,13 @@ def _colgen(
     if converged and relax[0] is not None and data.E * data.H >= FIX_CELLS:
         limit = min(FIX_MAX, FIX_SHARE * clock.left())
         state = _fixed_solve(data, state, relax[0], cg.bound, limit, workers, log, clock)
-        if cg.bound is not None and state.obj <= cg.bound:
-            return state, cg.bound, guide, [r for r in relax if r is not None]
-    limit = min(COLGEN_IP_MAX, COLGEN_IP_SHARE * clock.left())
-    roster, obj = cg.integer(state.roster, state.obj, limit)
-    if obj < state.obj:
-        if log:
-            log(f"{clock.elapsed():7.1f}s  integer master objective {obj}")
-        state = Incumbent(data, roster, obj)
+    if cg.bound is None or state.obj > cg.bound:
+        limit = min(COLGEN_IP_MAX, COLGEN_IP_SHARE * clock.left())
+        roster, obj = cg.integer(state.roster, state.obj, limit)
+        if obj < state.obj:
+            if log:
+                log(f"{clock.elapsed():7.1f}s  integer master objective {obj}")
+            state = Incumbent(data, roster, obj)
     return state, cg.bound, guide, [r for r in relax if r is not None]
 
 
