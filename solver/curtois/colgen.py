@@ -127,15 +127,17 @@ class Relaxation:
         """The LP's share of employee ``e`` working ``s`` (or ``OFF``) on day ``d``."""
         return self.share[e][d].get(s, 0.0)
 
-    def settled(self, agreement: float) -> list[tuple[int, int, int]]:
-        """Every cell with one value of at least ``agreement`` of the LP's weight,
-        as (employee, day, value)."""
+    def pattern(self, agreement: float) -> list[tuple[int, int, bool]]:
+        """Every cell where working (any shift) or the day off has at least
+        ``agreement`` of the LP's weight, as (employee, day, works)."""
         out = []
         for e, cells in enumerate(self.share):
             for d, cell in enumerate(cells):
-                s, x = max(cell.items(), key=lambda item: item[1])
-                if x >= agreement:
-                    out.append((e, d, s))
+                off = cell.get(OFF, 0.0)
+                if off >= agreement:
+                    out.append((e, d, False))
+                elif sum(cell.values()) - off >= agreement:
+                    out.append((e, d, True))
         return out
 
     def schedule(self, e: int) -> list[int] | None:

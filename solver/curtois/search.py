@@ -470,6 +470,18 @@ def _keep(data: InstanceData, sub: SubModel, cells: list[tuple[int, int, int]]) 
                 sub.model.add(v == int(t == s))
 
 
+def _keep_pattern(data: InstanceData, sub: SubModel, cells: list[tuple[int, int, bool]]) -> None:
+    """Fix whether each (employee, day, works) of ``cells`` works in ``sub``, not
+    the shift."""
+    for e, d, works in cells:
+        xs = [v for t in range(data.S) if (v := sub.x.get((e, d, t))) is not None]
+        if works:
+            sub.model.add_exactly_one(xs)
+        else:
+            for v in xs:
+                sub.model.add(v == 0)
+
+
 #: The RINS operator (:func:`_rins_cells`): cells where the incumbent and column
 #: generation's LP disagree.  Only after column generation ran.
 RINS = ("rins", "lp")
@@ -603,22 +615,26 @@ RINS_NOISE = 3.0
 RINS_VERTEX_SHARE = 0.05
 
 #: Once column generation converged, on rosters of at least :data:`FIX_CELLS` days
-#: × employees, CP-SAT solves the whole roster (every worker) with each cell the LP
-#: gives at least the first of :data:`FIX_AGREEMENTS` of one value fixed to it,
-#: hinted with the incumbent, before the integer master (:func:`_fixed_solve`);
-#: each time it proves the rest optimal, again with the next, fewer cells fixed.
-#: At most :data:`FIX_SHARE` of the time left, and :data:`FIX_MAX` seconds.  On 12
-#: at 60 s (LP converged at 25-30 s at 4,040, its optimum; the integer master's
-#: best was the constructed roster, about 10,300) the first solve reached 4,040 on
-#: 3 of 12 runs and they ended at 4,040 on 7 (4,041 on 4, 4,241 once), where the LNS
-#: alone ended at 4,162 from column generation, 4,309 without it.  On 9-11 it
-#: reaches the optimum itself, sooner (10 at 12-14 s, 11 at 10-13 s, seeds 0-1).
-#: On 7 it cost the LNS its time: 1,057 on seeds 0-3 (1,056 on three of them
-#: without), hence the size gate.
+#: × employees, CP-SAT solves the whole roster (every worker) with whether each
+#: employee works each day fixed wherever the LP gives working, or the day off, at
+#: least a threshold of its weight (the shifts stay free), hinted with the
+#: incumbent, before the integer master (:func:`_fixed_solve`): each of
+#: :data:`FIX_AGREEMENTS` in turn, with an equal share of the time left, until the
+#: roster reaches the Lagrangian bound.  At most :data:`FIX_SHARE` of the time
+#: left, and :data:`FIX_MAX` seconds.  On 12 at 60 s (LP converged at 25-30 s at
+#: 4,040, its optimum; the integer master's best was the constructed roster, about
+#: 10,300), on twelve saved LPs, 12 s each: fixing the pattern at 0.8 reached 4,040
+#: on 7, at 0.85 on 6, at 0.75 on 6, at 0.7 on 3, and one of 0.8, 0.85 and 0.75 on
+#: 11; fixing cells at one shift (the first version, 0.7) on 2 of 6.  In the search
+#: 12 ended at 4,040 on 7 of seeds 0-9 (4,041 otherwise; the first version: 7 of
+#: 12, 4,041 on 4 and 4,241 once), where the LNS alone ended at 4,162 from column
+#: generation, 4,309 without it.  On 10 and 11 it reaches the optimum itself, at
+#: 11 and 12.5 s.  On 7 (first version) it cost the LNS its time: 1,057 on seeds
+#: 0-3 (1,056 on three of them without), hence the size gate.
 FIX_CELLS = 1_000
-FIX_AGREEMENTS = (0.7, 0.8, 0.9)
-FIX_SHARE = 0.3
-FIX_MAX = 20.0
+FIX_AGREEMENTS = (0.8, 0.85, 0.75)
+FIX_SHARE = 0.75
+FIX_MAX = 30.0
 
 
 class _Adaptive:
@@ -836,20 +852,23 @@ def _fixed_solve(
 ) -> Incumbent:
     """The whole roster re-solved with the cells the LP nearly agrees on fixed.
 
-    Every cell whose value has at least the first of :data:`FIX_AGREEMENTS` of the
-    LP's weight is fixed to it; CP-SAT (``workers`` threads) solves the rest, hinted
-    with the incumbent, until it reaches ``bound`` or ``limit`` seconds have passed.
-    When it proves the rest optimal sooner, again with the next threshold (fewer
-    cells fixed).  Returns the best roster as an incumbent.
+    Whether each employee works each day (not the shift) is fixed wherever
+    working, or the day off, has at least the first of :data:`FIX_AGREEMENTS` of
+    the LP's weight; CP-SAT (``workers`` threads) solves the rest, hinted with the
+    incumbent, until it reaches ``bound`` or its share of ``limit`` seconds has
+    passed; then again with the next threshold, each of those left getting an equal
+    share of the time left.  Stops once the roster reaches ``bound``.  Returns the
+    best roster as an incumbent.
     """
     deadline = time.monotonic() + limit
-    for agreement in FIX_AGREEMENTS:
-        if time.monotonic() >= deadline:
+    for i, agreement in enumerate(FIX_AGREEMENTS):
+        left = deadline - time.monotonic()
+        if left <= 0 or (bound is not None and state.obj <= bound):
             break
         sub = build_submodel(data, state.roster, range(data.E), 0, data.H)
-        fixed = relax.settled(agreement)
-        _keep(data, sub, fixed)
-        solver = _solver(deadline - time.monotonic(), 0, workers)
+        fixed = relax.pattern(agreement)
+        _keep_pattern(data, sub, fixed)
+        solver = _solver(left / (len(FIX_AGREEMENTS) - i), 0, workers)
         # The sub-model's objective is the roster's, less the terms it leaves out.
         at = -math.inf if bound is None else bound - state.obj + sub.incumbent_value
         status = solver.solve(sub.model, _StopAt(at))
@@ -859,12 +878,10 @@ def _fixed_solve(
             if log:
                 log(
                     f"{clock.elapsed():7.1f}s  LP-fixed solve ({len(fixed)} of"
-                    f" {data.E * data.H} cells fixed) objective {obj}"
+                    f" {data.E * data.H} days fixed at {agreement}) objective {obj}"
                 )
             if obj < state.obj:
                 state = Incumbent(data, roster, obj)
-        if status != cp_model.OPTIMAL or (bound is not None and state.obj <= bound):
-            break
     return state
 
 
