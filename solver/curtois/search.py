@@ -24,8 +24,9 @@ Strategy
    most :data:`COLGEN_CELLS` days × employees (fewer on short time limits) and
    :data:`COLGEN_STAFF` employees: an LP over whole schedules per employee, priced
    by each employee's own CP-SAT model against the cover duals; then, on rosters
-   of :data:`FIX_CELLS` or more, CP-SAT on the whole roster with the cells the LP
-   agrees on fixed (12 at 60 s: 4,040, its optimum, where the MIP found nothing);
+   of :data:`FIX_CELLS` or more, CP-SAT on the whole roster with who works when
+   fixed where the LP agrees on it (12 at 60 s: 4,040, its optimum, where the MIP
+   found nothing);
    then a set-partitioning MIP over the schedules found.
    The LNS starts from its roster, in a basin the LNS does not reach on its own
    (instance 5: 1,143-1,145 at 60 s where about half the runs stopped at 1,236;
@@ -624,7 +625,7 @@ RINS_VERTEX_SHARE = 0.05
 #: left, and :data:`FIX_MAX` seconds.  On 12 at 60 s (LP converged at 25-30 s at
 #: 4,040, its optimum; the integer master's best was the constructed roster, about
 #: 10,300), on twelve saved LPs, 12 s each: fixing the pattern at 0.8 reached 4,040
-#: on 7, at 0.85 on 6, at 0.75 on 6, at 0.7 on 3, and one of 0.8, 0.85 and 0.75 on
+#: on 7, at 0.85 on 6, at 0.75 on 7, at 0.7 on 3, and one of 0.8, 0.85 and 0.75 on
 #: 11; fixing cells at one shift (the first version, 0.7) on 2 of 6.  In the search
 #: 12 ended at 4,040 on 7 of seeds 0-9 (4,041 otherwise; the first version: 7 of
 #: 12, 4,041 on 4 and 4,241 once), where the LNS alone ended at 4,162 from column
@@ -850,7 +851,7 @@ def _fixed_solve(
     log: LogFn | None,
     clock: Clock,
 ) -> Incumbent:
-    """The whole roster re-solved with the cells the LP nearly agrees on fixed.
+    """The whole roster re-solved with who works when fixed where the LP nearly agrees.
 
     Whether each employee works each day (not the shift) is fixed wherever
     working, or the day off, has at least the first of :data:`FIX_AGREEMENTS` of
