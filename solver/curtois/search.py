@@ -631,8 +631,9 @@ RINS_VERTEX_SHARE = 0.05
 #: 7 of 12, 4,041 on 4 and 4,241 once), where the LNS alone ended at 4,162 from
 #: column generation, 4,309 without it.  On 10, 11, 14 and 17 it reaches the
 #: optimum itself (11 and 12.5 s at 60 s; 25 and 52 s at 600 s), and 18 ended at
-#: its optimum, 4,459, for the first time (seed 0, 600 s).  On 7 (first version) it cost the LNS its time: 1,057 on seeds
-#: 0-3 (1,056 on three of them without), hence the size gate.
+#: its optimum, 4,459, for the first time (seed 0, 600 s).  On 7 (first version)
+#: it cost the LNS its time: 1,057 on seeds 0-3 (1,056 on three of them without),
+#: hence the size gate.
 FIX_CELLS = 1_000
 FIX_AGREEMENTS = (0.8, 0.85, 0.75)
 FIX_SHARE = 0.75
