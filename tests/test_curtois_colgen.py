@@ -689,3 +689,168 @@ def test_lp_fixed_solve_tries_each_threshold_in_turn_until_it_reaches_the_bound(
     assert bound < state.obj
     done = search._fixed_solve(data, state, relax, bound, 10.0, 2, None, Clock(10.0))
     assert done.obj <= bound and fixed_counts == [9]
+
+
+def test_lp_fixed_solve_with_rins_fixes_only_where_the_roster_agrees_with_the_lp(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    inst, data, state, relax = _two_state()  # the LP: EE.EE, LL.LL; the roster: LL.EE, LL.L.
+    monkeypatch.setattr(search, "FIX_AGREEMENTS", (0.8,))
+    kept: list[tuple[int, int, bool]] = []
+    real = search._keep_pattern
+
+    def spy(data: InstanceData, sub: Any, cells: list[tuple[int, int, bool]]) -> None:
+        kept.extend(cells)
+        real(data, sub, cells)
+
+    monkeypatch.setattr(search, "_keep_pattern", spy)
+    new = search._fixed_solve(data, state, relax, None, 10.0, 2, None, Clock(10.0), rins=True)
+    # B's day 4, worked in the LP and off in the roster, is left free.
+    assert kept == [c for c in relax.pattern(0.8) if c != (1, 4, True)]
+    rows = [
+        [r for r in _rows(inst, e) if all((r[d] != OFF) is w for e2, d, w in kept if e2 == e)]
+        for e in range(2)
+    ]
+    best = min(evaluate(inst, list(r)).objective for r in itertools.product(*rows))
+    assert new.obj == evaluate(inst, new.roster).objective == best < state.obj
+
+
+def _window_optimum(inst: Instance, start: Roster, lo: int, hi: int) -> int:
+    """The best roster that keeps ``start`` outside days ``lo..hi-1`` (brute force)."""
+    rows = [
+        [r for r in _rows(inst, e) if r[:lo] == start[e][:lo] and r[hi:] == start[e][hi:]]
+        for e in range(inst.num_staff)
+    ]
+    return min(evaluate(inst, list(r)).objective for r in itertools.product(*rows))
+
+
+@pytest.mark.parametrize("lo, hi", [(2, 5), (1, 4)])
+def test_window_columns_keep_the_other_days_and_bound_the_window(lo: int, hi: int) -> None:
+    inst, data, start = _two()
+    optimum = _window_optimum(inst, start, lo, hi)
+    cg = ColumnGeneration(data, start, lo, hi)
+    with ThreadPoolExecutor(2) as pool:
+        while not cg.converged:
+            added = cg.round(pool, time.monotonic() + 10)
+            assert added or cg._misprice or cg.converged
+            # The Lagrangian bound holds for every roster of the window, each round.
+            assert cg.bound is not None and cg.bound <= optimum
+    assert cg.bound == optimum
+    assert cg.value == pytest.approx(optimum)
+    for e, cols in enumerate(cg.columns):
+        assert len(cols) > 1  # pricing found schedules besides the start's
+        assert all(r[:lo] == start[e][:lo] and r[hi:] == start[e][hi:] for r, _ in cols)
+
+
+def test_window_step_reaches_the_window_optimum_and_keeps_the_other_days() -> None:
+    inst, data, start = _two()
+    state = Incumbent(data, start, evaluate(inst, start).objective)
+    # Days 2-4 hold a gain (208 to 200); days 1-3 none, and the step keeps the roster.
+    assert _window_optimum(inst, start, 2, 5) < state.obj == _window_optimum(inst, start, 1, 4)
+    same = search._window_step(data, state, Clock(20.0), 2, None, 1, 4)
+    assert same is state
+    new = search._window_step(data, state, Clock(20.0), 2, None, 2, 5)
+    assert new.obj == evaluate(inst, new.roster).objective == _window_optimum(inst, start, 2, 5)
+    assert [r[:2] for r in new.roster] == [r[:2] for r in start]
+
+
+class _FakeClock:
+    """A clock at ``now`` seconds of ``limit``."""
+
+    def __init__(self, limit: float) -> None:
+        self.limit, self.now = limit, 0.0
+
+    def elapsed(self) -> float:
+        return self.now
+
+    def left(self) -> float:
+        return self.limit - self.now
+
+
+def test_windows_sweep_the_horizon_and_are_due_when_the_lns_slows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(search, "WINDOW_PRIOR", 0.03)
+    data = InstanceData(make_instance(horizon=182))
+    clock = _FakeClock(600.0)
+    windows = search._Windows(data, clock, random.Random(0))  # type: ignore[arg-type]
+    assert windows.starts == [0, 28, 56, 84, 112, 126]
+    sweep = [windows.window() for _ in range(7)]
+    assert sorted(sweep[:6]) == [(lo, lo + 56) for lo in windows.starts]
+    assert sweep[6] == sweep[0]
+    # The span is 60 s.  The first window is due once the LNS's gain over the
+    # span, kept up for the time left, would be under 3 % of the objective.
+    clock.now = 300.0  # 3 % of 5,000 over the 300 s left: 0.5 a second
+    history = [(0.0, 9_000), (200.0, 5_000)]
+    assert windows.due(history, 0.0, 4_980)  # 20 in 60 s
+    assert not windows.due(history, 0.0, 4_960)  # 40 in 60 s
+    assert not windows.due(history, 250.0, 4_980)  # the LNS started 50 s ago
+    # Then windows and spells of the LNS alternate, each spell as long as the
+    # step before it, however fast the LNS goes.
+    windows.record(52.0)
+    clock.now = 350.0
+    assert not windows.due(history, 300.0, 4_000)
+    clock.now = 352.0
+    assert windows.due(history, 300.0, 4_000)
+    # Never in the last span of the time limit.
+    clock.now = 545.0
+    assert not windows.due(history, 400.0, 5_000)
+
+
+def test_lns_worker_stops_when_paused() -> None:
+    inst, data, start = _two()
+    state = Incumbent(data, start, evaluate(inst, start).objective)
+    stats = {"iterations": 0, "proven": 0}
+    pause = threading.Event()
+    pause.set()
+    args = (data, state, search._Adaptive(data), Clock(5.0), 0, None, threading.Event(), stats)
+    search._lns_worker(*args, [], None, pause=pause)
+    assert stats["iterations"] == 0
+    pause.clear()
+    search._lns_worker(*args, [], None, pause=pause)  # runs until it proves the optimum
+    assert stats["iterations"] > 0 and stats["proven"] == 1
+
+
+def test_search_pauses_the_lns_for_a_window_when_one_is_due(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    inst, data, start = _two()
+    monkeypatch.setattr(search, "construct", lambda *a: [r[:] for r in start])
+    monkeypatch.setattr(search, "WINDOW_DAYS", 2)  # at most half the 5 days
+    monkeypatch.setattr(search, "COLGEN_CELLS", 0)  # no column generation on the whole
+    monkeypatch.setattr(search, "WINDOW_POLL", 0.01)
+    monkeypatch.setattr(search._Windows, "window", lambda self: (2, 5))
+    # A window is due at the first check only.
+    checks: list[int] = []
+
+    def due(self: Any, *args: Any) -> bool:
+        checks.append(1)
+        return len(checks) == 1
+
+    monkeypatch.setattr(search._Windows, "due", due)
+    # LNS workers that do nothing but note whether they were paused.
+    spells: list[bool] = []
+
+    def worker(*args: Any, pause: threading.Event, **kwargs: Any) -> None:
+        time.sleep(0.05)
+        spells.append(pause.is_set())
+
+    monkeypatch.setattr(search, "_lns_worker", worker)
+    steps: list[tuple[int, int]] = []
+    real = search._window_step
+
+    def spy(*args: Any) -> Incumbent:
+        steps.append(args[-2:])
+        return real(*args)
+
+    monkeypatch.setattr(search, "_window_step", spy)
+    result = solve(inst, time_limit=5.0, workers=2, seed=0)
+    # Two workers paused, a window (days 2-4: 208 to 200), two more workers.
+    assert spells == [True, True, False, False] and steps == [(2, 5)]
+    assert result.objective == evaluate(inst, result.roster).objective == 200
+    # With more employees than COLGEN_STAFF, no windows.
+    monkeypatch.setattr(search, "COLGEN_STAFF", 1)
+    checks.clear()
+    spells.clear()
+    solve(inst, time_limit=1.0, workers=2, seed=0)
+    assert checks == [] and spells == [False, False]

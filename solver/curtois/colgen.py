@@ -18,6 +18,9 @@ choice of one whole schedule (a *column*) per employee:
 - the LP's solution, cell by cell (:class:`Relaxation`), tells the LNS where a
   roster and the LP disagree; with the columns' costs perturbed
   (:meth:`ColumnGeneration.perturbed`), so do other vertices of the LP;
+- on a *window* (``lo`` and ``hi``) only those days are priced and every column
+  keeps the roster's other days: column generation as one step of the LNS, on
+  instances too long for it on the whole roster;
 - a *dive* (:meth:`ColumnGeneration.dive`) fixes the cells the LP agrees on and
   re-prices until the LP is integral, and an integer *master* (SCIP, hinted with
   the incumbent, whose rows are columns) picks one column per employee.
@@ -73,14 +76,15 @@ class Pricing:
 class _Rows(cp_model.CpSolverSolutionCallback):
     """Collects every schedule CP-SAT finds while pricing (each improving)."""
 
-    def __init__(self, sub: SubModel, horizon: int) -> None:
+    def __init__(self, sub: SubModel, base: Sequence[int]) -> None:
         super().__init__()
         self.sub = sub
-        self.horizon = horizon
+        # The employee's row with the free days off: what the model does not choose.
+        self.base = [OFF if sub.lo <= d < sub.hi else s for d, s in enumerate(base)]
         self.rows: list[list[int]] = []
 
     def on_solution_callback(self) -> None:
-        row = [OFF] * self.horizon
+        row = self.base[:]
         for (_, d, s), v in self.sub.x.items():
             if self.boolean_value(v):
                 row[d] = s
@@ -177,10 +181,20 @@ def _cover_rows(
 
 
 class ColumnGeneration:
-    """Master LP over the columns found so far, and one pricing model per employee."""
+    """Master LP over the columns found so far, and one pricing model per employee.
 
-    def __init__(self, data: InstanceData, roster: Roster) -> None:
+    Pricing chooses days ``lo..hi-1`` (all by default); every column keeps
+    ``roster``'s other days, so the LP, its bound and its solution are those of
+    the window with the rest of the roster fixed.
+    """
+
+    def __init__(
+        self, data: InstanceData, roster: Roster, lo: int = 0, hi: int | None = None
+    ) -> None:
         self.data = data
+        #: Days ``lo..hi-1`` are priced; every column keeps ``roster``'s other days.
+        self.lo, self.hi = lo, data.H if hi is None else hi
+        self.base = [list(r) for r in roster]
         lp = pywraplp.Solver.CreateSolver("GLOP")
         if lp is None:  # pragma: no cover - GLOP ships with OR-Tools
             raise RuntimeError("OR-Tools was built without GLOP")
@@ -249,7 +263,7 @@ class ColumnGeneration:
         """Employee ``e``'s pricing model (built on first use)."""
         sub = self._pricing[e]
         if sub is None:
-            sub = build_submodel(self.data, [[OFF] * self.data.H] * self.data.E, [e], hint=False)
+            sub = build_submodel(self.data, self.base, [e], self.lo, self.hi, hint=False)
             self._pricing[e] = sub
         return sub
 
@@ -272,8 +286,14 @@ class ColumnGeneration:
         m = sub.model
         m.clear_objective()
         m.clear_hints()
-        # cost(row) - duals worked == constant + sum of the cells' coefficients.
-        constant = sum(w for d in range(data.H) for _, w in data.on_req.get((e, d), ()))
+        # cost(row) - duals worked == constant + sum of the cells' coefficients; the
+        # constant holds the fixed days' part and the free days' on-requests.
+        base = self.base[e]
+        constant: float = sum(
+            w for d in range(self.lo, self.hi) for _, w in data.on_req.get((e, d), ())
+        )
+        for d in (*range(self.lo), *range(self.hi, data.H)):
+            constant += data.cell_cost(e, d, base[d]) - duals.get((d, base[d]), 0.0)
         terms = []
         cheapest = [0.0] * data.H
         for (_, d, s), v in sub.x.items():
@@ -294,11 +314,11 @@ class ColumnGeneration:
         solver.parameters.num_workers = 1
         solver.parameters.random_seed = seed
         solver.parameters.linearization_level = 2
-        found = _Rows(sub, data.H)
+        found = _Rows(sub, base)
         status = solver.solve(m, found)
         if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             return Pricing([], trivial, False)
-        slack = data.H * 0.5 / SCALE
+        slack = (self.hi - self.lo) * 0.5 / SCALE  # per free day, one term rounded
         lower = max(trivial, constant + solver.best_objective_bound / SCALE - slack)
         return Pricing(found.rows, lower, status == cp_model.OPTIMAL)
 
@@ -362,8 +382,8 @@ class ColumnGeneration:
             self.lower, self._centre = lower, duals
         self._misprice = added == 0 and duals is not lp_duals
         # At the LP's own duals, pricing proven optimal for everyone and no column
-        # added: the LP is solved, up to the pricing's rounding (``H * 0.5 / SCALE``
-        # an employee), which may leave the bound that much below it.
+        # added: the LP is solved, up to the pricing's rounding (half a unit of
+        # ``SCALE`` per free day and employee), which may leave the bound that much below it.
         self.converged = math.ceil(self.lower - 1e-6) >= math.ceil(self.value - 1e-6) or (
             added == 0 and duals is lp_duals and (proven or self.lower >= self.value - 1e-3)
         )

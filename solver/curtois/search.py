@@ -45,6 +45,10 @@ Strategy
    plateaus; on horizons of :data:`SPLIT_WEEKENDS_FROM` days or more the drift is
    steered towards whole weekends (ties are broken against weekends worked on one
    day only, which waste a weekend day where weekends are the scarce resource).
+   Where column generation on the whole roster is out of reach but the staff is
+   small (20 and 22), once the LNS has slowed it takes turns with *window* steps
+   (:func:`_window_step`): column generation on :data:`WINDOW_DAYS` days of every
+   employee, the rest of the roster fixed, then the LP-fixed solve of those days.
 5. *Parallelism*: one LNS thread per worker, each sub-solve single-threaded with
    ``linearization_level=2`` (measured: far faster on these sub-models than the
    2-worker CP-SAT portfolio).  CP-SAT releases the GIL while solving.  Because
@@ -701,12 +705,13 @@ def _lns_worker(
     log: LogFn | None,
     guide: Guide | None = None,
     relax: Sequence[Relaxation] = (),
+    pause: threading.Event | None = None,
 ) -> None:
     rng = random.Random(seed)
     H, E = data.H, data.E
     sub_limit = SUB_LIMIT
     split = H >= SPLIT_WEEKENDS_FROM
-    while not stop.is_set() and clock.left() > 0.05:
+    while not stop.is_set() and clock.left() > 0.05 and not (pause and pause.is_set()):
         with state.lock:
             if target is not None and state.obj <= target:
                 stop.set()
@@ -852,8 +857,12 @@ def _fixed_solve(
     workers: int,
     log: LogFn | None,
     clock: Clock,
+    lo: int = 0,
+    hi: int | None = None,
+    rins: bool = False,
 ) -> Incumbent:
-    """The whole roster re-solved with who works when fixed where the LP nearly agrees.
+    """The roster's days ``lo..hi-1`` (all by default) re-solved with who works when
+    fixed where the LP nearly agrees (and, if ``rins``, the roster agrees with it).
 
     Whether each employee works each day (not the shift) is fixed wherever
     working, or the day off, has at least the first of :data:`FIX_AGREEMENTS` of
@@ -861,15 +870,23 @@ def _fixed_solve(
     incumbent, until it reaches ``bound`` or its share of ``limit`` seconds has
     passed; then again with the next threshold, each of those left getting an equal
     share of the time left.  Stops once the roster reaches ``bound``.  Returns the
-    best roster as an incumbent.
+    best roster as an incumbent.  With ``rins`` the roster is a solution of every
+    sub-model, so the solves start from it and can only improve on it (a window's
+    roster is good already, where column generation on the whole starts from the
+    constructed one).
     """
     deadline = time.monotonic() + limit
+    hi = data.H if hi is None else hi
     for i, agreement in enumerate(FIX_AGREEMENTS):
         left = deadline - time.monotonic()
         if left <= 0 or (bound is not None and state.obj <= bound):
             break
-        sub = build_submodel(data, state.roster, range(data.E), 0, data.H)
-        fixed = relax.pattern(agreement)
+        sub = build_submodel(data, state.roster, range(data.E), lo, hi)
+        fixed = [
+            (e, d, works)
+            for e, d, works in relax.pattern(agreement)
+            if lo <= d < hi and (not rins or (state.roster[e][d] != OFF) is works)
+        ]
         _keep_pattern(data, sub, fixed)
         solver = _solver(left / (len(FIX_AGREEMENTS) - i), 0, workers)
         # The sub-model's objective is the roster's, less the terms it leaves out.
@@ -881,11 +898,110 @@ def _fixed_solve(
             if log:
                 log(
                     f"{clock.elapsed():7.1f}s  LP-fixed solve ({len(fixed)} of"
-                    f" {data.E * data.H} days fixed at {agreement}) objective {obj}"
+                    f" {data.E * (hi - lo)} days fixed at {agreement}) objective {obj}"
                 )
             if obj < state.obj:
                 state = Incumbent(data, roster, obj)
     return state
+
+
+#: Column generation on a window of :data:`WINDOW_DAYS` days, every other day of
+#: the roster fixed, then the LP-fixed solve of that window (:func:`_window_step`):
+#: an LNS step on every employee at once, for instances where column generation on
+#: the whole roster is out of reach, with at most :data:`COLGEN_STAFF` employees
+#: and two windows' days or more (20 and 22).  On 20 (600 s, seed 0) the LNS ended
+#: at 4,948, and 28-day windows at 0, 28, 56 and 84 then gained 3 in all (their
+#: LPs converged in about 4 s each, 1-6 below the roster): it is optimal for every
+#: month.  56-day windows from the same roster (LPs in 20-23 s, fixed solves of
+#: 30 s): 4,948, 4,944, 4,840, 4,832, 4,824 (1.15 %) at 0, 63, 126 and 28.  In the
+#: search (600 s) seed 1 ended at 4,953 (4,993 without), seed 0 at 4,986 with the
+#: first window due at 10 % (4,948 without); docs/solver.md has the other versions.
+WINDOW_DAYS = 56
+#: Seconds of column generation per window at most (at most half the time left) ...
+WINDOW_CG_MAX = 40.0
+#: ... and of its LP-fixed solve.
+WINDOW_FIX_MAX = 30.0
+#: Windows start once the LNS has slowed: when its gain over the last
+#: :data:`WINDOW_SPAN` of the time limit, kept up for the rest of the time, would be
+#: under :data:`WINDOW_PRIOR` of the objective.  From then on window steps and
+#: spells of the LNS alternate, each spell as long as the step before it: a
+#: window's gain does not tell the next one's (on 20: 4, 104, 8 and 8 in a sweep).
+#: On 20 the first window came at 300-350 s at 3 % and at 10 %; at 10 % on 22 at
+#: 460 s, where the LNS still gained about 16 a second and the window (10 shift
+#: types) did not converge in its 40 s.  At 3 % 22 gets none within 600 s.
+WINDOW_SPAN = 0.1
+WINDOW_PRIOR = 0.03
+#: Seconds between the checks whether a window is due.
+WINDOW_POLL = 1.0
+
+
+def _window_step(
+    data: InstanceData,
+    state: Incumbent,
+    clock: Clock,
+    workers: int,
+    log: LogFn | None,
+    lo: int,
+    hi: int,
+) -> Incumbent:
+    """Column generation on days ``lo..hi-1`` with the rest of the roster fixed,
+    then, if its LP converged below the roster, :func:`_fixed_solve` of those days
+    until the roster reaches the LP.  Returns the best roster as an incumbent."""
+    cg = ColumnGeneration(data, state.roster, lo, hi)
+    converged = cg.run(time.monotonic() + min(WINDOW_CG_MAX, clock.left() / 2), workers)
+    if log:
+        log(
+            f"{clock.elapsed():7.1f}s  window {lo}-{hi}: LP {cg.value:.1f}"
+            f" ({'converged' if converged else 'stopped'}), bound {cg.bound}"
+        )
+    if not converged or cg.bound is None:
+        return state
+    # No roster of this window beats the converged LP: stop there.
+    at = max(cg.bound, math.ceil(cg.value - 1e-6))
+    relax = cg.relaxation()
+    if at >= state.obj or relax is None:
+        return state
+    limit = min(WINDOW_FIX_MAX, clock.left())
+    return _fixed_solve(data, state, relax, at, limit, workers, log, clock, lo, hi, rins=True)
+
+
+class _Windows:
+    """Which window comes next, and whether it is due (:data:`WINDOW_DAYS`).
+
+    The windows sweep the horizon in steps of half a window from a random one.
+    """
+
+    def __init__(self, data: InstanceData, clock: Clock, rng: random.Random) -> None:
+        H, W = data.H, WINDOW_DAYS
+        self.starts = sorted({*range(0, H - W + 1, W // 2), H - W})
+        self.next = rng.randrange(len(self.starts))
+        self.clock = clock
+        self.span = WINDOW_SPAN * clock.limit
+        #: Seconds of the last window step; ``None`` before the first.
+        self.last: float | None = None
+
+    def window(self) -> tuple[int, int]:
+        """The next window's days, as (lo, hi)."""
+        lo = self.starts[self.next]
+        self.next = (self.next + 1) % len(self.starts)
+        return lo, lo + WINDOW_DAYS
+
+    def due(self, history: list[tuple[float, int]], since: float, obj: int) -> bool:
+        """Whether a window is due after a spell of the LNS that began at ``since``
+        (seconds), ``history`` holding its (seconds, objective) improvements."""
+        now = self.clock.elapsed()
+        if self.clock.left() < self.span:
+            return False
+        if self.last is not None:
+            return now - since >= self.last
+        if now - since < self.span:
+            return False
+        before = next((o for t, o in reversed(history) if t <= now - self.span), obj)
+        return (before - obj) * self.clock.left() < WINDOW_PRIOR * obj * self.span
+
+    def record(self, seconds: float) -> None:
+        """A window step took ``seconds``: the next LNS spell is as long."""
+        self.last = seconds
 
 
 def solve(
@@ -925,7 +1041,8 @@ def solve(
     bound = guide = None
     relax: list[Relaxation] = []
     cells = min(COLGEN_CELLS, COLGEN_CELLS_PER_SECOND * time_limit)
-    if data.H * data.E <= cells and data.E <= COLGEN_STAFF:
+    whole = data.H * data.E <= cells
+    if whole and data.E <= COLGEN_STAFF:
         state, bound, guide, relax = _colgen(data, state, clock, workers, log)
         if bound is not None:
             # Reaching the Lagrangian bound proves the roster optimal: stop there.
@@ -938,19 +1055,40 @@ def solve(
     history = [(clock.elapsed(), state.obj)]
     stop = threading.Event()
     stats = {"iterations": 0, "proven": 0}
-    args = (data, state, adapt, clock)
-    threads = [
-        threading.Thread(
-            target=_lns_worker,
-            args=(*args, rng.randrange(1 << 30), target, stop, stats, history, log, guide, relax),
-            daemon=True,
-        )
-        for _ in range(max(1, workers))
-    ]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    windows = None
+    if not whole and data.E <= COLGEN_STAFF and data.H >= 2 * WINDOW_DAYS:
+        windows = _Windows(data, clock, rng)
+    pause = threading.Event()
+    while True:
+        # A spell of the LNS, until it ends or a window is due.
+        since = clock.elapsed()
+        threads = [
+            threading.Thread(
+                target=_lns_worker,
+                args=(data, state, adapt, clock, rng.randrange(1 << 30), target, stop, stats),
+                kwargs=dict(history=history, log=log, guide=guide, relax=relax, pause=pause),
+                daemon=True,
+            )
+            for _ in range(max(1, workers))
+        ]
+        for t in threads:
+            t.start()
+        while True:
+            if windows is not None and not pause.is_set():
+                with state.lock:
+                    if windows.due(history, since, state.obj):
+                        pause.set()
+            if not (alive := [t for t in threads if t.is_alive()]):
+                break
+            alive[0].join(WINDOW_POLL)
+        if stop.is_set() or windows is None or not pause.is_set():
+            break
+        pause.clear()
+        began, before = time.monotonic(), state.obj
+        state = _window_step(data, state, clock, workers, log, *windows.window())
+        windows.record(time.monotonic() - began)
+        if state.obj < before:
+            history.append((clock.elapsed(), state.obj))
 
     final = evaluate(inst, state.roster)
     if not final.feasible or final.objective != state.obj:  # pragma: no cover - a bug
