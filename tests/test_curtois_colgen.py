@@ -450,9 +450,9 @@ def test_search_stops_at_the_lp_bound(monkeypatch: pytest.MonkeyPatch) -> None:
     targets: list[int | None] = []
     real = search._lns_worker
 
-    def spy(*args: object) -> None:
-        targets.append(args[5])  # type: ignore[arg-type]
-        real(*args)  # type: ignore[arg-type]
+    def spy(*args: Any, **kwargs: Any) -> None:
+        targets.append(args[5])
+        real(*args, **kwargs)
 
     monkeypatch.setattr(search, "_lns_worker", spy)
     res = solve(inst, time_limit=5.0, workers=1, seed=0)
