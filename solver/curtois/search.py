@@ -959,8 +959,7 @@ def _window_step(
         return state
     # No roster of this window beats the converged LP: stop there.
     at = max(cg.bound, math.ceil(cg.value - 1e-6))
-    relax = cg.relaxation()
-    if at >= state.obj or relax is None:
+    if at >= state.obj or (relax := cg.relaxation()) is None:
         return state
     limit = min(WINDOW_FIX_MAX, clock.left())
     return _fixed_solve(data, state, relax, at, limit, workers, log, clock, lo, hi, rins=True)
