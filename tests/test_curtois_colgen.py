@@ -782,19 +782,32 @@ def test_windows_sweep_the_horizon_and_are_due_when_the_lns_slows(
     # span, kept up for the time left, would be under 3 % of the objective.
     clock.now = 300.0  # 3 % of 5,000 over the 300 s left: 0.5 a second
     history = [(0.0, 9_000), (200.0, 5_000)]
-    assert windows.due(history, 0.0, 4_980)  # 20 in 60 s
     assert not windows.due(history, 0.0, 4_960)  # 40 in 60 s
     assert not windows.due(history, 250.0, 4_980)  # the LNS started 50 s ago
-    # Then windows and spells of the LNS alternate, each spell as long as the
-    # step before it, however fast the LNS goes.
-    windows.record(52.0)
-    clock.now = 350.0
-    assert not windows.due(history, 300.0, 4_000)
-    clock.now = 352.0
-    assert windows.due(history, 300.0, 4_000)
-    # Never in the last span of the time limit.
+    assert windows.due(history, 0.0, 4_980)  # 20 in 60 s
+    assert windows.lns_pace == pytest.approx(20 / 60)
+    # The first window took 50 s and gained 50: faster than the LNS, so the next
+    # one follows at once; and the next, while over all of them they stay faster.
+    windows.record(50.0, 50)
+    history.append((350.0, 4_930))
+    assert windows.pace() == 1.0 and windows.again()
+    windows.record(50.0, 0)
+    assert windows.pace() == 0.5 and windows.again()
+    windows.record(60.0, 0)  # 50 in 160 s, under the LNS's 20 in 60 s
+    assert not windows.again()
+    # Then a spell of the LNS, at least as long as the last step, until its pace
+    # falls below the windows'.
+    clock.now = 480.0
+    assert not windows.due(history, 450.0, 4_925)  # 30 s into the spell
+    clock.now = 510.0
+    assert not windows.due(history, 450.0, 4_880)  # 50 in 60 s
+    assert windows.due(history, 450.0, 4_925)  # 5 in 60 s
+    assert windows.lns_pace < windows.pace()
+    # Never in the last span of the time limit, not even right after a window.
+    windows.record(10.0, 100)
+    assert windows.pace() > windows.lns_pace
     clock.now = 545.0
-    assert not windows.due(history, 400.0, 5_000)
+    assert not windows.due(history, 400.0, 4_000) and not windows.again()
 
 
 def test_lns_worker_stops_when_paused() -> None:
@@ -828,6 +841,10 @@ def test_search_pauses_the_lns_for_a_window_when_one_is_due(
         return len(checks) == 1
 
     monkeypatch.setattr(search._Windows, "due", due)
+    # No window before the LNS's first spell; after the first window a second
+    # follows at once, then the LNS again.
+    follows = [False, True, False]
+    monkeypatch.setattr(search._Windows, "again", lambda self: follows.pop(0))
     # LNS workers that do nothing but note whether they were paused.
     spells: list[bool] = []
 
@@ -845,8 +862,9 @@ def test_search_pauses_the_lns_for_a_window_when_one_is_due(
 
     monkeypatch.setattr(search, "_window_step", spy)
     result = solve(inst, time_limit=5.0, workers=2, seed=0)
-    # Two workers paused, a window (days 2-4: 208 to 200), two more workers.
-    assert spells == [True, True, False, False] and steps == [(2, 5)]
+    # Two workers paused, two windows (days 2-4: 208 to 200, then no gain), two
+    # more workers.
+    assert spells == [True, True, False, False] and steps == [(2, 5), (2, 5)]
     assert result.objective == evaluate(inst, result.roster).objective == 200
     # With more employees than COLGEN_STAFF, no windows.
     monkeypatch.setattr(search, "COLGEN_STAFF", 1)

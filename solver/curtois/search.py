@@ -923,13 +923,17 @@ WINDOW_CG_MAX = 40.0
 WINDOW_FIX_MAX = 30.0
 #: Windows start once the LNS has slowed: when its gain over the last
 #: :data:`WINDOW_SPAN` of the time limit, kept up for the rest of the time, would be
-#: under :data:`WINDOW_PRIOR` of the objective.  From then on window steps and
-#: spells of the LNS alternate, each spell as long as the step before it: a
-#: window's gain does not tell the next one's (on 20: 4, 104, 8 and 8 in a sweep).
-#: On 20 the first window came at 300-350 s at 3 % and at 10 %; at 10 % on 22 at
-#: 460 s, where the LNS still gained about 16 a second and the window (10 shift
-#: types) did not converge in its 40 s; at 3 % its first came at 540 s and did not
-#: converge either (the run ended at 39,457).
+#: under :data:`WINDOW_PRIOR` of the objective.  From then on they go by pace
+#: (:class:`_Windows`): window steps follow each other while their gain a second,
+#: over all of them, beats the LNS's in its last spell; otherwise the LNS runs a
+#: spell until its own pace falls below theirs.  One window's gain does not tell
+#: the next one's (on 20: 4, 104, 8 and 8 in a sweep), hence the pace over all.
+#: From one roster of 20 at 300 s (5,119), 300 s of windows alone ended at 4,876,
+#: 300 s of the LNS alone at 4,961; from one at 150 s (5,875) windows alone were at
+#: 5,201 after 340 s, where the LNS is usually at about 5,000-5,100 by then: early
+#: on the LNS is faster.  On 22 the first window came at 540 s at 3 % and did not
+#: converge (the run ended at 39,457); a window that gains nothing leaves the LNS
+#: the rest of the time.
 WINDOW_SPAN = 0.1
 WINDOW_PRIOR = 0.03
 #: Seconds between the checks whether a window is due.
@@ -969,6 +973,10 @@ class _Windows:
     """Which window comes next, and whether it is due (:data:`WINDOW_DAYS`).
 
     The windows sweep the horizon in steps of half a window from a random one.
+    Once the first has run, windows and the LNS go on by their pace: window steps
+    follow each other while their gain a second (over all of them) beats the
+    LNS's in its last spell; else a spell of the LNS runs, at least as long as the
+    last step, until its own pace falls below the windows'.
     """
 
     def __init__(self, data: InstanceData, clock: Clock, rng: random.Random) -> None:
@@ -979,6 +987,11 @@ class _Windows:
         self.span = WINDOW_SPAN * clock.limit
         #: Seconds of the last window step; ``None`` before the first.
         self.last: float | None = None
+        #: The windows' gain and seconds, over all steps so far.
+        self.gain = 0
+        self.seconds = 0.0
+        #: The LNS's gain a second in its last spell (over the span before the first window).
+        self.lns_pace = 0.0
 
     def window(self) -> tuple[int, int]:
         """The next window's days, as (lo, hi)."""
@@ -986,22 +999,41 @@ class _Windows:
         self.next = (self.next + 1) % len(self.starts)
         return lo, lo + WINDOW_DAYS
 
+    def pace(self) -> float:
+        """The windows' gain a second so far."""
+        return self.gain / self.seconds if self.seconds > 0 else 0.0
+
     def due(self, history: list[tuple[float, int]], since: float, obj: int) -> bool:
         """Whether a window is due after a spell of the LNS that began at ``since``
         (seconds), ``history`` holding its (seconds, objective) improvements."""
         now = self.clock.elapsed()
         if self.clock.left() < self.span:
             return False
-        if self.last is not None:
-            return now - since >= self.last
-        if now - since < self.span:
+        spell = now - since
+        if self.last is None:
+            if spell < self.span:
+                return False
+            before = next((o for t, o in reversed(history) if t <= now - self.span), obj)
+            self.lns_pace = (before - obj) / self.span
+            return (before - obj) * self.clock.left() < WINDOW_PRIOR * obj * self.span
+        if spell < self.last:
             return False
-        before = next((o for t, o in reversed(history) if t <= now - self.span), obj)
-        return (before - obj) * self.clock.left() < WINDOW_PRIOR * obj * self.span
+        start = next((o for t, o in reversed(history) if t <= since), obj)
+        self.lns_pace = (start - obj) / spell
+        return self.lns_pace < self.pace()
 
-    def record(self, seconds: float) -> None:
-        """A window step took ``seconds``: the next LNS spell is as long."""
+    def again(self) -> bool:
+        """Whether the next window follows the last at once, without a spell of the
+        LNS between: the windows have gained faster than the LNS's last spell."""
+        return (
+            self.last is not None and self.clock.left() >= self.span and self.pace() > self.lns_pace
+        )
+
+    def record(self, seconds: float, gain: int) -> None:
+        """A window step took ``seconds`` and gained ``gain``."""
         self.last = seconds
+        self.seconds += seconds
+        self.gain += gain
 
 
 def solve(
@@ -1060,33 +1092,34 @@ def solve(
         windows = _Windows(data, clock, rng)
     pause = threading.Event()
     while True:
-        # A spell of the LNS, until it ends or a window is due.
-        since = clock.elapsed()
-        threads = [
-            threading.Thread(
-                target=_lns_worker,
-                args=(data, state, adapt, clock, rng.randrange(1 << 30), target, stop, stats),
-                kwargs=dict(history=history, log=log, guide=guide, relax=relax, pause=pause),
-                daemon=True,
-            )
-            for _ in range(max(1, workers))
-        ]
-        for t in threads:
-            t.start()
-        while True:
-            if windows is not None and not pause.is_set():
-                with state.lock:
-                    if windows.due(history, since, state.obj):
-                        pause.set()
-            if not (alive := [t for t in threads if t.is_alive()]):
+        if windows is None or not windows.again():
+            # A spell of the LNS, until it ends or a window is due.
+            since = clock.elapsed()
+            threads = [
+                threading.Thread(
+                    target=_lns_worker,
+                    args=(data, state, adapt, clock, rng.randrange(1 << 30), target, stop, stats),
+                    kwargs=dict(history=history, log=log, guide=guide, relax=relax, pause=pause),
+                    daemon=True,
+                )
+                for _ in range(max(1, workers))
+            ]
+            for t in threads:
+                t.start()
+            while True:
+                if windows is not None and not pause.is_set():
+                    with state.lock:
+                        if windows.due(history, since, state.obj):
+                            pause.set()
+                if not (alive := [t for t in threads if t.is_alive()]):
+                    break
+                alive[0].join(WINDOW_POLL)
+            if stop.is_set() or windows is None or not pause.is_set():
                 break
-            alive[0].join(WINDOW_POLL)
-        if stop.is_set() or windows is None or not pause.is_set():
-            break
-        pause.clear()
+            pause.clear()
         began, before = time.monotonic(), state.obj
         state = _window_step(data, state, clock, workers, log, *windows.window())
-        windows.record(time.monotonic() - began)
+        windows.record(time.monotonic() - began, before - state.obj)
         if state.obj < before:
             history.append((clock.elapsed(), state.obj))
 
