@@ -691,30 +691,6 @@ def test_lp_fixed_solve_tries_each_threshold_in_turn_until_it_reaches_the_bound(
     assert done.obj <= bound and fixed_counts == [9]
 
 
-def test_lp_fixed_solve_with_rins_fixes_only_where_the_roster_agrees_with_the_lp(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    inst, data, state, relax = _two_state()  # the LP: EE.EE, LL.LL; the roster: LL.EE, LL.L.
-    monkeypatch.setattr(search, "FIX_AGREEMENTS", (0.8,))
-    kept: list[tuple[int, int, bool]] = []
-    real = search._keep_pattern
-
-    def spy(data: InstanceData, sub: Any, cells: list[tuple[int, int, bool]]) -> None:
-        kept.extend(cells)
-        real(data, sub, cells)
-
-    monkeypatch.setattr(search, "_keep_pattern", spy)
-    new = search._fixed_solve(data, state, relax, None, 10.0, 2, None, Clock(10.0), rins=True)
-    # B's day 4, worked in the LP and off in the roster, is left free.
-    assert kept == [c for c in relax.pattern(0.8) if c != (1, 4, True)]
-    rows = [
-        [r for r in _rows(inst, e) if all((r[d] != OFF) is w for e2, d, w in kept if e2 == e)]
-        for e in range(2)
-    ]
-    best = min(evaluate(inst, list(r)).objective for r in itertools.product(*rows))
-    assert new.obj == evaluate(inst, new.roster).objective == best < state.obj
-
-
 def _window_optimum(inst: Instance, start: Roster, lo: int, hi: int) -> int:
     """The best roster that keeps ``start`` outside days ``lo..hi-1`` (brute force)."""
     rows = [
