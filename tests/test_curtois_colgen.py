@@ -779,8 +779,13 @@ def test_windows_sweep_the_horizon_and_are_due_when_the_lns_slows(
     assert not windows.due(history, 450.0, 4_880)  # 50 in 60 s
     assert windows.due(history, 450.0, 4_925)  # 5 in 60 s
     assert windows.lns_pace < windows.pace()
+    # However fast the LNS, a window is due after three times the last step.
+    clock.now = 450.0 + 179.0 - 150.0  # a spell that began at 300 s
+    assert not windows.due(history, 300.0, 4_700)
+    clock.now = 480.0
+    assert windows.due(history, 300.0, 4_700) and windows.lns_pace > windows.pace()
     # Never in the last span of the time limit, not even right after a window.
-    windows.record(10.0, 100)
+    windows.record(10.0, 500)
     assert windows.pace() > windows.lns_pace
     clock.now = 545.0
     assert not windows.due(history, 400.0, 4_000) and not windows.again()
