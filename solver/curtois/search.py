@@ -912,8 +912,8 @@ def _fixed_solve(
 #: LPs converged in about 4 s each, 1-6 below the roster): it is optimal for every
 #: month.  56-day windows from the same roster (LPs in 20-23 s, fixed solves of
 #: 30 s): 4,948, 4,944, 4,840, 4,832, 4,824 (1.15 %) at 0, 63, 126 and 28.  In the
-#: search (600 s) seed 1 ended at 4,953 (4,993 without), seed 0 at 4,986 with the
-#: first window due at 10 % (4,948 without); docs/solver.md has the other versions.
+#: search (600 s, seeds 0-2) 20 ended at 4,856, 4,934 and 4,867 (4,948 and 4,993
+#: without windows on seeds 0-1); docs/solver.md has the earlier versions.
 WINDOW_DAYS = 56
 #: Seconds of column generation per window at most (at most half the time left) ...
 WINDOW_CG_MAX = 40.0
@@ -972,6 +972,12 @@ def _window_step(
     return _fixed_solve(data, state, relax, at, limit, workers, log, clock, lo, hi)
 
 
+def _objective_at(history: list[tuple[float, int]], seconds: float, now: int) -> int:
+    """The objective at ``seconds`` by ``history`` (its (seconds, objective)
+    improvements), or ``now`` if none had come by then."""
+    return next((o for t, o in reversed(history) if t <= seconds), now)
+
+
 class _Windows:
     """Which window comes next, and whether it is due (:data:`WINDOW_DAYS`).
 
@@ -1020,12 +1026,12 @@ class _Windows:
         if self.last is None:
             if spell < self.span:
                 return False
-            before = next((o for t, o in reversed(history) if t <= now - self.span), obj)
+            before = _objective_at(history, now - self.span, obj)
             self.lns_pace = (before - obj) / self.span
             return (before - obj) * self.clock.left() < WINDOW_PRIOR * obj * self.span
         if spell < self.last:
             return False
-        start = next((o for t, o in reversed(history) if t <= since), obj)
+        start = _objective_at(history, since, obj)
         self.lns_pace = (start - obj) / spell
         return self.lns_pace < self.pace() or spell >= WINDOW_SPELL_MAX * self.last
 
