@@ -26,15 +26,17 @@ from solver.curtois.instance import (
     parse_roster_text,
     read_roster,
 )
-from solver.curtois.model import InstanceData, build_pattern_model, build_submodel
+from solver.curtois.model import InstanceData, SubModel, build_pattern_model, build_submodel
 from solver.curtois.polish import _Rows, _takers, polish
 from solver.curtois.search import (
     Clock,
     _Adaptive,
     _cell_costs,
     _count,
+    _keep,
     _lns_worker,
     _uniform_schedule,
+    _weekend_days,
     construct,
     solve,
 )
@@ -377,7 +379,8 @@ def test_model_matches_brute_force(
         assert _cp_optimum(inst, sequence) == _brute_force(inst), rule
 
 
-def test_submodel_window_matches_validator() -> None:
+def _fortnight() -> tuple[Instance, Roster]:
+    """Two employees over 14 days, with cover, requests and a feasible roster."""
     inst = make_instance(
         horizon=14,
         staff="A,D=14,9999,0,4,2,2,2\nB,D=14,9999,0,4,2,2,2",
@@ -385,19 +388,47 @@ def test_submodel_window_matches_validator() -> None:
         on="A,3,D,2\nB,9,D,4",
         off="A,10,D,3",
     )
+    return inst, [row(inst, "DD..DDD..DD..."), row(inst, "..DD...DD..DD.")]
+
+
+def _solve_sub(inst: Instance, sub: SubModel, roster: Roster) -> tuple[Roster, int]:
+    """The sub-model's optimum as a roster, and the objective change it claims."""
+    solver = cp_model.CpSolver()
+    solver.parameters.num_workers = 1
+    assert solver.solve(sub.model) == cp_model.OPTIMAL
+    return sub.extract(solver, roster), round(solver.objective_value) - sub.incumbent_value
+
+
+def test_submodel_window_matches_validator() -> None:
+    inst, roster = _fortnight()
     data = InstanceData(inst)
-    roster = [row(inst, "DD..DDD..DD..."), row(inst, "..DD...DD..DD.")]
     base = evaluate(inst, roster)
     assert base.feasible
     for lo, hi in [(0, 5), (4, 10), (9, 14), (0, 14)]:
-        sub = build_submodel(data, roster, [0, 1], lo, hi)
-        solver = cp_model.CpSolver()
-        solver.parameters.num_workers = 1
-        assert solver.solve(sub.model) == cp_model.OPTIMAL
-        new = sub.extract(solver, roster)
+        new, delta = _solve_sub(inst, build_submodel(data, roster, [0, 1], lo, hi), roster)
         ev = evaluate(inst, new)
         assert ev.feasible, ev.violations
-        assert ev.objective - base.objective == round(solver.objective_value) - sub.incumbent_value
+        assert ev.objective - base.objective == delta
+
+
+@pytest.mark.parametrize("days", [[0, 1, 5, 6, 12, 13], [3, 4, 9, 10], [2, 3, 4, 5]])
+def test_submodel_on_some_days_is_the_window_with_the_rest_kept(days: list[int]) -> None:
+    inst, roster = _fortnight()
+    data = InstanceData(inst)
+    base = evaluate(inst, roster)
+    lo, hi = days[0], days[-1] + 1
+    sub = build_submodel(data, roster, [0, 1], lo, hi, days=days)
+    assert {d for _, d, _ in sub.x} <= set(days)
+    new, delta = _solve_sub(inst, sub, roster)
+    ev = evaluate(inst, new)
+    assert ev.feasible, ev.violations
+    assert ev.objective - base.objective == delta
+    assert all(new[e][d] == roster[e][d] for e in (0, 1) for d in range(14) if d not in days)
+    # The same optimum as the whole window with its other days kept as they are.
+    window = build_submodel(data, roster, [0, 1], lo, hi)
+    kept = [(e, d, roster[e][d]) for e in (0, 1) for d in range(lo, hi) if d not in days]
+    _keep(data, window, kept)
+    assert evaluate(inst, _solve_sub(inst, window, roster)[0]).objective == ev.objective
 
 
 @pytest.mark.parametrize(
@@ -857,7 +888,71 @@ def test_horizon_neighbourhood_moves_work_across_the_year(
     assert (state.obj == 0) is reaches
 
 
-def test_horizon_neighbourhood_is_left_out_where_staff_frees_whole_rows(
+def _weekend_move_instance() -> tuple[Instance, Roster]:
+    """One weekend of work must move from the first weekend to the ninth.
+
+    A and B work two shifts each, on one weekend at most; Saturday and Sunday of
+    the ninth weekend (days 61 and 62) need one person, the first Saturday none.
+    """
+    H = 70
+    cover = "\n".join(["5,D,0,100,1", "61,D,1,100,1", "62,D,1,100,1"])
+    inst = make_instance(
+        horizon=H, staff="\n".join(f"{e},D={H},960,960,7,2,1,1" for e in "AB"), cover=cover
+    )
+    start = [
+        row(inst, "....." + "DD" + "." * (H - 7)),
+        row(inst, "." * 12 + "DD" + "." * (H - 14)),
+    ]
+    return inst, start
+
+
+def test_weekend_days_are_a_short_weekend_and_one_with_people_to_spare() -> None:
+    inst, start = _weekend_move_instance()
+    data = InstanceData(inst)
+    state = Incumbent(data, start, evaluate(inst, start).objective)
+    assert state.obj == 2 * 100 + 1
+    days = _weekend_days(data, random.Random(0), 0.0, state)
+    assert days == [4, 5, 6, 7, 60, 61, 62, 63]
+    # A larger size takes more weekends, at random.
+    more = _weekend_days(data, random.Random(0), 4 * 2 * 4.0, state)
+    assert set(days) < set(more)
+    assert len([d for d in more if d % 7 == 5]) == 4  # Saturdays, with Fridays to Mondays
+
+
+def test_weekend_neighbourhood_moves_a_weekend_across_the_horizon() -> None:
+    inst, start = _weekend_move_instance()
+    data = InstanceData(inst)
+    state = Incumbent(data, start, evaluate(inst, start).objective)
+    stop = threading.Event()
+    stats = {"iterations": 0, "proven": 0}
+    history: list[tuple[float, int]] = []
+    args = (Clock(1.5), 0, 0, stop, stats, history, None)
+    _lns_worker(data, state, _Adaptive(data, (("weekend", "random"),)), *args)
+    assert evaluate(inst, state.roster).objective == state.obj == 0
+    assert state.roster[0][61] != OFF and state.roster[0][5] == OFF
+    assert stats["proven"] == 0  # a step on some days proves nothing about the roster
+
+
+def test_a_commit_needs_only_the_employees_it_changes_unchanged() -> None:
+    inst = make_instance(horizon=7, staff="A,D=7,4800,0,7,1,1,9\nB,D=7,4800,0,7,1,1,9")
+    data = InstanceData(inst)
+    roster = [row(inst, "D......"), row(inst, ".D.....")]
+    state = Incumbent(data, roster, 0)
+    versions = {0: state.version[0], 1: state.version[1]}
+    # Another step changes B since both rows were read.
+    assert state.commit([(1, 2, inst.shift_index["D"])], dict(versions)) == 0
+    assert state.version == [0, 1]
+    # A step made from the old rows that changes A alone still commits ...
+    changes = [(0, 3, inst.shift_index["D"]), (1, 1, inst.shift_index["D"])]
+    assert state.commit(changes, dict(versions)) == 0
+    assert state.roster[0][3] == inst.shift_index["D"]
+    assert state.version == [1, 1]  # B's cell was as it is: B is not changed
+    # ... and one that changes B does not.
+    assert state.commit([(1, 5, inst.shift_index["D"])], dict(versions)) is None
+    assert state.roster[1][5] == OFF
+
+
+def test_horizon_and_weekend_neighbourhoods_are_left_out_on_short_horizons(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     shapes: list[str] = []
@@ -873,6 +968,11 @@ def test_horizon_neighbourhood_is_left_out_where_staff_frees_whole_rows(
         inst = make_instance(horizon=horizon, cover="0,D,1,100,1")
         solve(inst, time_limit=0.3, workers=1, seed=0)
         assert ("horizon" in shapes) is (horizon > search.STAFF_WHOLE)
+    for horizon in (search.WEEKENDS_FROM - 1, search.WEEKENDS_FROM):
+        shapes.clear()
+        inst = make_instance(horizon=horizon, cover="0,D,1,100,1")
+        solve(inst, time_limit=0.3, workers=1, seed=0)
+        assert ("weekend" in shapes) is (horizon >= search.WEEKENDS_FROM)
 
 
 def test_lns_breaks_split_weekend_ties_from_split_weekends_from(

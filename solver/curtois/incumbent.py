@@ -41,30 +41,36 @@ class Incumbent:
     def commit(self, changes: list[tuple[int, int, int]], versions: dict[int, int]) -> int | None:
         """Apply ``changes`` (e, d, new shift) if still valid and not worse.
 
-        Returns the objective change, or ``None`` when rejected.  Caller holds the lock.
+        ``versions`` holds the version of each employee's row the changes were made
+        from.  Only the employees whose cells change must still be at it: every hard
+        rule is one employee's, and cover is counted afresh here, so another
+        thread's commit to the others since does not matter.  (Checking every
+        employee of the neighbourhood rejected most steps on all employees at once
+        while another thread committed anywhere.)  Returns the objective change, or
+        ``None`` when rejected.  Caller holds the lock.
         """
-        if any(self.version[e] != v for e, v in versions.items()):
+        real = [(e, d, s) for e, d, s in changes if self.roster[e][d] != s]
+        changed = {e for e, _, _ in real}
+        if not real or any(self.version[e] != versions[e] for e in changed):
             return None
         delta = 0
         touched: dict[tuple[int, int], int] = {}
-        for e, d, s in changes:
+        for e, d, s in real:
             old = self.roster[e][d]
-            if old == s:
-                continue
             delta += self.cell_cost(e, d, s) - self.cell_cost(e, d, old)
             if old != OFF:
                 touched[(d, old)] = touched.get((d, old), 0) - 1
-            if s != OFF:
-                touched[(d, s)] = touched.get((d, s), 0) + 1
+            touched[(d, s)] = touched.get((d, s), 0) + 1
         for (d, s), k in touched.items():
+            if s == OFF:
+                continue
             n = self.cnt[d][s]
             delta += self.cover_pen(d, s, n + k) - self.cover_pen(d, s, n)
-        real = [(e, d, s) for e, d, s in changes if self.roster[e][d] != s]
-        if delta > 0 or not real:
+        if delta > 0:
             return None
         for e, d, s in real:
             self.put(e, d, s)
-        for e in versions:
+        for e in changed:
             self.version[e] += 1
         self.obj += delta
         self.dirty = True

@@ -108,6 +108,8 @@ class SubModel:
     hi: int
     #: x[(e, d, s)] — employee e works shift s on day d (free cells only).
     x: dict[tuple[int, int, int], cp_model.IntVar] = field(default_factory=dict)
+    #: The free days, if only some of ``lo..hi-1`` (else all of them).
+    days: frozenset[int] | None = None
     #: Objective value of the incumbent restricted to this sub-model's terms.
     incumbent_value: int = 0
     feasible_hint: bool = True
@@ -115,8 +117,9 @@ class SubModel:
     def extract(self, solver: cp_model.CpSolver, roster: Roster) -> Roster:
         """Return a copy of ``roster`` with the free cells replaced by the solution."""
         new = [row[:] for row in roster]
+        days = range(self.lo, self.hi) if self.days is None else self.days
         for e in self.employees:
-            for d in range(self.lo, self.hi):
+            for d in days:
                 new[e][d] = OFF
         for (e, d, s), var in self.x.items():
             if solver.boolean_value(var):
@@ -201,7 +204,7 @@ def _sequence_network(
     path_state: _State | None = init
     first = True
     for d in range(lo, end + 1):
-        if d < hi:
+        if d in work:
             v = work[d]
             allowed_status: tuple[bool, ...] = (v,) if isinstance(v, bool) else (True, False)
         else:
@@ -227,7 +230,7 @@ def _sequence_network(
         else:
             for state, ins in cur_in.items():
                 m.add(sum(ins) == sum(cur_out.get(state, [])))
-        if d < hi and not isinstance(work[d], bool):
+        if d in work and not isinstance(work[d], bool):
             m.add(
                 sum(a for state, arcs in nxt_in.items() if state and state[0] for a in arcs)
                 == work[d]
@@ -419,8 +422,10 @@ def build_submodel(
     count_others: bool = True,
     sequence: str = "clauses",
     split_weekends: bool = False,
+    days: Collection[int] | None = None,
 ) -> SubModel:
-    """Build the model where ``employees`` are free on days ``lo..hi-1``.
+    """Build the model where ``employees`` are free on days ``lo..hi-1``, or only
+    on those of ``days`` (which must lie there) if given.
 
     Every other cell is fixed to its value in ``roster``.  When ``hint`` is true the
     incumbent values are given to CP-SAT as a solution hint.  ``count_others=False``
@@ -445,8 +450,10 @@ def build_submodel(
         hi = H
     emps = sorted(set(employees))
     free_set = set(emps)
+    free_days = range(lo, hi) if days is None else sorted(days)
+    is_free = (lambda d: lo <= d < hi) if days is None else frozenset(days).__contains__
     m = cp_model.CpModel()
-    sub = SubModel(m, emps, lo, hi)
+    sub = SubModel(m, emps, lo, hi, days=None if days is None else frozenset(days))
     x = sub.x
     obj_terms: list[tuple[cp_model.IntVar, int]] = []
     obj_const = 0
@@ -464,13 +471,13 @@ def build_submodel(
         allowed = data.allowed[e]
         work: dict[int, Lit] = {}
         xs: dict[int, dict[int, cp_model.IntVar]] = {}
-        for d in range(lo, hi):
+        for d in free_days:
             cand: list[int] = [] if d in days_off else list(allowed)
             # Fixed neighbours prune the banned successions right away.
-            if cand and d - 1 >= 0 and d - 1 < lo and row[d - 1] != OFF:
+            if cand and d - 1 >= 0 and not is_free(d - 1) and row[d - 1] != OFF:
                 bad = data.banned_set[row[d - 1]]
                 cand = [s for s in cand if s not in bad]
-            if cand and d + 1 < H and d + 1 >= hi and row[d + 1] != OFF:
+            if cand and d + 1 < H and not is_free(d + 1) and row[d + 1] != OFF:
                 nxt = row[d + 1]
                 cand = [s for s in cand if nxt not in data.banned_set[s]]
             day_x: dict[int, cp_model.IntVar] = {}
@@ -491,12 +498,12 @@ def build_submodel(
                 hint_values[w] = 1 if row[d] != OFF else 0
 
         def wk(d: int, row: Sequence[int] = row, work: dict[int, Lit] = work) -> Lit:
-            if lo <= d < hi:
-                return work[d]
-            return row[d] != OFF
+            return work[d] if d in work else row[d] != OFF
 
         # Banned successions between two free days.
-        for d in range(lo, hi - 1):
+        for d in free_days:
+            if d + 1 not in xs:
+                continue
             for s, v in xs[d].items():
                 after = [xs[d + 1][t] for t in data.banned[s] if t in xs[d + 1]]
                 if after:
@@ -506,15 +513,15 @@ def build_submodel(
         fixed_count = [0] * S
         fixed_minutes = 0
         for d in range(H):
-            if (d < lo or d >= hi) and row[d] != OFF:
+            if not is_free(d) and row[d] != OFF:
                 fixed_count[row[d]] += 1
                 fixed_minutes += data.minutes[row[d]]
         for s in allowed:
-            vars_s = [xs[d][s] for d in range(lo, hi) if s in xs[d]]
+            vars_s = [xs[d][s] for d in free_days if s in xs[d]]
             cap = data.max_shifts[e][s] - fixed_count[s]
             if len(vars_s) > cap:
                 m.add(sum(vars_s) <= cap)
-        minute_terms = [(v, data.minutes[s]) for d in range(lo, hi) for s, v in xs[d].items()]
+        minute_terms = [(v, data.minutes[s]) for d in free_days for s, v in xs[d].items()]
         m.add_linear_constraint(
             sum(c * v for v, c in minute_terms),
             st.min_total_minutes - fixed_minutes,
@@ -533,7 +540,7 @@ def build_submodel(
             split_now += now
 
         # Requests on free cells.
-        for d in range(lo, hi):
+        for d in free_days:
             for s, wgt in data.on_req.get((e, d), ()):
                 xv = xs[d].get(s)
                 inc_value += wgt if row[d] != s else 0
@@ -547,7 +554,7 @@ def build_submodel(
                     obj_terms.append((xv, wgt))
 
     # Cover for every (day, shift) where some free variable exists.
-    for d in range(lo, hi):
+    for d in free_days:
         fixed = [0] * S
         if count_others:
             for e2 in range(data.E):

@@ -467,6 +467,35 @@ def _rins_cells(
     return emps, lo, hi, keep
 
 
+def _weekend_days(
+    data: InstanceData, rng: random.Random, size: float, state: Incumbent
+) -> list[int]:
+    """The days of a few weekends, each with its Friday and Monday: an LNS step
+    frees them for every employee.
+
+    One weekend short of cover and one over it (if any), and others at random up
+    to ``size`` cells (two at least), so that employees' weekends can move from
+    one to another across the horizon.  (On 20 every employee works their largest
+    number of weekends, and every uncovered shift is on a weekend, while other
+    weekend days have more people than they need.)
+    """
+    weekends = data.weekends
+    short: set[int] = set()
+    surplus: set[int] = set()
+    for k, (sat, sun) in enumerate(weekends):
+        for d in (sat, sun):
+            for s, cov in enumerate(data.cover[d]):
+                if cov is not None and state.cnt[d][s] != cov[0]:
+                    (short if state.cnt[d][s] < cov[0] else surplus).add(k)
+    want = max(2, min(len(weekends), round(size / (4 * data.E))))
+    chosen = {rng.choice(sorted(group)) for group in (short, surplus) if group}
+    while len(chosen) < want:
+        chosen.add(rng.randrange(len(weekends)))
+    return sorted(
+        {d for k in chosen for d in range(weekends[k][0] - 1, weekends[k][1] + 2) if d < data.H}
+    )
+
+
 def _keep(data: InstanceData, sub: SubModel, cells: list[tuple[int, int, int]]) -> None:
     """Fix each (employee, day, value) of ``cells`` in ``sub``."""
     for e, d, s in cells:
@@ -495,7 +524,8 @@ RINS = ("rins", "lp")
 #: Neighbourhood operators: (shape, employee choice).  "window" frees (nearly) all
 #: employees on a short window of days — lets CP-SAT re-balance cover across
 #: people; "staff" frees a few employees on a long window — lets them restructure
-#: their whole schedules; "horizon" frees one or a few employees on every day.
+#: their whole schedules; "horizon" frees one or a few employees on every day;
+#: "weekend" frees everyone on a few weekends far apart (:data:`WEEKENDS_FROM`).
 #: "reduced" draws half the employees by their excess over the schedules of the
 #: column generation's Lagrangian bound (:class:`~solver.curtois.colgen.Guide`),
 #: so only after column generation ran.  On 15 (600 s, seed 0) it made the step
@@ -513,12 +543,27 @@ _OPS = (
     ("horizon", "cover"),
     ("horizon", "requests"),
     ("horizon", "reduced"),
+    ("weekend", "random"),
     ("polish", "moves"),
     RINS,
 )
 
 #: Horizons up to which "staff" already frees whole rows, so "horizon" is not used.
 STAFF_WHOLE = 42
+
+#: Horizons (days) from which the LNS has the "weekend" neighbourhood
+#: (:func:`_weekend_days`): everyone on a few weekends across the horizon, with
+#: their Fridays and Mondays.  On 20 and 22 every employee works their largest
+#: number of weekends and all the under-cover is on weekends, so a weekend worked
+#: has to move from another weekend, which the windows of days do not reach when
+#: the two are months apart.  From one roster of 20 (4,952, 600 s), steps on five
+#: weekends found a step of 101 (4,851) on about one in four tries, where the other
+#: neighbourhoods rarely find one.  In the search (600 s, with and without): 22
+#: seed 0 at 37,646 and 38,024, seed 1 at 38,525 and 38,947 (its steps the third
+#: largest gain after polish and "horizon"); but 20 seed 0 at 4,988 and 4,879, seed
+#: 1 at 4,956 and 4,952, so it is on for the 364-day instances only (22-24; 23 and
+#: 24 not measured).  docs/solver.md has more.
+WEEKENDS_FROM = 364
 
 #: Horizons (days) from which sub-models break ties against weekends worked on one
 #: day only (``build_submodel(split_weekends=True)``).  On the long instances every
@@ -657,12 +702,14 @@ class _Adaptive:
             "staff": float(min(cells, 120)),
             "horizon": float(data.H),
             "rins": self.size_max / 2,
+            "weekend": float(min(cells, 20 * data.E)),
         }
         self.size_min = {
             "window": float(min(cells, 2 * data.E)),
             "staff": 16.0,
             "horizon": float(data.H),
             "rins": float(min(cells, 2 * data.E)),
+            "weekend": float(min(cells, 8 * data.E)),
         }
         # Smoothed improvement per second of each operator; optimistic start.
         self.reward = {op: 1000.0 for op in ops}
@@ -733,9 +780,13 @@ def _lns_worker(
                 continue
             size = adapt.size[shape]
             keep: list[tuple[int, int, int]] = []
+            days: list[int] | None = None
             if shape == "rins":
                 # The operator is on only with some LP solutions.
                 emps, lo, hi, keep = _rins_cells(data, state, rng.choice(relax), rng, size)
+            elif shape == "weekend":
+                days = _weekend_days(data, rng, size, state)
+                emps, lo, hi = list(range(E)), days[0], days[-1] + 1
             elif shape == "window":
                 length = min(H, max(2, round(size / E + rng.uniform(-1, 1))))
                 k = min(E, max(1, round(size / length)))
@@ -750,12 +801,12 @@ def _lns_worker(
                 k = max(1, min(E, round(size / length)))
                 if k == 1:
                     length = min(H, max(3, round(size)))
-            if shape != "rins":
+            if shape not in ("rins", "weekend"):
                 lo, hi = _pick_window(H, rng, length, state)
                 emps = _pick_employees(data, rng, k, lo, hi, state, how, guide)
             versions = {e: state.version[e] for e in emps}
             snapshot = [row[:] for row in state.roster]
-        sub = build_submodel(data, snapshot, emps, lo, hi, split_weekends=split)
+        sub = build_submodel(data, snapshot, emps, lo, hi, split_weekends=split, days=days)
         _keep(data, sub, keep)
         limit = min(sub_limit, clock.left())
         solver = _solver(limit, rng.randrange(1 << 30))
@@ -765,7 +816,8 @@ def _lns_worker(
             gain = 0
             if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
                 new = sub.extract(solver, snapshot)
-                changes = [(e, d, new[e][d]) for e in emps for d in range(lo, hi)]
+                free = range(lo, hi) if days is None else days
+                changes = [(e, d, new[e][d]) for e in emps for d in free]
                 delta = state.commit(changes, versions)
                 if delta is not None and delta < 0:
                     gain = -delta
@@ -776,7 +828,8 @@ def _lns_worker(
                             f"  ({shape}/{how} {len(emps)}x{hi - lo}, {solver.wall_time:.2f}s)"
                         )
             adapt.update(op, gain, solver.wall_time, status == cp_model.OPTIMAL, limit)
-            if status == cp_model.OPTIMAL and len(emps) == E and hi - lo == H and not keep:
+            whole = len(emps) == E and hi - lo == H and not keep and days is None
+            if status == cp_model.OPTIMAL and whole:
                 # The whole problem was solved to optimality: nothing left to do.
                 stats["proven"] = 1
                 stop.set()
@@ -1076,6 +1129,8 @@ def solve(
     ops: tuple[tuple[str, str], ...] = _OPS
     if data.H <= STAFF_WHOLE:
         ops = tuple(op for op in ops if op[0] != "horizon")
+    if data.H < WEEKENDS_FROM:
+        ops = tuple(op for op in ops if op[0] != "weekend")
     if data.H * data.E >= POLISH_CELLS:
         # The single moves first: thousands a second where an LNS step takes a second.
         polish(data, state, rng, time.monotonic() + POLISH_SHARE * clock.left())
