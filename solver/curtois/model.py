@@ -114,10 +114,15 @@ class SubModel:
     incumbent_value: int = 0
     feasible_hint: bool = True
 
+    @property
+    def free_days(self) -> Sequence[int]:
+        """The free days, in order."""
+        return range(self.lo, self.hi) if self.days is None else sorted(self.days)
+
     def extract(self, solver: cp_model.CpSolver, roster: Roster) -> Roster:
         """Return a copy of ``roster`` with the free cells replaced by the solution."""
         new = [row[:] for row in roster]
-        days = range(self.lo, self.hi) if self.days is None else self.days
+        days = self.free_days
         for e in self.employees:
             for d in days:
                 new[e][d] = OFF
@@ -450,10 +455,10 @@ def build_submodel(
         hi = H
     emps = sorted(set(employees))
     free_set = set(emps)
-    free_days = range(lo, hi) if days is None else sorted(days)
-    is_free = (lambda d: lo <= d < hi) if days is None else frozenset(days).__contains__
     m = cp_model.CpModel()
     sub = SubModel(m, emps, lo, hi, days=None if days is None else frozenset(days))
+    free_days = sub.free_days
+    is_free = (lambda d: lo <= d < hi) if sub.days is None else sub.days.__contains__
     x = sub.x
     obj_terms: list[tuple[cp_model.IntVar, int]] = []
     obj_const = 0

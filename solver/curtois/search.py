@@ -816,8 +816,7 @@ def _lns_worker(
             gain = 0
             if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
                 new = sub.extract(solver, snapshot)
-                free = range(lo, hi) if days is None else days
-                changes = [(e, d, new[e][d]) for e in emps for d in free]
+                changes = [(e, d, new[e][d]) for e in emps for d in sub.free_days]
                 delta = state.commit(changes, versions)
                 if delta is not None and delta < 0:
                     gain = -delta
