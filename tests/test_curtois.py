@@ -911,6 +911,7 @@ def test_weekend_days_are_a_short_weekend_and_one_with_people_to_spare() -> None
     data = InstanceData(inst)
     state = Incumbent(data, start, evaluate(inst, start).objective)
     assert state.obj == 2 * 100 + 1
+    state.refresh()
     days = _weekend_days(data, random.Random(0), 0.0, state)
     assert days == [4, 5, 6, 7, 60, 61, 62, 63]
     # A larger size takes more weekends, at random.

@@ -477,16 +477,16 @@ def _weekend_days(
     to ``size`` cells (two at least), so that employees' weekends can move from
     one to another across the horizon.  (On 20 every employee works their largest
     number of weekends, and every uncovered shift is on a weekend, while other
-    weekend days have more people than they need.)
+    weekend days have more people than they need.)  Reads ``state.gaps``: the
+    state is refreshed, as each LNS step does first.
     """
     weekends = data.weekends
     short: set[int] = set()
     surplus: set[int] = set()
-    for k, (sat, sun) in enumerate(weekends):
-        for d in (sat, sun):
-            for s, cov in enumerate(data.cover[d]):
-                if cov is not None and state.cnt[d][s] != cov[0]:
-                    (short if state.cnt[d][s] < cov[0] else surplus).add(k)
+    for d, s in state.gaps:  # the costly cover cells, as of the last refresh
+        if (k := data.weekend_of.get(d)) is not None:
+            n = state.cnt[d][s]
+            (short if state.cover_pen(d, s, n + 1) < state.cover_pen(d, s, n) else surplus).add(k)
     want = max(2, min(len(weekends), round(size / (4 * data.E))))
     chosen = {rng.choice(sorted(group)) for group in (short, surplus) if group}
     while len(chosen) < want:
@@ -561,8 +561,10 @@ STAFF_WHOLE = 42
 #: neighbourhoods rarely find one.  In the search (600 s, with and without): 22
 #: seed 0 at 37,646 and 38,024, seed 1 at 38,525 and 38,947 (its steps the third
 #: largest gain after polish and "horizon"); but 20 seed 0 at 4,988 and 4,879, seed
-#: 1 at 4,956 and 4,952, so it is on for the 364-day instances only (22-24; 23 and
-#: 24 not measured).  docs/solver.md has more.
+#: 1 at 4,956 and 4,952, so it is on for the 364-day instances only (22-24).  Then
+#: 23 seed 0 ended at 22,396 with it and 21,937 without: the evidence is against it
+#: on balance, to be measured on more seeds; 24 is not measured.  docs/solver.md
+#: has more.
 WEEKENDS_FROM = 364
 
 #: Horizons (days) from which sub-models break ties against weekends worked on one
