@@ -691,10 +691,14 @@ def test_lp_fixed_solve_tries_each_threshold_in_turn_until_it_reaches_the_bound(
     assert done.obj <= bound and fixed_counts == [9]
 
 
-def _window_optimum(inst: Instance, start: Roster, lo: int, hi: int) -> int:
-    """The best roster that keeps ``start`` outside days ``lo..hi-1`` (brute force)."""
+def _window_optimum(
+    inst: Instance, start: Roster, lo: int, hi: int, days: set[int] | None = None
+) -> int:
+    """The best roster that keeps ``start`` outside days ``lo..hi-1``, or outside
+    ``days`` if given (brute force)."""
+    free = set(range(lo, hi)) if days is None else days
     rows = [
-        [r for r in _rows(inst, e) if r[:lo] == start[e][:lo] and r[hi:] == start[e][hi:]]
+        [r for r in _rows(inst, e) if all(r[d] == start[e][d] for d in range(5) if d not in free)]
         for e in range(inst.num_staff)
     ]
     return min(evaluate(inst, list(r)).objective for r in itertools.product(*rows))
@@ -716,6 +720,34 @@ def test_window_columns_keep_the_other_days_and_bound_the_window(lo: int, hi: in
     for e, cols in enumerate(cg.columns):
         assert len(cols) > 1  # pricing found schedules besides the start's
         assert all(r[:lo] == start[e][:lo] and r[hi:] == start[e][hi:] for r, _ in cols)
+
+
+# Days 3-4 with day 0 or day 1 hold a gain (208 to 200); days 0, 2 and 4 none.
+@pytest.mark.parametrize("days, gain", [({0, 3, 4}, 8), ({1, 3, 4}, 8), ({0, 2, 4}, 0)])
+def test_columns_on_some_days_keep_the_others_and_bound_those_days(
+    days: set[int], gain: int
+) -> None:
+    inst, data, start = _two()
+    optimum = _window_optimum(inst, start, 0, 5, days)
+    assert optimum == evaluate(inst, start).objective - gain
+    cg = ColumnGeneration(data, start, days=days)
+    assert list(cg.free) == sorted(days)
+    with ThreadPoolExecutor(2) as pool:
+        while not cg.converged:
+            added = cg.round(pool, time.monotonic() + 10)
+            assert added or cg._misprice or cg.converged
+            assert cg.bound is not None and cg.bound <= optimum
+    assert cg.bound == optimum
+    assert cg.value == pytest.approx(optimum)
+    for e, cols in enumerate(cg.columns):
+        assert all(r[d] == start[e][d] for r, _ in cols for d in range(5) if d not in days)
+    # The LP-fixed solve of those days reaches their optimum and keeps the others.
+    state = Incumbent(data, start, evaluate(inst, start).objective)
+    relax = cg.relaxation()
+    assert relax is not None
+    new = search._fixed_solve(data, state, relax, cg.bound, 10.0, 2, None, Clock(10.0), days=days)
+    assert new.obj == evaluate(inst, new.roster).objective == optimum
+    assert all(new.roster[e][d] == start[e][d] for e in range(2) for d in range(5) if d not in days)
 
 
 def test_window_step_reaches_the_window_optimum_and_keeps_the_other_days() -> None:

@@ -37,7 +37,7 @@ from __future__ import annotations
 import math
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -80,7 +80,8 @@ class _Rows(cp_model.CpSolverSolutionCallback):
         super().__init__()
         self.sub = sub
         # The employee's row with the free days off: what the model does not choose.
-        self.base = [OFF if sub.lo <= d < sub.hi else s for d, s in enumerate(base)]
+        free = set(sub.free_days)
+        self.base = [OFF if d in free else s for d, s in enumerate(base)]
         self.rows: list[list[int]] = []
 
     def on_solution_callback(self) -> None:
@@ -183,17 +184,28 @@ def _cover_rows(
 class ColumnGeneration:
     """Master LP over the columns found so far, and one pricing model per employee.
 
-    Pricing chooses days ``lo..hi-1`` (all by default); every column keeps
-    ``roster``'s other days, so the LP, its bound and its solution are those of
-    the window with the rest of the roster fixed.
+    Pricing chooses days ``lo..hi-1`` (all by default), or only those of ``days``
+    there; every column keeps ``roster``'s other days, so the LP, its bound and its
+    solution are those of the free days with the rest of the roster fixed.
     """
 
     def __init__(
-        self, data: InstanceData, roster: Roster, lo: int = 0, hi: int | None = None
+        self,
+        data: InstanceData,
+        roster: Roster,
+        lo: int = 0,
+        hi: int | None = None,
+        days: Collection[int] | None = None,
     ) -> None:
         self.data = data
-        #: Days ``lo..hi-1`` are priced; every column keeps ``roster``'s other days.
+        #: Days ``lo..hi-1`` (or those of ``days``) are priced; every column keeps
+        #: ``roster``'s other days.
         self.lo, self.hi = lo, data.H if hi is None else hi
+        self.days = None if days is None else frozenset(days)
+        #: The priced days, in order.
+        self.free: Sequence[int] = (
+            range(self.lo, self.hi) if self.days is None else sorted(self.days)
+        )
         self.base = [list(r) for r in roster]
         lp = pywraplp.Solver.CreateSolver("GLOP")
         if lp is None:  # pragma: no cover - GLOP ships with OR-Tools
@@ -263,7 +275,9 @@ class ColumnGeneration:
         """Employee ``e``'s pricing model (built on first use)."""
         sub = self._pricing[e]
         if sub is None:
-            sub = build_submodel(self.data, self.base, [e], self.lo, self.hi, hint=False)
+            sub = build_submodel(
+                self.data, self.base, [e], self.lo, self.hi, hint=False, days=self.days
+            )
             self._pricing[e] = sub
         return sub
 
@@ -289,11 +303,11 @@ class ColumnGeneration:
         # cost(row) - duals worked == constant + sum of the cells' coefficients; the
         # constant holds the fixed days' part and the free days' on-requests.
         base = self.base[e]
-        constant: float = sum(
-            w for d in range(self.lo, self.hi) for _, w in data.on_req.get((e, d), ())
-        )
-        for d in (*range(self.lo), *range(self.hi, data.H)):
-            constant += data.cell_cost(e, d, base[d]) - duals.get((d, base[d]), 0.0)
+        free = set(self.free)
+        constant: float = sum(w for d in free for _, w in data.on_req.get((e, d), ()))
+        for d in range(data.H):
+            if d not in free:
+                constant += data.cell_cost(e, d, base[d]) - duals.get((d, base[d]), 0.0)
         terms = []
         cheapest = [0.0] * data.H
         for (_, d, s), v in sub.x.items():
@@ -318,7 +332,7 @@ class ColumnGeneration:
         status = solver.solve(m, found)
         if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             return Pricing([], trivial, False)
-        slack = (self.hi - self.lo) * 0.5 / SCALE  # per free day, one term rounded
+        slack = len(self.free) * 0.5 / SCALE  # per free day, one term rounded
         lower = max(trivial, constant + solver.best_objective_bound / SCALE - slack)
         return Pricing(found.rows, lower, status == cp_model.OPTIMAL)
 

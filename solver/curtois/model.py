@@ -86,6 +86,11 @@ class InstanceData:
         for r in inst.on_requests + inst.off_requests:
             self.request_weight[r.employee][r.day] += r.weight
 
+    def long_weekend(self, k: int) -> range:
+        """Weekend ``k``'s days with its Friday and Monday (within the horizon)."""
+        sat, sun = self.weekends[k]
+        return range(sat - 1, min(sun + 2, self.H))
+
     def cell_cost(self, e: int, d: int, s: int) -> int:
         """Request cost of employee ``e`` working ``s`` (or ``OFF``) on day ``d``."""
         c = 0

@@ -67,7 +67,7 @@ import math
 import random
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -491,9 +491,7 @@ def _weekend_days(
     chosen = {rng.choice(sorted(group)) for group in (short, surplus) if group}
     while len(chosen) < want:
         chosen.add(rng.randrange(len(weekends)))
-    return sorted(
-        {d for k in chosen for d in range(weekends[k][0] - 1, weekends[k][1] + 2) if d < data.H}
-    )
+    return sorted({d for k in chosen for d in data.long_weekend(k)})
 
 
 def _keep(data: InstanceData, sub: SubModel, cells: list[tuple[int, int, int]]) -> None:
@@ -914,9 +912,10 @@ def _fixed_solve(
     clock: Clock,
     lo: int = 0,
     hi: int | None = None,
+    days: Collection[int] | None = None,
 ) -> Incumbent:
-    """The roster's days ``lo..hi-1`` (all by default) re-solved with who works when
-    fixed where the LP nearly agrees.
+    """The roster's days ``lo..hi-1`` (all by default, or only those of ``days``)
+    re-solved with who works when fixed where the LP nearly agrees.
 
     Whether each employee works each day (not the shift) is fixed wherever
     working, or the day off, has at least the first of :data:`FIX_AGREEMENTS` of
@@ -937,8 +936,9 @@ def _fixed_solve(
         left = deadline - time.monotonic()
         if left <= 0 or (bound is not None and state.obj <= bound):
             break
-        sub = build_submodel(data, state.roster, range(data.E), lo, hi)
-        fixed = [(e, d, works) for e, d, works in relax.pattern(agreement) if lo <= d < hi]
+        sub = build_submodel(data, state.roster, range(data.E), lo, hi, days=days)
+        free = set(sub.free_days)
+        fixed = [(e, d, works) for e, d, works in relax.pattern(agreement) if d in free]
         _keep_pattern(data, sub, fixed)
         solver = _solver(left / (len(FIX_AGREEMENTS) - i), 0, workers)
         # The sub-model's objective is the roster's, less the terms it leaves out.
@@ -950,7 +950,7 @@ def _fixed_solve(
             if log:
                 log(
                     f"{clock.elapsed():7.1f}s  LP-fixed solve ({len(fixed)} of"
-                    f" {data.E * (hi - lo)} days fixed at {agreement}) objective {obj}"
+                    f" {data.E * len(free)} days fixed at {agreement}) objective {obj}"
                 )
             if obj < state.obj:
                 state = Incumbent(data, roster, obj)
