@@ -953,7 +953,7 @@ def test_a_commit_needs_only_the_employees_it_changes_unchanged() -> None:
     assert state.roster[1][5] == OFF
 
 
-def test_horizon_and_weekend_neighbourhoods_are_left_out_on_short_horizons(
+def test_horizon_and_weekend_neighbourhoods_are_left_out_where_they_do_not_pay(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     shapes: list[str] = []
@@ -974,6 +974,13 @@ def test_horizon_and_weekend_neighbourhoods_are_left_out_on_short_horizons(
         inst = make_instance(horizon=horizon, cover="0,D,1,100,1")
         solve(inst, time_limit=0.3, workers=1, seed=0)
         assert ("weekend" in shapes) is (horizon >= search.WEEKENDS_FROM)
+    # ... and on rosters of more than WEEKENDS_STAFF employees.
+    monkeypatch.setattr(search, "WEEKENDS_STAFF", 1)
+    for staff in ("A,D=7,4800,0,7,1,1,9", "A,D=7,4800,0,7,1,1,9\nB,D=7,4800,0,7,1,1,9"):
+        shapes.clear()
+        inst = make_instance(horizon=search.WEEKENDS_FROM, staff=staff, cover="0,D,1,100,1")
+        solve(inst, time_limit=0.3, workers=1, seed=0)
+        assert ("weekend" in shapes) is (inst.num_staff == 1)
 
 
 def test_lns_breaks_split_weekend_ties_from_split_weekends_from(

@@ -523,7 +523,8 @@ RINS = ("rins", "lp")
 #: employees on a short window of days — lets CP-SAT re-balance cover across
 #: people; "staff" frees a few employees on a long window — lets them restructure
 #: their whole schedules; "horizon" frees one or a few employees on every day;
-#: "weekend" frees everyone on a few weekends far apart (:data:`WEEKENDS_FROM`).
+#: "weekend" frees everyone on a few weekends far apart (:data:`WEEKENDS_FROM`,
+#: :data:`WEEKENDS_STAFF`).
 #: "reduced" draws half the employees by their excess over the schedules of the
 #: column generation's Lagrangian bound (:class:`~solver.curtois.colgen.Guide`),
 #: so only after column generation ran.  On 15 (600 s, seed 0) it made the step
@@ -559,11 +560,14 @@ STAFF_WHOLE = 42
 #: neighbourhoods rarely find one.  In the search (600 s, with and without): 22
 #: seed 0 at 37,646 and 38,024, seed 1 at 38,525 and 38,947 (its steps the third
 #: largest gain after polish and "horizon"); but 20 seed 0 at 4,988 and 4,879, seed
-#: 1 at 4,956 and 4,952, so it is on for the 364-day instances only (22-24).  Then
-#: 23 seed 0 ended at 22,396 with it and 21,937 without: the evidence is against it
-#: on balance, to be measured on more seeds; 24 is not measured.  docs/solver.md
-#: has more.
+#: 1 at 4,956 and 4,952, so it is on for the 364-day instances only.
 WEEKENDS_FROM = 364
+#: ... with at most this many employees (22, not 23 or 24).  A step frees every
+#: employee: on 23 (100 employees, 16 shift types) and 24 (150, 32) its steps found
+#: one gain, of 1, in three runs, and the runs ended within their spread either
+#: way (600 s, with and without: 23 seed 0 at 22,396 and 21,937, seed 1 at 23,230
+#: and 23,470; 24 seed 0 at 66,134 and 64,036).  docs/solver.md has more.
+WEEKENDS_STAFF = 60
 
 #: Horizons (days) from which sub-models break ties against weekends worked on one
 #: day only (``build_submodel(split_weekends=True)``).  On the long instances every
@@ -1130,7 +1134,7 @@ def solve(
     ops: tuple[tuple[str, str], ...] = _OPS
     if data.H <= STAFF_WHOLE:
         ops = tuple(op for op in ops if op[0] != "horizon")
-    if data.H < WEEKENDS_FROM:
+    if data.H < WEEKENDS_FROM or data.E > WEEKENDS_STAFF:
         ops = tuple(op for op in ops if op[0] != "weekend")
     if data.H * data.E >= POLISH_CELLS:
         # The single moves first: thousands a second where an LNS step takes a second.
