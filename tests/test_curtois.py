@@ -379,6 +379,21 @@ def test_model_matches_brute_force(
         assert _cp_optimum(inst, sequence) == _brute_force(inst), rule
 
 
+@pytest.mark.parametrize(
+    "on", ["A,0,L,5\nA,1,E,5\nA,2,N,3\nA,3,D,3", "A,0,N,4\nA,1,D,4\nA,2,M,2\nA,3,E,2"]
+)
+def test_model_matches_brute_force_on_shifts_sharing_banned_successors(on: str) -> None:
+    # L and N ban the same successors, so the sub-model bans them with one
+    # constraint a day; M bans fewer.  Each request set asks for banned successions.
+    inst = make_instance(
+        horizon=4,
+        shifts="E,480,\nD,480,\nL,480,E|D\nN,480,E|D\nM,480,E",
+        staff="A,,9000,0,7,1,1,9",
+        on=on,
+    )
+    assert _cp_optimum(inst, "clauses") == _brute_force(inst)
+
+
 def _fortnight() -> tuple[Instance, Roster]:
     """Two employees over 14 days, with cover, requests and a feasible roster."""
     inst = make_instance(
