@@ -704,19 +704,24 @@ def _window_optimum(
     return min(evaluate(inst, list(r)).objective for r in itertools.product(*rows))
 
 
+def _converges_to(cg: ColumnGeneration, optimum: int) -> None:
+    """Rounds until ``cg`` converges, its Lagrangian bound at most ``optimum`` (the
+    best roster of its free days) every round, its LP and bound there at the end."""
+    with ThreadPoolExecutor(2) as pool:
+        while not cg.converged:
+            added = cg.round(pool, time.monotonic() + 10)
+            assert added or cg._misprice or cg.converged
+            assert cg.bound is not None and cg.bound <= optimum
+    assert cg.bound == optimum
+    assert cg.value == pytest.approx(optimum)
+
+
 @pytest.mark.parametrize("lo, hi", [(2, 5), (1, 4)])
 def test_window_columns_keep_the_other_days_and_bound_the_window(lo: int, hi: int) -> None:
     inst, data, start = _two()
     optimum = _window_optimum(inst, start, lo, hi)
     cg = ColumnGeneration(data, start, lo, hi)
-    with ThreadPoolExecutor(2) as pool:
-        while not cg.converged:
-            added = cg.round(pool, time.monotonic() + 10)
-            assert added or cg._misprice or cg.converged
-            # The Lagrangian bound holds for every roster of the window, each round.
-            assert cg.bound is not None and cg.bound <= optimum
-    assert cg.bound == optimum
-    assert cg.value == pytest.approx(optimum)
+    _converges_to(cg, optimum)
     for e, cols in enumerate(cg.columns):
         assert len(cols) > 1  # pricing found schedules besides the start's
         assert all(r[:lo] == start[e][:lo] and r[hi:] == start[e][hi:] for r, _ in cols)
@@ -732,13 +737,7 @@ def test_columns_on_some_days_keep_the_others_and_bound_those_days(
     assert optimum == evaluate(inst, start).objective - gain
     cg = ColumnGeneration(data, start, days=days)
     assert list(cg.free) == sorted(days)
-    with ThreadPoolExecutor(2) as pool:
-        while not cg.converged:
-            added = cg.round(pool, time.monotonic() + 10)
-            assert added or cg._misprice or cg.converged
-            assert cg.bound is not None and cg.bound <= optimum
-    assert cg.bound == optimum
-    assert cg.value == pytest.approx(optimum)
+    _converges_to(cg, optimum)
     for e, cols in enumerate(cg.columns):
         assert all(r[d] == start[e][d] for r, _ in cols for d in range(5) if d not in days)
     # The LP-fixed solve of those days reaches their optimum and keeps the others.

@@ -510,23 +510,14 @@ def build_submodel(
         def wk(d: int, row: Sequence[int] = row, work: dict[int, Lit] = work) -> Lit:
             return work[d] if d in work else row[d] != OFF
 
-        # Banned successions between two free days: one at-most-one per group of
-        # shifts with the same banned successors (each day has one shift at most, so
-        # it reads "none of the group, or none of the successors").  On 24 (32
-        # shift types) that is far fewer constraints than one per shift.
-        groups: dict[tuple[int, ...], list[int]] = {}
-        for s in allowed:
-            if after := tuple(t for t in data.banned[s] if t in allowed):
-                groups.setdefault(after, []).append(s)
+        # Banned successions between two free days.
+        banned = {s: [t for t in data.banned[s] if t in allowed] for s in allowed}
         for d in free_days:
             if (tomorrow := xs.get(d + 1)) is None:
                 continue
-            today = xs[d]
-            for after, group in groups.items():
-                first = [today[s] for s in group if s in today]
-                second = [tomorrow[t] for t in after if t in tomorrow]
-                if first and second:
-                    m.add_at_most_one(first + second)
+            for s, v in xs[d].items():
+                if after := [tomorrow[t] for t in banned[s] if t in tomorrow]:
+                    m.add_at_most_one([v, *after])
 
         # Max shifts per type and total minutes: subtract the fixed part of the row.
         fixed_count = [0] * S

@@ -97,6 +97,11 @@ CONSTRUCT_SHARE = 0.1
 
 #: Longest share of the time left after construction for the first
 #: :func:`~solver.curtois.polish.polish`, which stops earlier at a local optimum.
+#: On 24 it runs to the end of its share, yet with a longer one it ends worse:
+#: polish alone slows (at 0.6 it took 164 s more to gain 1,830, from 79,852 to
+#: 78,023), where polish steps between the LNS's keep finding moves (after the
+#: first polish, 9,000-13,000 of the LNS's 16,500-22,000).  600 s, seed 0, weekend
+#: steps off: 0.15 at 63,891, 0.3 at 64,036; 0.6 (weekend steps on) at 71,678.
 POLISH_SHARE = 0.3
 
 #: Days × employees from which polish runs (first, and as an LNS operator).  On the
