@@ -736,7 +736,7 @@ def test_columns_on_some_days_keep_the_others_and_bound_those_days(
     optimum = _window_optimum(inst, start, 0, 5, days)
     assert optimum == evaluate(inst, start).objective - gain
     cg = ColumnGeneration(data, start, days=days)
-    assert list(cg.free) == sorted(days)
+    assert list(cg._submodel(0).free_days) == sorted(days)
     _converges_to(cg, optimum)
     for e, cols in enumerate(cg.columns):
         assert all(r[d] == start[e][d] for r, _ in cols for d in range(5) if d not in days)

@@ -80,8 +80,7 @@ class _Rows(cp_model.CpSolverSolutionCallback):
         super().__init__()
         self.sub = sub
         # The employee's row with the free days off: what the model does not choose.
-        free = set(sub.free_days)
-        self.base = [OFF if d in free else s for d, s in enumerate(base)]
+        self.base = [OFF if sub.is_free(d) else s for d, s in enumerate(base)]
         self.rows: list[list[int]] = []
 
     def on_solution_callback(self) -> None:
@@ -202,10 +201,6 @@ class ColumnGeneration:
         #: ``roster``'s other days.
         self.lo, self.hi = lo, data.H if hi is None else hi
         self.days = None if days is None else frozenset(days)
-        #: The priced days, in order.
-        self.free: Sequence[int] = (
-            range(self.lo, self.hi) if self.days is None else sorted(self.days)
-        )
         self.base = [list(r) for r in roster]
         lp = pywraplp.Solver.CreateSolver("GLOP")
         if lp is None:  # pragma: no cover - GLOP ships with OR-Tools
@@ -303,10 +298,10 @@ class ColumnGeneration:
         # cost(row) - duals worked == constant + sum of the cells' coefficients; the
         # constant holds the fixed days' part and the free days' on-requests.
         base = self.base[e]
-        free = set(self.free)
+        free = sub.free_days
         constant: float = sum(w for d in free for _, w in data.on_req.get((e, d), ()))
         for d in range(data.H):
-            if d not in free:
+            if not sub.is_free(d):
                 constant += data.cell_cost(e, d, base[d]) - duals.get((d, base[d]), 0.0)
         terms = []
         cheapest = [0.0] * data.H
@@ -332,7 +327,7 @@ class ColumnGeneration:
         status = solver.solve(m, found)
         if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             return Pricing([], trivial, False)
-        slack = len(self.free) * 0.5 / SCALE  # per free day, one term rounded
+        slack = len(free) * 0.5 / SCALE  # per free day, one term rounded
         lower = max(trivial, constant + solver.best_objective_bound / SCALE - slack)
         return Pricing(found.rows, lower, status == cp_model.OPTIMAL)
 

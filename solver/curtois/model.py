@@ -124,6 +124,10 @@ class SubModel:
         """The free days, in order."""
         return range(self.lo, self.hi) if self.days is None else sorted(self.days)
 
+    def is_free(self, d: int) -> bool:
+        """Whether day ``d`` is free."""
+        return self.lo <= d < self.hi if self.days is None else d in self.days
+
     def extract(self, solver: cp_model.CpSolver, roster: Roster) -> Roster:
         """Return a copy of ``roster`` with the free cells replaced by the solution."""
         new = [row[:] for row in roster]
@@ -463,7 +467,7 @@ def build_submodel(
     m = cp_model.CpModel()
     sub = SubModel(m, emps, lo, hi, days=None if days is None else frozenset(days))
     free_days = sub.free_days
-    is_free = (lambda d: lo <= d < hi) if sub.days is None else sub.days.__contains__
+    is_free = sub.is_free
     x = sub.x
     obj_terms: list[tuple[cp_model.IntVar, int]] = []
     obj_const = 0

@@ -946,8 +946,7 @@ def _fixed_solve(
         if left <= 0 or (bound is not None and state.obj <= bound):
             break
         sub = build_submodel(data, state.roster, range(data.E), lo, hi, days=days)
-        free = set(sub.free_days)
-        fixed = [(e, d, works) for e, d, works in relax.pattern(agreement) if d in free]
+        fixed = [(e, d, works) for e, d, works in relax.pattern(agreement) if sub.is_free(d)]
         _keep_pattern(data, sub, fixed)
         solver = _solver(left / (len(FIX_AGREEMENTS) - i), 0, workers)
         # The sub-model's objective is the roster's, less the terms it leaves out.
@@ -959,7 +958,7 @@ def _fixed_solve(
             if log:
                 log(
                     f"{clock.elapsed():7.1f}s  LP-fixed solve ({len(fixed)} of"
-                    f" {data.E * len(free)} days fixed at {agreement}) objective {obj}"
+                    f" {data.E * len(sub.free_days)} days fixed at {agreement}) objective {obj}"
                 )
             if obj < state.obj:
                 state = Incumbent(data, roster, obj)
