@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from ortools.sat.python import cp_model
@@ -119,9 +120,9 @@ class SubModel:
     incumbent_value: int = 0
     feasible_hint: bool = True
 
-    @property
+    @cached_property
     def free_days(self) -> Sequence[int]:
-        """The free days, in order."""
+        """The free days, in order (worked out once: steps read them per employee)."""
         return range(self.lo, self.hi) if self.days is None else sorted(self.days)
 
     def is_free(self, d: int) -> bool:
@@ -468,6 +469,7 @@ def build_submodel(
     sub = SubModel(m, emps, lo, hi, days=None if days is None else frozenset(days))
     free_days = sub.free_days
     is_free = sub.is_free
+    fixed_days = [d for d in range(H) if not is_free(d)]  # the same for every employee
     x = sub.x
     obj_terms: list[tuple[cp_model.IntVar, int]] = []
     obj_const = 0
@@ -526,8 +528,8 @@ def build_submodel(
         # Max shifts per type and total minutes: subtract the fixed part of the row.
         fixed_count = [0] * S
         fixed_minutes = 0
-        for d in range(H):
-            if not is_free(d) and row[d] != OFF:
+        for d in fixed_days:
+            if row[d] != OFF:
                 fixed_count[row[d]] += 1
                 fixed_minutes += data.minutes[row[d]]
         for s in allowed:
