@@ -599,36 +599,18 @@ def _split_relaxation(
     return Relaxation(share)
 
 
-def test_relaxation_pattern_is_where_working_or_off_has_the_share() -> None:
+def test_relaxation_cells_are_where_one_shift_or_the_day_off_has_the_share() -> None:
     inst = make_instance(**TWO)
     e_, l_ = inst.shift_index["E"], inst.shift_index["L"]
-    # Day 0: works 0.9, split over two shifts; day 1: off 0.8; day 2: works 0.6.
+    # Day 0: works 0.9, split over two shifts; day 1: off 0.8; day 2: works L 0.6.
     relax = Relaxation([[{e_: 0.5, l_: 0.4, OFF: 0.1}, {OFF: 0.8, e_: 0.2}, {l_: 0.6, OFF: 0.4}]])
-    assert relax.pattern(0.8) == [(0, 0, True), (0, 1, False)]
-    assert relax.pattern(0.85) == [(0, 0, True)]
-    assert relax.pattern(0.6) == [(0, 0, True), (0, 1, False), (0, 2, True)]
+    assert relax.heaviest(0, 0) == (e_, 0.5)
+    assert relax.cells(0.8) == [(0, 1, OFF)]
+    assert relax.cells(0.6) == [(0, 1, OFF), (0, 2, l_)]
+    assert relax.cells(0.5) == [(0, 0, e_), (0, 1, OFF), (0, 2, l_)]
 
 
-def test_kept_pattern_fixes_who_works_not_the_shift() -> None:
-    inst, data, state, _ = _two_state()
-    # A works days 0-1 and is off on day 2; B is off on day 0.
-    pattern = [(0, 0, True), (0, 1, True), (0, 2, False), (1, 0, False)]
-    sub = build_submodel(data, state.roster, [0, 1], 0, 5)
-    search._keep_pattern(data, sub, pattern)
-    solver = search._solver(5.0, 0)
-    assert solver.solve(sub.model) == cp_model.OPTIMAL
-    new = sub.extract(solver, state.roster)
-    assert all((new[e][d] != OFF) is works for e, d, works in pattern)
-    # The best roster with that pattern, whichever shifts it takes (brute force).
-    rows = [
-        [r for r in _rows(inst, e) if all((r[d] != OFF) is w for e2, d, w in pattern if e2 == e)]
-        for e in range(2)
-    ]
-    best = min(evaluate(inst, list(r)).objective for r in itertools.product(*rows))
-    assert evaluate(inst, new).objective == best
-
-
-def test_lp_fixed_solve_keeps_who_the_lp_has_working_and_solves_the_rest(
+def test_lp_fixed_solve_keeps_the_cells_the_lp_is_sure_of_and_solves_the_rest(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     inst, data, state, _ = _two_state()
@@ -638,21 +620,21 @@ def test_lp_fixed_solve_keeps_who_the_lp_has_working_and_solves_the_rest(
     relax = _split_relaxation(inst, lp, shares)
     monkeypatch.setattr(search, "FIX_AGREEMENTS", (0.7,))
     new = search._fixed_solve(data, state, relax, None, 10.0, 2, None, Clock(10.0))
-    # Days 2-4 of both: whether the LP works them (0.75 and 0.95 included).
-    fixed = [(e, d, lp[e][d] != OFF) for e in range(2) for d in (2, 3, 4)]
-    assert relax.pattern(0.7) == fixed
-    assert all((new.roster[e][d] != OFF) is works for e, d, works in fixed)
-    # The best roster with that pattern (brute force), or the incumbent if that is
+    # Days 2-4 of both, as the LP has them (0.75 and 0.95 included) ...
+    fixed = [(e, d, lp[e][d]) for e in range(2) for d in (2, 3, 4)]
+    assert relax.cells(0.7) == fixed
+    assert all(new.roster[e][d] == s for e, d, s in fixed)
+    # ... even where A requests L, on days 3-4: the shift is fixed too.
+    assert new.roster[0][3:] == row(inst, "EE")
+    # The best roster with those cells (brute force), or the incumbent if that is
     # better.
     rows = [
-        [r for r in _rows(inst, e) if all((r[d] != OFF) is w for e2, d, w in fixed if e2 == e)]
+        [r for r in _rows(inst, e) if all(r[d] == s for e2, d, s in fixed if e2 == e)]
         for e in range(2)
     ]
     best = min(evaluate(inst, list(r)).objective for r in itertools.product(*rows))
     assert new.obj == evaluate(inst, new.roster).objective == min(best, state.obj)
     assert best < state.obj  # so the solve found it
-    # A's requests for L on days 3-4 are met, where the LP had E: the shift is free.
-    assert new.roster[0][3:] == row(inst, "LL")
 
 
 def test_lp_fixed_solve_tries_each_threshold_in_turn_until_it_reaches_the_bound(
@@ -664,9 +646,9 @@ def test_lp_fixed_solve_tries_each_threshold_in_turn_until_it_reaches_the_bound(
     monkeypatch.setattr(search, "FIX_AGREEMENTS", (0.8, 0.9, 0.7))
     fixed_counts: list[int] = []
     limits: list[float] = []
-    real_keep, real_solver = search._keep_pattern, search._solver
+    real_keep, real_solver = search._keep, search._solver
 
-    def spy(data: InstanceData, sub: Any, cells: list[tuple[int, int, bool]]) -> None:
+    def spy(data: InstanceData, sub: Any, cells: list[tuple[int, int, int]]) -> None:
         fixed_counts.append(len(cells))
         real_keep(data, sub, cells)
 
@@ -674,15 +656,15 @@ def test_lp_fixed_solve_tries_each_threshold_in_turn_until_it_reaches_the_bound(
         limits.append(limit)
         return real_solver(limit, seed, workers)
 
-    monkeypatch.setattr(search, "_keep_pattern", spy)
+    monkeypatch.setattr(search, "_keep", spy)
     monkeypatch.setattr(search, "_solver", timed)
     # No bound: every threshold gets its turn, in the order given, each an equal
     # share of the time left (these solves take milliseconds).
     search._fixed_solve(data, state, relax, None, 9.0, 2, None, Clock(10.0))
     assert fixed_counts == [9, 8, 10]
     assert limits == pytest.approx([3.0, 4.5, 9.0], abs=0.2)
-    # At a bound the first solve reaches (the LP's roster has the pattern it
-    # fixes), it stops there.
+    # At a bound the first solve reaches (the LP's roster has the cells it fixes),
+    # it stops there.
     fixed_counts.clear()
     bound = evaluate(inst, lp).objective
     state = _two_state()[2]

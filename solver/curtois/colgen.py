@@ -131,24 +131,27 @@ class Relaxation:
         """The LP's share of employee ``e`` working ``s`` (or ``OFF``) on day ``d``."""
         return self.share[e][d].get(s, 0.0)
 
-    def pattern(self, agreement: float) -> list[tuple[int, int, bool]]:
-        """Every cell where working (any shift) or the day off has at least
-        ``agreement`` of the LP's weight, as (employee, day, works)."""
+    def heaviest(self, e: int, d: int) -> tuple[int, float]:
+        """The shift (or ``OFF``) of most weight for employee ``e`` on day ``d``, and
+        its share."""
+        return max(self.share[e][d].items(), key=lambda item: item[1])
+
+    def cells(self, agreement: float) -> list[tuple[int, int, int]]:
+        """Every cell where one shift (or the day off) has at least ``agreement`` of
+        the LP's weight, as (employee, day, shift or ``OFF``)."""
         out = []
-        for e, cells in enumerate(self.share):
-            for d, cell in enumerate(cells):
-                off = cell.get(OFF, 0.0)
-                if off >= agreement:
-                    out.append((e, d, False))
-                elif sum(cell.values()) - off >= agreement:
-                    out.append((e, d, True))
+        for e, days in enumerate(self.share):
+            for d in range(len(days)):
+                s, x = self.heaviest(e, d)
+                if x >= agreement:
+                    out.append((e, d, s))
         return out
 
     def schedule(self, e: int) -> list[int] | None:
         """Employee ``e``'s schedule if the LP gives them a whole one, else ``None``."""
         row = []
-        for cell in self.share[e]:
-            s, x = max(cell.items(), key=lambda item: item[1])
+        for d in range(len(self.share[e])):
+            s, x = self.heaviest(e, d)
             if x < 1 - 1e-6:
                 return None
             row.append(s)

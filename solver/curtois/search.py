@@ -24,9 +24,9 @@ Strategy
    most :data:`COLGEN_CELLS` days × employees (fewer on short time limits) and
    :data:`COLGEN_STAFF` employees: an LP over whole schedules per employee, priced
    by each employee's own CP-SAT model against the cover duals; then, on rosters
-   of :data:`FIX_CELLS` or more, CP-SAT on the whole roster with who works when
-   fixed where the LP agrees on it (12 at 60 s: 4,040, its optimum, where the MIP
-   found nothing);
+   of :data:`FIX_CELLS` or more, CP-SAT on the whole roster with the cells fixed
+   where the LP agrees on them, hinted with the LP (12 at 60 s: 4,040, its
+   optimum, where the MIP found nothing);
    then a set-partitioning MIP over the schedules found.
    The LNS starts from its roster, in a basin the LNS does not reach on its own
    (instance 5: 1,143-1,145 at 60 s where about half the runs stopped at 1,236;
@@ -508,18 +508,6 @@ def _keep(data: InstanceData, sub: SubModel, cells: list[tuple[int, int, int]]) 
                 sub.model.add(v == int(t == s))
 
 
-def _keep_pattern(data: InstanceData, sub: SubModel, cells: list[tuple[int, int, bool]]) -> None:
-    """Fix whether each (employee, day, works) of ``cells`` works in ``sub``, not
-    the shift."""
-    for e, d, works in cells:
-        xs = [v for t in range(data.S) if (v := sub.x.get((e, d, t))) is not None]
-        if works:
-            sub.model.add_exactly_one(xs)
-        else:
-            for v in xs:
-                sub.model.add(v == 0)
-
-
 #: The RINS operator (:func:`_rins_cells`): cells where the incumbent and column
 #: generation's LP disagree.  Only after column generation ran.
 RINS = ("rins", "lp")
@@ -675,26 +663,30 @@ RINS_NOISE = 3.0
 RINS_VERTEX_SHARE = 0.05
 
 #: Once column generation converged, on rosters of at least :data:`FIX_CELLS` days
-#: × employees, CP-SAT solves the whole roster (every worker) with whether each
-#: employee works each day fixed wherever the LP gives working, or the day off, at
-#: least a threshold of its weight (the shifts stay free), hinted with the
-#: incumbent, before the integer master (:func:`_fixed_solve`): each of
-#: :data:`FIX_AGREEMENTS` in turn, with an equal share of the time left, until the
-#: roster reaches the Lagrangian bound.  At most :data:`FIX_SHARE` of the time
-#: left, and :data:`FIX_MAX` seconds.  On 12 at 60 s (LP converged at 25-30 s at
-#: 4,040, its optimum; the integer master's best was the constructed roster, about
-#: 10,300), on twelve saved LPs, 12 s each: fixing the pattern at 0.8 reached 4,040
-#: on 7, at 0.85 on 6, at 0.75 on 7, at 0.7 on 3, and one of 0.8, 0.85 and 0.75 on
-#: 11; fixing cells at one shift (the first version, 0.7) on 2 of 6.  In the search
-#: 12 ended at 4,040 on 8 of seeds 0-13 (4,041-4,044 otherwise; the first version:
-#: 7 of 12, 4,041 on 4 and 4,241 once), where the LNS alone ended at 4,162 from
-#: column generation, 4,309 without it.  On 10, 11, 14 and 17 it reaches the
-#: optimum itself (11 and 12.5 s at 60 s; 25 and 52 s at 600 s), and 18 ended at
-#: its optimum, 4,459, for the first time (seed 0, 600 s).  On 7 (first version)
-#: it cost the LNS its time: 1,057 on seeds 0-3 (1,056 on three of them without),
-#: hence the size gate.
+#: × employees, CP-SAT solves the whole roster (every worker) with each cell fixed
+#: wherever one shift, or the day off, has at least a threshold of the LP's weight,
+#: hinted with the LP's heaviest value of each cell, before the integer master
+#: (:func:`_fixed_solve`): each of :data:`FIX_AGREEMENTS` in turn, with an equal
+#: share of the time left, until the roster reaches the Lagrangian bound.  At most
+#: :data:`FIX_SHARE` of the time left, and :data:`FIX_MAX` seconds.
+#:
+#: Session 30 (same day, same machine): the first version fixed only whether each
+#: employee works (at 0.8, 0.85, 0.75), hinted with the incumbent (on 12 and 13 the
+#: constructed roster, which the LP disagrees with nearly everywhere).  On six saved
+#: LPs of 12 (6 s a threshold) it reached 4,756-6,351 at best, never 4,040, the
+#: optimum; cells fixed at 0.7 with the LP's hint reached 4,040 on three, 4,141,
+#: 4,943 and 5,243 on the others (best of 0.7, 0.75 and 0.6: 4,040 on three, 4,240,
+#: 4,141 and 4,442); with the incumbent's hint, cells fixed reached 4,140-5,840.  On
+#: 9: 439, the optimum, against 542; on 10 and 11 both reach the optimum, this one
+#: in half the time.  In the search, 12 at 60 s (seeds 0-3) ended at 4,142, 4,041,
+#: 4,347 and 4,140 against 4,460, 4,366, 4,564 and 4,607; 9 and 11 (seed 0) reach
+#: their optimum at 18.8 and 16.3 s.  On 20's 56-day windows (:func:`_window_step`,
+#: from a roster at 5,087) it reached the LP (5,066 on days 0-55, 5,080 on 84-139)
+#: in 2 s, where the first version found nothing better in 30 s.  (In session 23,
+#: on twelve LPs of 12 at 12 s each, the first version had reached 4,040 on seven
+#: at 0.8.)
 FIX_CELLS = 1_000
-FIX_AGREEMENTS = (0.8, 0.85, 0.75)
+FIX_AGREEMENTS = (0.7, 0.75, 0.6)
 FIX_SHARE = 0.75
 FIX_MAX = 30.0
 
@@ -924,20 +916,16 @@ def _fixed_solve(
     days: Collection[int] | None = None,
 ) -> Incumbent:
     """The roster's days ``lo..hi-1`` (all by default, or only those of ``days``)
-    re-solved with who works when fixed where the LP nearly agrees.
+    re-solved with the cells fixed where the LP nearly agrees, from the LP's roster.
 
-    Whether each employee works each day (not the shift) is fixed wherever
-    working, or the day off, has at least the first of :data:`FIX_AGREEMENTS` of
-    the LP's weight; CP-SAT (``workers`` threads) solves the rest, hinted with the
-    incumbent, until it reaches ``bound`` or its share of ``limit`` seconds has
-    passed; then again with the next threshold, each of those left getting an equal
-    share of the time left.  Stops once the roster reaches ``bound``.  Returns the
-    best roster as an incumbent.  The roster need not be a solution of the
-    sub-models (it is their hint); on 20's windows that did better than fixing the
-    pattern only where the roster also agrees with the LP (RINS, session 26): from
-    rosters at 4,959 and 5,194, on nine 56-day windows, it ended at or below RINS
-    on all nine and below it on six (4,856 against 4,959 on days 56-111; 5,184
-    against 5,194, the LP reached, on days 84-139).
+    Each cell where one shift, or the day off, has at least the first of
+    :data:`FIX_AGREEMENTS` of the LP's weight is fixed to it; CP-SAT (``workers``
+    threads) solves the rest, hinted with the LP's heaviest value of every cell,
+    until it reaches ``bound`` or its share of ``limit`` seconds has passed; then
+    again with the next threshold, each of those left getting an equal share of the
+    time left.  Stops once the roster reaches ``bound``.  Returns the best roster as
+    an incumbent.  The hint need not be a roster (the LP's is not); the incumbent
+    is not the hint, as it disagrees with the LP wherever the LP is better.
     """
     deadline = time.monotonic() + limit
     hi = data.H if hi is None else hi
@@ -945,9 +933,11 @@ def _fixed_solve(
         left = deadline - time.monotonic()
         if left <= 0 or (bound is not None and state.obj <= bound):
             break
-        sub = build_submodel(data, state.roster, range(data.E), lo, hi, days=days)
-        fixed = [(e, d, works) for e, d, works in relax.pattern(agreement) if sub.is_free(d)]
-        _keep_pattern(data, sub, fixed)
+        sub = build_submodel(data, state.roster, range(data.E), lo, hi, hint=False, days=days)
+        fixed = [(e, d, s) for e, d, s in relax.cells(agreement) if sub.is_free(d)]
+        _keep(data, sub, fixed)
+        for (e, d, s), v in sub.x.items():
+            sub.model.add_hint(v, relax.heaviest(e, d)[0] == s)
         solver = _solver(left / (len(FIX_AGREEMENTS) - i), 0, workers)
         # The sub-model's objective is the roster's, less the terms it leaves out.
         at = -math.inf if bound is None else bound - state.obj + sub.incumbent_value
@@ -958,7 +948,7 @@ def _fixed_solve(
             if log:
                 log(
                     f"{clock.elapsed():7.1f}s  LP-fixed solve ({len(fixed)} of"
-                    f" {data.E * len(sub.free_days)} days fixed at {agreement}) objective {obj}"
+                    f" {data.E * len(sub.free_days)} cells fixed at {agreement}) objective {obj}"
                 )
             if obj < state.obj:
                 state = Incumbent(data, roster, obj)
