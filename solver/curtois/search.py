@@ -929,6 +929,7 @@ def _fixed_solve(
     """
     deadline = time.monotonic() + limit
     hi = data.H if hi is None else hi
+    top = [[relax.heaviest(e, d)[0] for d in range(data.H)] for e in range(data.E)]
     for i, agreement in enumerate(FIX_AGREEMENTS):
         left = deadline - time.monotonic()
         if left <= 0 or (bound is not None and state.obj <= bound):
@@ -937,7 +938,7 @@ def _fixed_solve(
         fixed = [(e, d, s) for e, d, s in relax.cells(agreement) if sub.is_free(d)]
         _keep(data, sub, fixed)
         for (e, d, s), v in sub.x.items():
-            sub.model.add_hint(v, relax.heaviest(e, d)[0] == s)
+            sub.model.add_hint(v, top[e][d] == s)
         solver = _solver(left / (len(FIX_AGREEMENTS) - i), 0, workers)
         # The sub-model's objective is the roster's, less the terms it leaves out.
         at = -math.inf if bound is None else bound - state.obj + sub.incumbent_value
