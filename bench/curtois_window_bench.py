@@ -71,7 +71,7 @@ def main() -> None:
     if args.fix_seconds > 0 and at < state.obj and (relax := cg.relaxation()) is not None:
         clock = search.Clock(args.fix_seconds)
         state = search._fixed_solve(
-            data, state, relax, at, args.fix_seconds, 2, print, clock, days=days
+            data, state, relax, at, args.fix_seconds, 2, print, clock, days=days, cells=False
         )
         print(f"LP-fixed solve: roster {state.obj}", flush=True)
     if args.output:

@@ -637,6 +637,62 @@ def test_lp_fixed_solve_keeps_the_cells_the_lp_is_sure_of_and_solves_the_rest(
     assert best < state.obj  # so the solve found it
 
 
+def test_relaxation_pattern_is_where_working_or_off_has_the_share() -> None:
+    inst = make_instance(**TWO)
+    e_, l_ = inst.shift_index["E"], inst.shift_index["L"]
+    # Day 0: works 0.9, split over two shifts; day 1: off 0.8; day 2: works 0.6.
+    relax = Relaxation([[{e_: 0.5, l_: 0.4, OFF: 0.1}, {OFF: 0.8, e_: 0.2}, {l_: 0.6, OFF: 0.4}]])
+    assert relax.pattern(0.8) == [(0, 0, True), (0, 1, False)]
+    assert relax.pattern(0.85) == [(0, 0, True)]
+    assert relax.pattern(0.6) == [(0, 0, True), (0, 1, False), (0, 2, True)]
+
+
+def test_kept_pattern_fixes_who_works_not_the_shift() -> None:
+    inst, data, state, _ = _two_state()
+    # A works days 0-1 and is off on day 2; B is off on day 0.
+    pattern = [(0, 0, True), (0, 1, True), (0, 2, False), (1, 0, False)]
+    sub = build_submodel(data, state.roster, [0, 1], 0, 5)
+    search._keep_pattern(data, sub, pattern)
+    solver = search._solver(5.0, 0)
+    assert solver.solve(sub.model) == cp_model.OPTIMAL
+    new = sub.extract(solver, state.roster)
+    assert all((new[e][d] != OFF) is works for e, d, works in pattern)
+    # The best roster with that pattern, whichever shifts it takes (brute force).
+    rows = [
+        [r for r in _rows(inst, e) if all((r[d] != OFF) is w for e2, d, w in pattern if e2 == e)]
+        for e in range(2)
+    ]
+    best = min(evaluate(inst, list(r)).objective for r in itertools.product(*rows))
+    assert evaluate(inst, new).objective == best
+
+
+def test_window_lp_fixed_solve_keeps_who_the_lp_has_working_and_solves_the_rest(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    inst, data, state, _ = _two_state()
+    lp = [row(inst, "EE.EE"), row(inst, "LL.LL")]
+    # The LP is sure of nothing on days 0-1; of everything else at 0.75 or more.
+    shares = {(e, d): 0.5 for e in range(2) for d in (0, 1)} | {(0, 3): 0.75, (1, 4): 0.95}
+    relax = _split_relaxation(inst, lp, shares)
+    monkeypatch.setattr(search, "WINDOW_FIX_AGREEMENTS", (0.7,))
+    new = search._fixed_solve(data, state, relax, None, 10.0, 2, None, Clock(10.0), cells=False)
+    # Days 2-4 of both: whether the LP works them (0.75 and 0.95 included).
+    fixed = [(e, d, lp[e][d] != OFF) for e in range(2) for d in (2, 3, 4)]
+    assert relax.pattern(0.7) == fixed
+    assert all((new.roster[e][d] != OFF) is works for e, d, works in fixed)
+    # The best roster with that pattern (brute force), or the incumbent if that is
+    # better.
+    rows = [
+        [r for r in _rows(inst, e) if all((r[d] != OFF) is w for e2, d, w in fixed if e2 == e)]
+        for e in range(2)
+    ]
+    best = min(evaluate(inst, list(r)).objective for r in itertools.product(*rows))
+    assert new.obj == evaluate(inst, new.roster).objective == min(best, state.obj)
+    assert best < state.obj  # so the solve found it
+    # A's requests for L on days 3-4 are met, where the LP had E: the shift is free.
+    assert new.roster[0][3:] == row(inst, "LL")
+
+
 def test_lp_fixed_solve_tries_each_threshold_in_turn_until_it_reaches_the_bound(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -731,9 +787,18 @@ def test_columns_on_some_days_keep_the_others_and_bound_those_days(
     assert all(new.roster[e][d] == start[e][d] for e in range(2) for d in range(5) if d not in days)
 
 
-def test_window_step_reaches_the_window_optimum_and_keeps_the_other_days() -> None:
+def test_window_step_reaches_the_window_optimum_and_keeps_the_other_days(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     inst, data, start = _two()
     state = Incumbent(data, start, evaluate(inst, start).objective)
+    # Its LP-fixed solve fixes who works when only (WINDOW_FIX_AGREEMENTS).
+    kept: list[str] = []
+    real_keep, real_pattern = search._keep, search._keep_pattern
+    monkeypatch.setattr(search, "_keep", lambda *a: kept.append("cells") or real_keep(*a))
+    monkeypatch.setattr(
+        search, "_keep_pattern", lambda *a: kept.append("pattern") or real_pattern(*a)
+    )
     # Days 2-4 hold a gain (208 to 200); days 1-3 none, and the step keeps the roster.
     assert _window_optimum(inst, start, 2, 5) < state.obj == _window_optimum(inst, start, 1, 4)
     same = search._window_step(data, state, Clock(20.0), 2, None, 1, 4)
@@ -741,6 +806,7 @@ def test_window_step_reaches_the_window_optimum_and_keeps_the_other_days() -> No
     new = search._window_step(data, state, Clock(20.0), 2, None, 2, 5)
     assert new.obj == evaluate(inst, new.roster).objective == _window_optimum(inst, start, 2, 5)
     assert [r[:2] for r in new.roster] == [r[:2] for r in start]
+    assert kept and set(kept) == {"pattern"}
 
 
 class _FakeClock:

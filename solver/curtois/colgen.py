@@ -131,6 +131,19 @@ class Relaxation:
         """The LP's share of employee ``e`` working ``s`` (or ``OFF``) on day ``d``."""
         return self.share[e][d].get(s, 0.0)
 
+    def pattern(self, agreement: float) -> list[tuple[int, int, bool]]:
+        """Every cell where working (any shift) or the day off has at least
+        ``agreement`` of the LP's weight, as (employee, day, works)."""
+        out = []
+        for e, cells in enumerate(self.share):
+            for d, cell in enumerate(cells):
+                off = cell.get(OFF, 0.0)
+                if off >= agreement:
+                    out.append((e, d, False))
+                elif sum(cell.values()) - off >= agreement:
+                    out.append((e, d, True))
+        return out
+
     def heaviest(self, e: int, d: int) -> tuple[int, float]:
         """The shift (or ``OFF``) of most weight for employee ``e`` on day ``d``, and
         its share."""
