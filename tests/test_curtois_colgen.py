@@ -610,14 +610,19 @@ def test_relaxation_cells_are_where_one_shift_or_the_day_off_has_the_share() -> 
     assert relax.cells(0.5) == [(0, 0, e_), (0, 1, OFF), (0, 2, l_)]
 
 
+def _sure_from_day_2() -> tuple[Instance, InstanceData, Incumbent, Roster, Relaxation]:
+    """TWO at :func:`_two_state`'s roster, and an LP of roster ``lp`` sure of nothing
+    on days 0-1 and of everything else at 0.75 or more."""
+    inst, data, state, _ = _two_state()
+    lp = [row(inst, "EE.EE"), row(inst, "LL.LL")]
+    shares = {(e, d): 0.5 for e in range(2) for d in (0, 1)} | {(0, 3): 0.75, (1, 4): 0.95}
+    return inst, data, state, lp, _split_relaxation(inst, lp, shares)
+
+
 def test_lp_fixed_solve_keeps_the_cells_the_lp_is_sure_of_and_solves_the_rest(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    inst, data, state, _ = _two_state()
-    lp = [row(inst, "EE.EE"), row(inst, "LL.LL")]
-    # The LP is sure of nothing on days 0-1; of everything else at 0.75 or more.
-    shares = {(e, d): 0.5 for e in range(2) for d in (0, 1)} | {(0, 3): 0.75, (1, 4): 0.95}
-    relax = _split_relaxation(inst, lp, shares)
+    inst, data, state, lp, relax = _sure_from_day_2()
     monkeypatch.setattr(search, "FIX_AGREEMENTS", (0.7,))
     new = search._fixed_solve(data, state, relax, None, 10.0, 2, None, Clock(10.0))
     # Days 2-4 of both, as the LP has them (0.75 and 0.95 included) ...
@@ -669,11 +674,7 @@ def test_kept_pattern_fixes_who_works_not_the_shift() -> None:
 def test_window_lp_fixed_solve_keeps_who_the_lp_has_working_and_solves_the_rest(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    inst, data, state, _ = _two_state()
-    lp = [row(inst, "EE.EE"), row(inst, "LL.LL")]
-    # The LP is sure of nothing on days 0-1; of everything else at 0.75 or more.
-    shares = {(e, d): 0.5 for e in range(2) for d in (0, 1)} | {(0, 3): 0.75, (1, 4): 0.95}
-    relax = _split_relaxation(inst, lp, shares)
+    inst, data, state, lp, relax = _sure_from_day_2()
     monkeypatch.setattr(search, "WINDOW_FIX_AGREEMENTS", (0.7,))
     new = search._fixed_solve(data, state, relax, None, 10.0, 2, None, Clock(10.0), cells=False)
     # Days 2-4 of both: whether the LP works them (0.75 and 0.95 included).
