@@ -683,7 +683,7 @@ RINS_VERTEX_SHARE = 0.05
 #: :data:`FIX_SHARE` of the time left, and :data:`FIX_MAX` seconds.
 #:
 #: Session 30 (same day, same machine): the first version fixed only whether each
-#: employee works (at 0.8, 0.85, 0.75), hinted with the incumbent (on 12 and 13 the
+#: employee works (at 0.8, 0.85, 0.75), hinted with the incumbent (on 9-12 the
 #: constructed roster, which the LP disagrees with nearly everywhere).  On six saved
 #: LPs of 12 (6 s a threshold) it reached 4,756-6,351 at best, never 4,040, the
 #: optimum; cells fixed at 0.7 with the LP's hint reached 4,040 on three, 4,141,
@@ -692,9 +692,8 @@ RINS_VERTEX_SHARE = 0.05
 #: 9: 439, the optimum, against 542; on 10 and 11 both reach the optimum, this one
 #: in half the time.  In the search, 12 at 60 s (seeds 0-3) ended at 4,142, 4,041,
 #: 4,347 and 4,140 against 4,460, 4,366, 4,564 and 4,607; 9 and 11 (seed 0) reach
-#: their optimum at 18.8 and 16.3 s.  On 20's 56-day windows (:func:`_window_step`,
-#: from a roster at 5,087) it reached the LP (5,066 on days 0-55, 5,080 on 84-139)
-#: in 2 s, where the first version found nothing better in 30 s.  (In session 23,
+#: their optimum at 18.8 and 16.3 s.  20's windows keep the first version
+#: (:data:`WINDOW_FIX_AGREEMENTS`, where both are measured).  (In session 23,
 #: on twelve LPs of 12 at 12 s each, the first version had reached 4,040 on seven
 #: at 0.8.)
 FIX_CELLS = 1_000
@@ -952,20 +951,22 @@ def _fixed_solve(
     deadline = time.monotonic() + limit
     hi = data.H if hi is None else hi
     thresholds = FIX_AGREEMENTS if cells else WINDOW_FIX_AGREEMENTS
-    top = [[relax.heaviest(e, d)[0] for d in range(data.H)] for e in range(data.E) if cells]
+    top = [[relax.heaviest(e, d)[0] for d in range(data.H)] for e in range(data.E)] if cells else []
     for i, agreement in enumerate(thresholds):
         left = deadline - time.monotonic()
         if left <= 0 or (bound is not None and state.obj <= bound):
             break
         sub = build_submodel(data, state.roster, range(data.E), lo, hi, hint=not cells, days=days)
         if cells:
-            fixed: list[Any] = [(e, d, s) for e, d, s in relax.cells(agreement) if sub.is_free(d)]
-            _keep(data, sub, fixed)
+            keep = [(e, d, s) for e, d, s in relax.cells(agreement) if sub.is_free(d)]
+            _keep(data, sub, keep)
             for (e, d, s), v in sub.x.items():
                 sub.model.add_hint(v, top[e][d] == s)
+            fixed = len(keep)
         else:
-            fixed = [(e, d, w) for e, d, w in relax.pattern(agreement) if sub.is_free(d)]
-            _keep_pattern(data, sub, fixed)
+            pattern = [(e, d, w) for e, d, w in relax.pattern(agreement) if sub.is_free(d)]
+            _keep_pattern(data, sub, pattern)
+            fixed = len(pattern)
         solver = _solver(left / (len(thresholds) - i), 0, workers)
         # The sub-model's objective is the roster's, less the terms it leaves out.
         at = -math.inf if bound is None else bound - state.obj + sub.incumbent_value
@@ -975,7 +976,7 @@ def _fixed_solve(
             obj = evaluate(data.inst, roster).objective
             if log:
                 log(
-                    f"{clock.elapsed():7.1f}s  LP-fixed solve ({len(fixed)} of"
+                    f"{clock.elapsed():7.1f}s  LP-fixed solve ({fixed} of"
                     f" {data.E * len(sub.free_days)} {'cells' if cells else 'days'} fixed"
                     f" at {agreement}) objective {obj}"
                 )
