@@ -104,8 +104,8 @@ CONSTRUCT_SHARE = 0.1
 #: Constructed rosters (seed 0): 13 at 7,721 with 21 split weekends against 8,903
 #: with 60; 20 at 20,247 (45) against 28,093 (186); 22 at 193,064 against
 #: 202,247; 23 at 268,329 against 280,119; 24 at 1,248,048 against 1,242,651.
-#: 20 at 600 s then ended at 4,903 and 4,988 (seeds 0 and 2; 5,070 and 5,196 in
-#: session 31).
+#: 20 at 600 s then ended at 4,903, 4,848 and 4,988 (seeds 0-2; 5,070 and 5,196 on
+#: seeds 0 and 2 in session 31).
 CONSTRUCT_SPLIT_WEEKENDS = True
 
 #: Longest share of the time left after construction for the first
